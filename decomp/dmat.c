@@ -1,0 +1,128 @@
+/* Distributed block-cyclic matrices (see dmat.h). */
+#include "hessrmt/dmat.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hessrmt/blacs.h"
+#include "hessrmt/blockcyclic.h"
+#include "hessrmt/error.h"
+
+static size_t element_size(hr_precision_t p) {
+  return p == HR_PRECISION_DOUBLE ? sizeof(double) : sizeof(float);
+}
+
+int64_t hr_dmat_local_bytes(int64_t m, int64_t n, int64_t nb,
+                            hr_precision_t precision, const hr_grid_t *grid) {
+  int64_t rows = hr_bc_local_count(m, nb, grid->myrow, grid->nprow);
+  int64_t cols = hr_bc_local_count(n, nb, grid->mycol, grid->npcol);
+  if (rows < 1) rows = 1;
+  return rows * cols * (int64_t)element_size(precision);
+}
+
+int hr_dmat_create(const hr_grid_t *grid, int64_t m, int64_t n, int64_t nb,
+                   hr_precision_t precision, hr_dmat_t *a) {
+  memset(a, 0, sizeof *a);
+  if (m > INT_MAX || n > INT_MAX || nb > INT_MAX)
+    HR_FAIL(HR_ERR_INPUT, "matrix %lld x %lld is too large for ScaLAPACK "
+            "descriptors (32-bit)", (long long)m, (long long)n);
+  a->grid = grid;
+  a->m = m;
+  a->n = n;
+  a->nb = nb;
+  a->precision = precision;
+  a->local_rows = hr_bc_local_count(m, nb, grid->myrow, grid->nprow);
+  a->local_cols = hr_bc_local_count(n, nb, grid->mycol, grid->npcol);
+  a->lld = a->local_rows > 1 ? a->local_rows : 1;
+  if (a->lld > INT_MAX)
+    HR_FAIL(HR_ERR_INPUT, "local leading dimension %lld exceeds 32 bits",
+            (long long)a->lld);
+
+  int im = (int)m, in = (int)n, inb = (int)nb, zero = 0, ctx = grid->context;
+  int lld = (int)a->lld, info = 0;
+  descinit_(a->desc, &im, &in, &inb, &inb, &zero, &zero, &ctx, &lld, &info);
+  if (info != 0)
+    HR_FAIL(HR_ERR_INTERNAL, "descinit failed (info %d) for %lld x %lld, nb "
+            "%lld", info, (long long)m, (long long)n, (long long)nb);
+
+  size_t count = (size_t)a->lld * (size_t)(a->local_cols > 0 ? a->local_cols : 1);
+  a->data = calloc(count, element_size(precision));
+  if (!a->data)
+    HR_FAIL(HR_ERR_MEMORY, "out of memory allocating the %lld x %lld local "
+            "block (%zu bytes) of a %lld x %lld matrix", (long long)a->lld,
+            (long long)a->local_cols, count * element_size(precision),
+            (long long)m, (long long)n);
+  return HR_OK;
+}
+
+void hr_dmat_free(hr_dmat_t *a) {
+  free(a->data);
+  a->data = NULL;
+}
+
+int64_t hr_dmat_global_row(const hr_dmat_t *a, int64_t li) {
+  return hr_bc_local_to_global(li, a->nb, a->grid->myrow, a->grid->nprow);
+}
+
+int64_t hr_dmat_global_col(const hr_dmat_t *a, int64_t lj) {
+  return hr_bc_local_to_global(lj, a->nb, a->grid->mycol, a->grid->npcol);
+}
+
+void hr_dmat_fill(hr_dmat_t *a, hr_entry_fn entry, void *ctx) {
+  for (int64_t lj = 0; lj < a->local_cols; lj++) {
+    int64_t j = hr_dmat_global_col(a, lj);
+    size_t col = (size_t)lj * (size_t)a->lld;
+    for (int64_t li = 0; li < a->local_rows; li++) {
+      double v = entry(hr_dmat_global_row(a, li), j, ctx);
+      if (a->precision == HR_PRECISION_DOUBLE)
+        ((double *)a->data)[col + (size_t)li] = v;
+      else
+        ((float *)a->data)[col + (size_t)li] = (float)v;
+    }
+  }
+}
+
+int hr_dmat_trace(const hr_dmat_t *a, double *trace) {
+  double local = 0.0;
+  for (int64_t lj = 0; lj < a->local_cols; lj++) {
+    int64_t j = hr_dmat_global_col(a, lj);
+    if (hr_bc_owner(j, a->nb, a->grid->nprow) != a->grid->myrow) continue;
+    local += hr_dmat_get(a, hr_bc_global_to_local(j, a->nb, a->grid->nprow), lj);
+  }
+  HR_MPI(MPI_Allreduce(&local, trace, 1, MPI_DOUBLE, MPI_SUM, a->grid->comm));
+  return HR_OK;
+}
+
+int hr_dmat_max_abs(const hr_dmat_t *a, double *max_abs) {
+  double local = 0.0;
+  for (int64_t lj = 0; lj < a->local_cols; lj++)
+    for (int64_t li = 0; li < a->local_rows; li++)
+      local = fmax(local, fabs(hr_dmat_get(a, li, lj)));
+  HR_MPI(MPI_Allreduce(&local, max_abs, 1, MPI_DOUBLE, MPI_MAX, a->grid->comm));
+  return HR_OK;
+}
+
+int hr_dmat_asymmetry(const hr_dmat_t *a, double *max_abs) {
+  hr_dmat_t t;
+  int rc = hr_dmat_create(a->grid, a->n, a->m, a->nb, a->precision, &t);
+  HR_CHECK(hr_agree(a->grid->comm, rc));
+  int im = (int)a->m, in = (int)a->n, one = 1;
+  if (a->precision == HR_PRECISION_DOUBLE) {
+    double alpha = 1.0, beta = 0.0;
+    pdtran_(&in, &im, &alpha, a->data, &one, &one, a->desc, &beta, t.data,
+            &one, &one, t.desc);
+  } else {
+    float alpha = 1.0f, beta = 0.0f;
+    pstran_(&in, &im, &alpha, a->data, &one, &one, a->desc, &beta, t.data,
+            &one, &one, t.desc);
+  }
+  double local = 0.0;
+  for (int64_t lj = 0; lj < a->local_cols; lj++)
+    for (int64_t li = 0; li < a->local_rows; li++)
+      local = fmax(local, fabs(hr_dmat_get(a, li, lj) - hr_dmat_get(&t, li, lj)));
+  hr_dmat_free(&t);
+  HR_MPI(MPI_Allreduce(&local, max_abs, 1, MPI_DOUBLE, MPI_MAX, a->grid->comm));
+  return HR_OK;
+}

@@ -1,0 +1,21 @@
+/* The run context passed down through a command: no global mutable state
+ * (STYLE.md).  Commands receive it from main(). */
+#ifndef HESSRMT_CONTEXT_H
+#define HESSRMT_CONTEXT_H
+
+#include <mpi.h>
+
+#include "hessrmt/options.h"
+#include "hessrmt/timer.h"
+
+typedef struct {
+  MPI_Comm world;            /* all ranks of the job */
+  int rank, size;            /* in world */
+  const hr_options_t *opts;
+  hr_timer_t timer;
+} hr_ctx_t;
+
+/* The commands, one per src/cmd_*.c. */
+int hr_cmd_ensemble(hr_ctx_t *ctx);
+
+#endif

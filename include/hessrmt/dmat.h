@@ -1,0 +1,59 @@
+/* A dense matrix in 2D block-cyclic layout on a BLACS grid, stored in
+ * double or single precision (column-major local blocks, ScaLAPACK
+ * descriptor).  Local sizes and offsets are 64-bit; they become ints only in
+ * the descriptor, after a check. */
+#ifndef HESSRMT_DMAT_H
+#define HESSRMT_DMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hessrmt/grid.h"
+#include "hessrmt/options.h"
+
+typedef struct {
+  const hr_grid_t *grid;
+  int64_t m, n;                /* global rows, columns */
+  int64_t nb;                  /* square blocks nb x nb */
+  int64_t local_rows, local_cols, lld;
+  hr_precision_t precision;
+  int desc[9];                 /* ScaLAPACK descriptor */
+  void *data;                  /* double* or float*, lld * local_cols */
+} hr_dmat_t;
+
+/* Bytes of one rank's local part of an m x n matrix, for estimates. */
+int64_t hr_dmat_local_bytes(int64_t m, int64_t n, int64_t nb,
+                            hr_precision_t precision, const hr_grid_t *grid);
+
+/* Allocate (zeroed).  Not collective: allocation failure must be agreed on
+ * by the caller. */
+int hr_dmat_create(const hr_grid_t *grid, int64_t m, int64_t n, int64_t nb,
+                   hr_precision_t precision, hr_dmat_t *a);
+void hr_dmat_free(hr_dmat_t *a);
+
+/* Set every local element to entry(i, j, ctx) of its global (i, j). */
+typedef double (*hr_entry_fn)(int64_t i, int64_t j, void *ctx);
+void hr_dmat_fill(hr_dmat_t *a, hr_entry_fn entry, void *ctx);
+
+/* Element access by local position. */
+static inline double hr_dmat_get(const hr_dmat_t *a, int64_t li, int64_t lj) {
+  size_t k = (size_t)lj * (size_t)a->lld + (size_t)li;
+  return a->precision == HR_PRECISION_DOUBLE ? ((const double *)a->data)[k]
+                                              : ((const float *)a->data)[k];
+}
+
+/* Global index of local row li / local column lj. */
+int64_t hr_dmat_global_row(const hr_dmat_t *a, int64_t li);
+int64_t hr_dmat_global_col(const hr_dmat_t *a, int64_t lj);
+
+/* Trace of a square matrix, on every rank of the grid.  Collective. */
+int hr_dmat_trace(const hr_dmat_t *a, double *trace);
+
+/* max |A - A^T| over all elements, on every rank.  Collective; needs a
+ * temporary of the local size. */
+int hr_dmat_asymmetry(const hr_dmat_t *a, double *max_abs);
+
+/* max |A| over all elements, on every rank.  Collective. */
+int hr_dmat_max_abs(const hr_dmat_t *a, double *max_abs);
+
+#endif

@@ -1,0 +1,36 @@
+/* Eigenvalues (only) of a symmetric matrix in block-cyclic layout, through
+ * ELPA (1- or 2-stage) or ScaLAPACK (pdsyevr, pdsyev), in double or single
+ * precision.  The matrix must hold both triangles (ELPA reads the full
+ * matrix) and is destroyed. */
+#ifndef HESSRMT_EIGENSOLVER_H
+#define HESSRMT_EIGENSOLVER_H
+
+#include <stdint.h>
+
+#include "hessrmt/dmat.h"
+#include "hessrmt/options.h"
+
+/* Once per process, after MPI_Init / before MPI_Finalize. */
+int hr_eigensolver_init(void);
+void hr_eigensolver_finalize(void);
+
+/* Check nblk for a solver, matrix order and grid; the message says what
+ * would work.  ELPA 2-stage needs nblk * (max(nprow, npcol) - 1) < n. */
+int hr_eigensolver_check_nblk(hr_solver_t solver, int64_t n, int64_t nblk,
+                              int nprow, int npcol);
+
+/* The default block size: the largest of 64, 32, ..., 1 that the check
+ * accepts. */
+int64_t hr_eigensolver_default_nblk(hr_solver_t solver, int64_t n, int nprow,
+                                    int npcol);
+
+/* Estimated extra bytes per rank the solver allocates beyond the matrix. */
+int64_t hr_eigensolver_workspace_bytes(hr_solver_t solver, int64_t n,
+                                       int64_t nb, hr_precision_t precision,
+                                       const hr_grid_t *grid);
+
+/* All n eigenvalues, ascending, into evals (length n, on every rank of the
+ * grid).  Collective over a->grid->comm; a failure is agreed on. */
+int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals);
+
+#endif

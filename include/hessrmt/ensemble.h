@@ -1,0 +1,34 @@
+/* Random-matrix ensembles and the analytic test matrix, generated directly
+ * in the distributed layout.  Member k of an ensemble with seed S depends
+ * only on (S, k) - never on the rank count, grid or block size. */
+#ifndef HESSRMT_ENSEMBLE_H
+#define HESSRMT_ENSEMBLE_H
+
+#include <stdint.h>
+
+#include "hessrmt/dmat.h"
+#include "hessrmt/options.h"
+
+typedef struct {
+  hr_kind_t kind;
+  int64_t n;
+  uint64_t seed;
+  double wishart_ratio;  /* N / m */
+} hr_ensemble_t;
+
+/* Rows m of the Wishart factor X (m x N): ceil(N / ratio). */
+int64_t hr_ensemble_wishart_rows(const hr_ensemble_t *e);
+
+/* Extra bytes per rank beyond the matrix itself (Wishart's X in double). */
+int64_t hr_ensemble_extra_bytes(const hr_ensemble_t *e, int64_t nb,
+                                const hr_grid_t *grid);
+
+/* Fill a (n x n, already created) with member k.  Collective over the
+ * grid for Wishart (a distributed product); local otherwise. */
+int hr_ensemble_generate(const hr_ensemble_t *e, uint64_t k, hr_dmat_t *a);
+
+/* The exact eigenvalues, ascending, where known in closed form (tridiag:
+ * 2 - 2 cos(k pi / (N + 1))).  Returns 0 if the kind has none. */
+int hr_ensemble_exact_eigenvalues(const hr_ensemble_t *e, double *evals);
+
+#endif

@@ -1,0 +1,22 @@
+/* Memory planning: estimate before allocating, refuse with the numbers.
+ * The default limit per rank is the node's available memory divided by the
+ * ranks sharing that node. */
+#ifndef HESSRMT_MEMORY_H
+#define HESSRMT_MEMORY_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+/* The per-rank limit: `requested` bytes if non-zero, else MemAvailable of
+ * this node over the ranks on it (the minimum over all ranks).  Collective. */
+int hr_memory_limit(MPI_Comm world, int64_t requested, int64_t *limit);
+
+/* Fail on every rank if any rank's estimate `need` exceeds `limit`; the
+ * message gives both numbers and what the estimate covers.  Collective. */
+int hr_memory_check(MPI_Comm world, int64_t need, int64_t limit,
+                    const char *breakdown);
+
+/* Peak resident memory of this process so far (VmHWM), 0 if unknown. */
+int64_t hr_memory_peak_bytes(void);
+
+#endif

@@ -1,0 +1,85 @@
+/* Command-line options: one table drives parsing, --help text and the
+ * provenance attributes written into every output file (STYLE.md, after
+ * PETSc's options database).  Parsing is pure (no MPI), so --help and
+ * usage errors work without mpirun and give the same answer on all ranks. */
+#ifndef HESSRMT_OPTIONS_H
+#define HESSRMT_OPTIONS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Commands, as bits so an option can belong to several. */
+typedef enum {
+  HR_CMD_NONE = 0,
+  HR_CMD_ENSEMBLE = 1u << 0,
+} hr_command_t;
+
+/* Choice lists, in the order of the enums that index them. */
+#define HR_KIND_CHOICES "goe|poisson|wishart|tridiag"
+typedef enum { HR_KIND_GOE, HR_KIND_POISSON, HR_KIND_WISHART, HR_KIND_TRIDIAG } hr_kind_t;
+
+#define HR_SOLVER_CHOICES "elpa2|elpa1|pdsyevr|pdsyev"
+typedef enum { HR_SOLVER_ELPA2, HR_SOLVER_ELPA1, HR_SOLVER_PDSYEVR, HR_SOLVER_PDSYEV } hr_solver_t;
+
+#define HR_PRECISION_CHOICES "double|single"
+typedef enum { HR_PRECISION_DOUBLE, HR_PRECISION_SINGLE } hr_precision_t;
+
+/* Every option of every command.  Fields hold parsed values; 0 means
+ * "auto" where the help text says so. */
+typedef struct {
+  hr_command_t command;
+  const char *command_name;
+
+  /* ensemble */
+  int kind;                 /* hr_kind_t */
+  int64_t n;                /* matrix order */
+  int64_t count;            /* number of matrices */
+  int64_t seed;
+  double wishart_ratio;     /* N / m for X (m x N) */
+  const char *output;
+
+  /* layout and solver */
+  int solver;               /* hr_solver_t */
+  int precision;            /* hr_precision_t */
+  int grid_rows, grid_cols; /* 0 x 0 = as square as possible */
+  int64_t nblk;             /* 0 = auto */
+  int64_t groups;
+  int64_t max_mem;          /* bytes per rank; 0 = what the node has */
+
+  /* run control */
+  int resume;
+  int quiet;
+  int debug;
+
+  /* the command line as typed, for provenance */
+  char command_line[4096];
+} hr_options_t;
+
+typedef enum {
+  HR_PARSE_RUN = 0,      /* options parsed: run the command */
+  HR_PARSE_EXIT_OK = 1,  /* --help or --version was printed: exit 0 */
+} hr_parse_result_t;
+
+/* Parse argv into opts.  Messages (help, errors) go to out/err only when
+ * print is non-zero (rank 0).  Returns HR_PARSE_RUN, HR_PARSE_EXIT_OK or an
+ * hr_err_t (HR_ERR_USAGE) with the message recorded. */
+int hr_options_parse(int argc, char **argv, hr_options_t *opts, int print,
+                     FILE *out);
+
+/* Called once per option of opts->command with its name, its value as
+ * text, and whether it defines the result (such options must match for
+ * --resume), for provenance. */
+typedef int (*hr_option_visitor_t)(const char *name, const char *value,
+                                   int identity, void *ctx);
+int hr_options_visit(const hr_options_t *opts, hr_option_visitor_t visit,
+                     void *ctx);
+
+/* The name of a choice value, e.g. hr_choice_name(HR_SOLVER_CHOICES, 1) is
+ * "elpa1"; written into buf, which is returned. */
+const char *hr_choice_name(const char *choices, int index, char *buf,
+                           size_t len);
+
+/* Format bytes as "1.5 GiB" into buf. */
+const char *hr_format_bytes(double bytes, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,27 @@
+/* Atomic output files: everything is written to PATH.partial and renamed
+ * to PATH only once complete, so a crash or a kill never leaves a file that
+ * looks finished, and an existing PATH is untouched until the new one is
+ * whole.  A killed run's PATH.partial is what --resume continues from. */
+#ifndef HESSRMT_OUTPUT_H
+#define HESSRMT_OUTPUT_H
+
+#include <mpi.h>
+#include <stddef.h>
+
+/* PATH.partial into buf. */
+int hr_output_partial_path(const char *path, char *buf, size_t len);
+
+/* Fail clearly, on every rank, if PATH cannot be created: its directory is
+ * missing or not writable, or PATH is a directory.  Collective. */
+int hr_output_check_writable(MPI_Comm comm, const char *path);
+
+/* Rename partial to final on rank 0 and agree on the outcome.  Collective. */
+int hr_output_commit(MPI_Comm comm, const char *partial, const char *final);
+
+/* Remove partial (rank 0), best effort, for runs that failed.  Collective. */
+void hr_output_discard(MPI_Comm comm, const char *partial);
+
+/* Whether a file exists (rank 0's view, broadcast).  Collective. */
+int hr_output_exists(MPI_Comm comm, const char *path);
+
+#endif

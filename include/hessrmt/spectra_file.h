@@ -1,0 +1,70 @@
+/* The spectra file: parallel HDF5 holding
+ *   /hessian_evals   (count x N) float64 or float32, each row ascending
+ *                    (the name and shape the paper's notebooks read);
+ *                    rows not yet computed read as NaN
+ *   /rows_done       (count) uint8, 1 once a row and its checks are written
+ *   /checks/<name>   (count) float64 per-row self-checks (trace, ...)
+ *   root attributes  provenance: version, command line, sizes, solver,
+ *                    grid, timings; /options group: every option's value.
+ *
+ * Created collectively at PATH.partial; rows are written independently by
+ * whichever rank finished them (so rank groups never wait for each other),
+ * and the file is renamed to PATH by hr_spectra_commit. */
+#ifndef HESSRMT_SPECTRA_FILE_H
+#define HESSRMT_SPECTRA_FILE_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdint.h>
+
+#include "hessrmt/options.h"
+
+enum { HR_SPECTRA_MAX_CHECKS = 8 };
+
+typedef struct {
+  MPI_Comm comm;
+  hid_t file, evals, done;
+  hid_t checks[HR_SPECTRA_MAX_CHECKS];
+  int ncheck;
+  int64_t count, n;
+  hr_precision_t precision;
+  char path[4096], partial[4200];
+} hr_spectra_file_t;
+
+/* Create PATH.partial with `count` rows of length n and the named per-row
+ * check datasets.  Collective over comm; agreed failure. */
+int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
+                      int64_t n, hr_precision_t precision,
+                      const char *const *check_names, int ncheck,
+                      hr_spectra_file_t *f);
+
+/* Open PATH.partial left by a killed run, checking its shape and that its
+ * /options identity attributes equal `identity` ("name=value;..."). */
+int hr_spectra_open_resume(MPI_Comm comm, const char *path, int64_t count,
+                           int64_t n, hr_precision_t precision,
+                           const char *const *check_names, int ncheck,
+                           const char *identity, hr_spectra_file_t *f);
+
+/* rows_done as 0/1 bytes (length count) on every rank.  Collective. */
+int hr_spectra_read_done(hr_spectra_file_t *f, unsigned char *done);
+
+/* Write one row (ascending eigenvalues) and its checks, then mark it done.
+ * Independent: called by one rank only. */
+int hr_spectra_write_row(hr_spectra_file_t *f, int64_t row,
+                         const double *evals, const double *checks);
+
+/* Root attributes.  Collective: every rank passes the same value. */
+int hr_spectra_attr_string(hr_spectra_file_t *f, const char *group,
+                           const char *name, const char *value);
+int hr_spectra_attr_int(hr_spectra_file_t *f, const char *name, int64_t value);
+int hr_spectra_attr_double(hr_spectra_file_t *f, const char *name,
+                           double value);
+
+/* Close and rename to PATH.  Collective. */
+int hr_spectra_commit(hr_spectra_file_t *f);
+
+/* Close after a failure.  keep_partial leaves PATH.partial for --resume;
+ * otherwise it is removed.  Collective; never fails. */
+void hr_spectra_abandon(hr_spectra_file_t *f, int keep_partial);
+
+#endif

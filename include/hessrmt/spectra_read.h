@@ -1,0 +1,20 @@
+/* Reading spectra files serially (rank 0, or without mpirun): ours, or the
+ * HDF5 files the paper's scripts wrote (dataset hessian_evals, one spectrum
+ * per row). */
+#ifndef HESSRMT_SPECTRA_READ_H
+#define HESSRMT_SPECTRA_READ_H
+
+#include <stdint.h>
+
+typedef struct {
+  int64_t rows, cols;
+  double *values;          /* rows x cols, row-major */
+  unsigned char *done;     /* rows; all 1 when the file has no rows_done */
+} hr_spectra_t;
+
+/* Load dataset `dataset` (2-D, or 1-D as one row) of path.  Not
+ * collective. */
+int hr_spectra_load(const char *path, const char *dataset, hr_spectra_t *s);
+void hr_spectra_free(hr_spectra_t *s);
+
+#endif

@@ -1,0 +1,341 @@
+/* The spectra file (see spectra_file.h). */
+#include "hessrmt/spectra_file.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hessrmt/error.h"
+#include "hessrmt/output.h"
+
+/* The innermost message of HDF5's error stack, for our own error text. */
+static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data) {
+  if (n == 0) snprintf((char *)data, 256, "%s", e->desc ? e->desc : "");
+  return 0;
+}
+
+static const char *h5_reason(char *buf) {
+  buf[0] = '\0';
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost, buf);
+  return buf[0] ? buf : "unknown HDF5 error";
+}
+
+#define HR_H5(call, ...)                                                      \
+  do {                                                                        \
+    if ((call) < 0) {                                                         \
+      char hr_h5_buf_[256];                                                   \
+      char hr_h5_what_[1024];                                                 \
+      snprintf(hr_h5_what_, sizeof hr_h5_what_, __VA_ARGS__);                 \
+      HR_FAIL(HR_ERR_IO, "%s: %s", hr_h5_what_, h5_reason(hr_h5_buf_));       \
+    }                                                                         \
+  } while (0)
+
+static hid_t file_type(hr_precision_t p) {
+  return p == HR_PRECISION_DOUBLE ? H5T_IEEE_F64LE : H5T_IEEE_F32LE;
+}
+
+static void init_handles(hr_spectra_file_t *f) {
+  f->file = f->evals = f->done = H5I_INVALID_HID;
+  for (int i = 0; i < HR_SPECTRA_MAX_CHECKS; i++) f->checks[i] = H5I_INVALID_HID;
+}
+
+static int setup_struct(MPI_Comm comm, const char *path, int64_t count,
+                        int64_t n, hr_precision_t precision, int ncheck,
+                        hr_spectra_file_t *f) {
+  memset(f, 0, sizeof *f);
+  init_handles(f);
+  f->comm = comm;
+  f->count = count;
+  f->n = n;
+  f->precision = precision;
+  f->ncheck = ncheck;
+  if (ncheck > HR_SPECTRA_MAX_CHECKS)
+    HR_FAIL(HR_ERR_INTERNAL, "too many check datasets (%d)", ncheck);
+  snprintf(f->path, sizeof f->path, "%s", path);
+  HR_CHECK(hr_output_partial_path(path, f->partial, sizeof f->partial));
+  /* We report HDF5 failures ourselves, once, in words. */
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  return HR_OK;
+}
+
+static hid_t parallel_fapl(MPI_Comm comm) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0) return fapl;
+  if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
+      H5Pset_all_coll_metadata_ops(fapl, 1) < 0 ||
+      H5Pset_coll_metadata_write(fapl, 1) < 0) {
+    H5Pclose(fapl);
+    return H5I_INVALID_HID;
+  }
+  return fapl;
+}
+
+/* A 1-D or 2-D dataset, allocated at creation, unwritten parts = fill. */
+static int create_dataset(hid_t loc, const char *name, hid_t type, int rank,
+                          const hsize_t *dims, const void *fill, hid_t *out) {
+  hid_t space = H5Screate_simple(rank, dims, NULL);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  int ok = space >= 0 && dcpl >= 0 &&
+           H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
+           H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC) >= 0 &&
+           H5Pset_fill_value(dcpl, type, fill) >= 0;
+  *out = ok ? H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)
+            : H5I_INVALID_HID;
+  if (space >= 0) H5Sclose(space);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  HR_H5(*out, "cannot create dataset '%s'", name);
+  return HR_OK;
+}
+
+static int create_contents(hr_spectra_file_t *f, const char *const *names) {
+  hsize_t dims[2] = {(hsize_t)f->count, (hsize_t)f->n};
+  double nan_d = NAN;
+  float nan_f = NAN;
+  unsigned char zero = 0;
+  const void *nan = f->precision == HR_PRECISION_DOUBLE ? (const void *)&nan_d
+                                                        : (const void *)&nan_f;
+  HR_CHECK(create_dataset(f->file, "hessian_evals", file_type(f->precision), 2,
+                          dims, nan, &f->evals));
+  HR_CHECK(create_dataset(f->file, "rows_done", H5T_STD_U8LE, 1, dims, &zero,
+                          &f->done));
+  if (f->ncheck == 0) return HR_OK;
+  hid_t g = H5Gcreate2(f->file, "checks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  HR_H5(g, "cannot create group 'checks'");
+  int rc = HR_OK;
+  for (int i = 0; i < f->ncheck && rc == HR_OK; i++)
+    rc = create_dataset(g, names[i], H5T_IEEE_F64LE, 1, dims, &nan_d,
+                        &f->checks[i]);
+  H5Gclose(g);
+  return rc;
+}
+
+int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
+                      int64_t n, hr_precision_t precision,
+                      const char *const *check_names, int ncheck,
+                      hr_spectra_file_t *f) {
+  HR_CHECK(setup_struct(comm, path, count, n, precision, ncheck, f));
+  HR_CHECK(hr_output_check_writable(comm, path));
+  int rc = HR_OK;
+  hid_t fapl = parallel_fapl(comm);
+  f->file = fapl >= 0 ? H5Fcreate(f->partial, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+                      : H5I_INVALID_HID;
+  if (fapl >= 0) H5Pclose(fapl);
+  if (f->file < 0) {
+    char buf[256];
+    rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
+                      "cannot create '%s': %s", f->partial, h5_reason(buf));
+  }
+  HR_CHECK(hr_agree(comm, rc));
+  rc = create_contents(f, check_names);
+  /* Put the structure on disk now, so a killed run leaves a readable file
+   * whose rows_done says what was finished. */
+  if (rc == HR_OK && H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0)
+    rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
+                      "cannot flush '%s'", f->partial);
+  rc = hr_agree(comm, rc);
+  if (rc != HR_OK) hr_spectra_abandon(f, 0);
+  return rc;
+}
+
+/* ---- resume ------------------------------------------------------------ */
+
+static int read_string_attr(hid_t loc, const char *name, char *buf,
+                            size_t len) {
+  buf[0] = '\0';
+  if (H5Aexists(loc, name) <= 0) return HR_OK;
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  HR_H5(a, "cannot open attribute '%s'", name);
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  char *value = NULL;
+  herr_t st = H5Aread(a, t, &value);
+  if (st >= 0 && value) {
+    snprintf(buf, len, "%s", value);
+    H5free_memory(value);
+  }
+  H5Tclose(t);
+  H5Aclose(a);
+  HR_H5(st, "cannot read attribute '%s'", name);
+  return HR_OK;
+}
+
+static int open_dataset_checked(hid_t loc, const char *name, int64_t rows,
+                                int64_t cols, hid_t *out) {
+  *out = H5Dopen2(loc, name, H5P_DEFAULT);
+  HR_H5(*out, "the partial file has no dataset '%s'", name);
+  hid_t space = H5Dget_space(*out);
+  hsize_t dims[2] = {0, 0};
+  int rank = H5Sget_simple_extent_dims(space, dims, NULL);
+  H5Sclose(space);
+  if (rank != (cols ? 2 : 1) || (int64_t)dims[0] != rows ||
+      (cols && (int64_t)dims[1] != cols))
+    HR_FAIL(HR_ERR_INPUT, "dataset '%s' in the partial file has another shape "
+            "than this run needs (%lld x %lld)", name, (long long)rows,
+            (long long)cols);
+  return HR_OK;
+}
+
+static int open_contents(hr_spectra_file_t *f, const char *const *names,
+                         const char *identity) {
+  char stored[4096];
+  HR_CHECK(read_string_attr(f->file, "identity", stored, sizeof stored));
+  if (strcmp(stored, identity) != 0)
+    HR_FAIL(HR_ERR_INPUT, "'%s' was made with other arguments, so --resume "
+            "cannot continue it.\n  it has:   %s\n  this run: %s\nRun without "
+            "--resume to start again", f->partial, stored, identity);
+  HR_CHECK(open_dataset_checked(f->file, "hessian_evals", f->count, f->n,
+                                &f->evals));
+  HR_CHECK(open_dataset_checked(f->file, "rows_done", f->count, 0, &f->done));
+  for (int i = 0; i < f->ncheck; i++) {
+    char name[256];
+    snprintf(name, sizeof name, "checks/%s", names[i]);
+    HR_CHECK(open_dataset_checked(f->file, name, f->count, 0, &f->checks[i]));
+  }
+  return HR_OK;
+}
+
+int hr_spectra_open_resume(MPI_Comm comm, const char *path, int64_t count,
+                           int64_t n, hr_precision_t precision,
+                           const char *const *check_names, int ncheck,
+                           const char *identity, hr_spectra_file_t *f) {
+  HR_CHECK(setup_struct(comm, path, count, n, precision, ncheck, f));
+  if (!hr_output_exists(comm, f->partial))
+    HR_CHECK(hr_agree(comm, hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__,
+                                         __func__,
+                                         "--resume: there is no '%s' to "
+                                         "continue from",
+                                         f->partial)));
+  hid_t fapl = parallel_fapl(comm);
+  f->file = fapl >= 0 ? H5Fopen(f->partial, H5F_ACC_RDWR, fapl)
+                      : H5I_INVALID_HID;
+  if (fapl >= 0) H5Pclose(fapl);
+  int rc = HR_OK;
+  if (f->file < 0) {
+    char buf[256];
+    rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
+                      "--resume: cannot open '%s': %s", f->partial,
+                      h5_reason(buf));
+  }
+  HR_CHECK(hr_agree(comm, rc));
+  rc = hr_agree(comm, open_contents(f, check_names, identity));
+  if (rc != HR_OK) hr_spectra_abandon(f, 1);
+  return rc;
+}
+
+int hr_spectra_read_done(hr_spectra_file_t *f, unsigned char *done) {
+  herr_t st = H5Dread(f->done, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL,
+                      H5P_DEFAULT, done);
+  int rc = HR_OK;
+  if (st < 0)
+    rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
+                      "cannot read rows_done from '%s'", f->partial);
+  return hr_agree(f->comm, rc);
+}
+
+/* ---- rows -------------------------------------------------------------- */
+
+/* Write `cols` values at (row, 0..cols) of a dataset, independently. */
+static int write_row_slab(hid_t dset, int64_t row, int64_t cols, hid_t memtype,
+                          const void *values) {
+  hid_t fspace = H5Dget_space(dset);
+  int rank = H5Sget_simple_extent_ndims(fspace);
+  hsize_t start[2] = {(hsize_t)row, 0}, extent[2] = {1, (hsize_t)cols};
+  hsize_t mdims[1] = {(hsize_t)cols};
+  hid_t mspace = H5Screate_simple(1, mdims, NULL);
+  hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+  herr_t st = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, extent,
+                                  NULL);
+  if (st >= 0) st = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT);
+  if (st >= 0) st = H5Dwrite(dset, memtype, mspace, fspace, dxpl, values);
+  (void)rank;
+  H5Pclose(dxpl);
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  HR_H5(st, "cannot write row %lld", (long long)row);
+  return HR_OK;
+}
+
+int hr_spectra_write_row(hr_spectra_file_t *f, int64_t row,
+                         const double *evals, const double *checks) {
+  if (row < 0 || row >= f->count)
+    HR_FAIL(HR_ERR_INTERNAL, "row %lld outside [0, %lld)", (long long)row,
+            (long long)f->count);
+  /* Memory type double: HDF5 converts to float32 for single precision. */
+  HR_CHECK(write_row_slab(f->evals, row, f->n, H5T_NATIVE_DOUBLE, evals));
+  for (int i = 0; i < f->ncheck; i++)
+    HR_CHECK(write_row_slab(f->checks[i], row, 1, H5T_NATIVE_DOUBLE, &checks[i]));
+  /* Marked done last: a kill between the writes leaves the row undone. */
+  unsigned char one = 1;
+  HR_CHECK(write_row_slab(f->done, row, 1, H5T_NATIVE_UCHAR, &one));
+  return HR_OK;
+}
+
+/* ---- attributes -------------------------------------------------------- */
+
+static int write_attr(hid_t loc, const char *name, hid_t type,
+                      const void *value) {
+  if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t st = a >= 0 ? H5Awrite(a, type, value) : -1;
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(space);
+  HR_H5(st, "cannot write attribute '%s'", name);
+  return HR_OK;
+}
+
+int hr_spectra_attr_string(hr_spectra_file_t *f, const char *group,
+                           const char *name, const char *value) {
+  hid_t loc = f->file;
+  if (group) {
+    loc = H5Lexists(f->file, group, H5P_DEFAULT) > 0
+              ? H5Gopen2(f->file, group, H5P_DEFAULT)
+              : H5Gcreate2(f->file, group, H5P_DEFAULT, H5P_DEFAULT,
+                           H5P_DEFAULT);
+    HR_H5(loc, "cannot open group '%s'", group);
+  }
+  /* Variable-length UTF-8 strings read back as str in h5py. */
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  int rc = write_attr(loc, name, t, &value);
+  H5Tclose(t);
+  if (group) H5Gclose(loc);
+  return rc;
+}
+
+int hr_spectra_attr_int(hr_spectra_file_t *f, const char *name, int64_t value) {
+  return write_attr(f->file, name, H5T_NATIVE_INT64, &value);
+}
+
+int hr_spectra_attr_double(hr_spectra_file_t *f, const char *name,
+                           double value) {
+  return write_attr(f->file, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+static herr_t close_all(hr_spectra_file_t *f) {
+  herr_t st = 0;
+  for (int i = 0; i < HR_SPECTRA_MAX_CHECKS; i++)
+    if (f->checks[i] >= 0 && H5Dclose(f->checks[i]) < 0) st = -1;
+  if (f->done >= 0 && H5Dclose(f->done) < 0) st = -1;
+  if (f->evals >= 0 && H5Dclose(f->evals) < 0) st = -1;
+  if (f->file >= 0 && H5Fclose(f->file) < 0) st = -1;
+  init_handles(f);
+  return st;
+}
+
+int hr_spectra_commit(hr_spectra_file_t *f) {
+  int rc = HR_OK;
+  if (close_all(f) < 0)
+    rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
+                      "cannot close '%s' (disk full?)", f->partial);
+  HR_CHECK(hr_agree(f->comm, rc));
+  return hr_output_commit(f->comm, f->partial, f->path);
+}
+
+void hr_spectra_abandon(hr_spectra_file_t *f, int keep_partial) {
+  close_all(f);
+  if (!keep_partial) hr_output_discard(f->comm, f->partial);
+}

@@ -1,0 +1,79 @@
+/* Serial reading of spectra files (see spectra_read.h). */
+#include "hessrmt/spectra_read.h"
+
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hessrmt/error.h"
+
+static int read_done(hid_t file, hr_spectra_t *s) {
+  s->done = malloc((size_t)(s->rows ? s->rows : 1));
+  if (!s->done) HR_FAIL(HR_ERR_MEMORY, "out of memory reading rows_done");
+  memset(s->done, 1, (size_t)s->rows);
+  if (H5Lexists(file, "rows_done", H5P_DEFAULT) <= 0) return HR_OK;
+  hid_t d = H5Dopen2(file, "rows_done", H5P_DEFAULT);
+  herr_t st = d >= 0 ? H5Dread(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL,
+                               H5P_DEFAULT, s->done)
+                     : -1;
+  if (d >= 0) H5Dclose(d);
+  if (st < 0) HR_FAIL(HR_ERR_IO, "cannot read rows_done");
+  return HR_OK;
+}
+
+static int read_values(hid_t file, const char *path, const char *dataset,
+                       hr_spectra_t *s) {
+  if (H5Lexists(file, dataset, H5P_DEFAULT) <= 0)
+    HR_FAIL(HR_ERR_INPUT, "'%s' has no dataset '%s'", path, dataset);
+  hid_t d = H5Dopen2(file, dataset, H5P_DEFAULT);
+  if (d < 0) HR_FAIL(HR_ERR_IO, "cannot open dataset '%s' in '%s'", dataset, path);
+  hid_t space = H5Dget_space(d);
+  hsize_t dims[2] = {0, 0};
+  int rank = H5Sget_simple_extent_ndims(space);
+  if (rank == 1 || rank == 2) H5Sget_simple_extent_dims(space, dims, NULL);
+  H5Sclose(space);
+  if (rank == 1) { dims[1] = dims[0]; dims[0] = 1; }
+  int rc = HR_OK;
+  if (rank != 1 && rank != 2) {
+    rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                      "dataset '%s' in '%s' has %d dimensions; expected "
+                      "(spectra x levels)", dataset, path, rank);
+  } else {
+    s->rows = (int64_t)dims[0];
+    s->cols = (int64_t)dims[1];
+    size_t total = (size_t)s->rows * (size_t)s->cols;
+    s->values = malloc((total > 0 ? total : 1) * sizeof(double));
+    if (!s->values)
+      rc = hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                        "out of memory for %lld x %lld eigenvalues",
+                        (long long)s->rows, (long long)s->cols);
+    else if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                     s->values) < 0)
+      rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
+                        "cannot read dataset '%s' of '%s' as numbers",
+                        dataset, path);
+  }
+  H5Dclose(d);
+  return rc;
+}
+
+int hr_spectra_load(const char *path, const char *dataset, hr_spectra_t *s) {
+  memset(s, 0, sizeof *s);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0)
+    HR_FAIL(HR_ERR_IO, "cannot open '%s' as an HDF5 file (missing, "
+            "unreadable or not HDF5)", path);
+  int rc = read_values(file, path, dataset, s);
+  if (rc == HR_OK) rc = read_done(file, s);
+  H5Fclose(file);
+  if (rc != HR_OK) hr_spectra_free(s);
+  return rc;
+}
+
+void hr_spectra_free(hr_spectra_t *s) {
+  free(s->values);
+  free(s->done);
+  s->values = NULL;
+  s->done = NULL;
+}

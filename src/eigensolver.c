@@ -1,0 +1,243 @@
+/* The eigensolver driver (see eigensolver.h). */
+#include "hessrmt/eigensolver.h"
+
+#include <elpa/elpa.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hessrmt/blacs.h"
+#include "hessrmt/error.h"
+
+/* ELPA calls report through an int out-argument; name the step. */
+#define HR_ELPA(err, what)                                                  \
+  do {                                                                      \
+    if ((err) != ELPA_OK)                                                   \
+      HR_FAIL(HR_ERR_SOLVER, "ELPA %s failed: %s", (what),                  \
+              elpa_strerr(err));                                            \
+  } while (0)
+
+int hr_eigensolver_init(void) {
+  if (elpa_init(ELPA_API_VERSION) != ELPA_OK)
+    HR_FAIL(HR_ERR_SOLVER, "the ELPA library does not support API version %d "
+            "that hessrmt was built against", ELPA_API_VERSION);
+  return HR_OK;
+}
+
+void hr_eigensolver_finalize(void) {
+  int err;
+  elpa_uninit(&err);
+}
+
+static int is_elpa(hr_solver_t s) {
+  return s == HR_SOLVER_ELPA1 || s == HR_SOLVER_ELPA2;
+}
+
+int hr_eigensolver_check_nblk(hr_solver_t solver, int64_t n, int64_t nblk,
+                              int nprow, int npcol) {
+  int pmax = nprow > npcol ? nprow : npcol;
+  if (nblk < 1)
+    HR_FAIL(HR_ERR_INPUT, "block size --nblk %lld must be at least 1",
+            (long long)nblk);
+  /* ELPA (both stages, checked in testing) needs every process row and
+   * column to own at least one block. */
+  if (is_elpa(solver) && nblk * (pmax - 1) >= n) {
+    int64_t largest = pmax > 1 ? (n - 1) / (pmax - 1) : n;
+    HR_FAIL(HR_ERR_INPUT,
+            "--nblk %lld is too large for N = %lld on a %dx%d grid: ELPA "
+            "needs nblk * (max(P,Q) - 1) < N, so nblk <= %lld here; use a "
+            "smaller --nblk, a smaller grid (more --groups), or "
+            "--solver pdsyevr",
+            (long long)nblk, (long long)n, nprow, npcol, (long long)largest);
+  }
+  return HR_OK;
+}
+
+int64_t hr_eigensolver_default_nblk(hr_solver_t solver, int64_t n, int nprow,
+                                    int npcol) {
+  int64_t nb = 64;
+  int pmax = nprow > npcol ? nprow : npcol;
+  while (nb > 1 && (nb * (pmax - 1) >= n || (!is_elpa(solver) && nb > n)))
+    nb /= 2;
+  (void)solver;
+  return nb;
+}
+
+int64_t hr_eigensolver_workspace_bytes(hr_solver_t solver, int64_t n,
+                                       int64_t nb, hr_precision_t precision,
+                                       const hr_grid_t *grid) {
+  int64_t el = precision == HR_PRECISION_DOUBLE ? 8 : 4;
+  int64_t local = hr_dmat_local_bytes(n, n, nb, precision, grid);
+  int64_t vectors = 4 * n * el + 8 * n;
+  /* ELPA 2-stage keeps a band matrix and Householder blocks beside the
+   * matrix; 1-stage and ScaLAPACK a workspace of about the local size.
+   * Deliberately generous; measured peaks are in the README. */
+  switch (solver) {
+    case HR_SOLVER_ELPA2: return local + vectors + 4 * nb * n * el;
+    default: return local + vectors;
+  }
+}
+
+/* ---- ELPA -------------------------------------------------------------- */
+
+static int elpa_configure(elpa_t h, hr_solver_t solver, const hr_dmat_t *a) {
+  int err;
+  elpa_set(h, "na", (int)a->n, &err);                  HR_ELPA(err, "set na");
+  elpa_set(h, "nev", (int)a->n, &err);                 HR_ELPA(err, "set nev");
+  elpa_set(h, "local_nrows", (int)a->local_rows, &err); HR_ELPA(err, "set local_nrows");
+  elpa_set(h, "local_ncols", (int)a->local_cols, &err); HR_ELPA(err, "set local_ncols");
+  elpa_set(h, "nblk", (int)a->nb, &err);               HR_ELPA(err, "set nblk");
+  elpa_set(h, "mpi_comm_parent", (int)MPI_Comm_c2f(a->grid->comm), &err);
+  HR_ELPA(err, "set mpi_comm_parent");
+  elpa_set(h, "process_row", a->grid->myrow, &err);    HR_ELPA(err, "set process_row");
+  elpa_set(h, "process_col", a->grid->mycol, &err);    HR_ELPA(err, "set process_col");
+  elpa_set(h, "blacs_context", a->grid->context, &err); HR_ELPA(err, "set blacs_context");
+  HR_ELPA(elpa_setup(h), "setup");
+  /* ELPA's default is 1-stage; 2-stage is the faster eigenvalues-only path. */
+  elpa_set(h, "solver",
+           solver == HR_SOLVER_ELPA2 ? ELPA_SOLVER_2STAGE : ELPA_SOLVER_1STAGE,
+           &err);
+  HR_ELPA(err, "set solver");
+  return HR_OK;
+}
+
+static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, double *evals) {
+  int err;
+  elpa_t h = elpa_allocate(&err);
+  HR_ELPA(err, "allocate");
+  int rc = elpa_configure(h, solver, a);
+  if (rc == HR_OK) {
+    if (a->precision == HR_PRECISION_DOUBLE) {
+      elpa_eigenvalues(h, (double *)a->data, evals, &err);
+    } else {
+      float *ev = malloc((size_t)a->n * sizeof *ev);
+      if (!ev) {
+        err = ELPA_ERROR;
+      } else {
+        elpa_eigenvalues(h, (float *)a->data, ev, &err);
+        for (int64_t i = 0; i < a->n; i++) evals[i] = ev[i];
+        free(ev);
+      }
+    }
+    if (err != ELPA_OK)
+      rc = hr_error_set(HR_ERR_SOLVER, __FILE__, __LINE__, __func__,
+                        "ELPA eigenvalues failed: %s", elpa_strerr(err));
+  }
+  int derr;
+  elpa_deallocate(h, &derr);
+  return rc;
+}
+
+/* ---- ScaLAPACK --------------------------------------------------------- */
+
+/* Workspace sizes come from a query call (lwork = -1); the ScaLAPACK
+ * drivers return them as floating-point numbers. */
+static int solve_pdsyevr(hr_dmat_t *a, double *evals) {
+  const int n = (int)a->n, one = 1;
+  int m = 0, nz = 0, info = 0, lwork = -1, liwork = -1, iwork_query = 0;
+  const char *jobz = "N", *range = "A", *uplo = "L";
+  if (a->precision == HR_PRECISION_DOUBLE) {
+    double vl = 0, vu = 0, work_query = 0, zdummy = 0;
+    pdsyevr_(jobz, range, uplo, &n, a->data, &one, &one, a->desc, &vl, &vu,
+             &one, &n, &m, &nz, evals, &zdummy, &one, &one, a->desc,
+             &work_query, &lwork, &iwork_query, &liwork, &info);
+    lwork = (int)work_query + 1;
+    liwork = iwork_query + 1;
+    double *work = malloc((size_t)lwork * sizeof *work);
+    int *iwork = malloc((size_t)liwork * sizeof *iwork);
+    if (!work || !iwork) info = INT_MIN;
+    else
+      pdsyevr_(jobz, range, uplo, &n, a->data, &one, &one, a->desc, &vl, &vu,
+               &one, &n, &m, &nz, evals, &zdummy, &one, &one, a->desc, work,
+               &lwork, iwork, &liwork, &info);
+    free(work);
+    free(iwork);
+  } else {
+    float vl = 0, vu = 0, work_query = 0, zdummy = 0;
+    float *w = malloc((size_t)n * sizeof *w);
+    if (!w) HR_FAIL(HR_ERR_MEMORY, "out of memory for %d eigenvalues", n);
+    pssyevr_(jobz, range, uplo, &n, a->data, &one, &one, a->desc, &vl, &vu,
+             &one, &n, &m, &nz, w, &zdummy, &one, &one, a->desc, &work_query,
+             &lwork, &iwork_query, &liwork, &info);
+    lwork = (int)work_query + 1;
+    liwork = iwork_query + 1;
+    float *work = malloc((size_t)lwork * sizeof *work);
+    int *iwork = malloc((size_t)liwork * sizeof *iwork);
+    if (!work || !iwork) info = INT_MIN;
+    else
+      pssyevr_(jobz, range, uplo, &n, a->data, &one, &one, a->desc, &vl, &vu,
+               &one, &n, &m, &nz, w, &zdummy, &one, &one, a->desc, work,
+               &lwork, iwork, &liwork, &info);
+    for (int i = 0; i < n; i++) evals[i] = w[i];
+    free(work);
+    free(iwork);
+    free(w);
+  }
+  if (info == INT_MIN)
+    HR_FAIL(HR_ERR_MEMORY, "out of memory for the pdsyevr workspace");
+  if (info != 0 || m != n)
+    HR_FAIL(HR_ERR_SOLVER, "pdsyevr failed: info = %d, %d of %d eigenvalues",
+            info, m, n);
+  return HR_OK;
+}
+
+static int solve_pdsyev(hr_dmat_t *a, double *evals) {
+  const int n = (int)a->n, one = 1;
+  int info = 0, lwork = -1;
+  const char *jobz = "N", *uplo = "L";
+  if (a->precision == HR_PRECISION_DOUBLE) {
+    double work_query = 0, zdummy = 0;
+    pdsyev_(jobz, uplo, &n, a->data, &one, &one, a->desc, evals, &zdummy,
+            &one, &one, a->desc, &work_query, &lwork, &info);
+    lwork = (int)work_query + 1;
+    double *work = malloc((size_t)lwork * sizeof *work);
+    if (!work) info = INT_MIN;
+    else
+      pdsyev_(jobz, uplo, &n, a->data, &one, &one, a->desc, evals, &zdummy,
+              &one, &one, a->desc, work, &lwork, &info);
+    free(work);
+  } else {
+    float work_query = 0, zdummy = 0;
+    float *w = malloc((size_t)n * sizeof *w);
+    if (!w) HR_FAIL(HR_ERR_MEMORY, "out of memory for %d eigenvalues", n);
+    pssyev_(jobz, uplo, &n, a->data, &one, &one, a->desc, w, &zdummy, &one,
+            &one, a->desc, &work_query, &lwork, &info);
+    lwork = (int)work_query + 1;
+    float *work = malloc((size_t)lwork * sizeof *work);
+    if (!work) info = INT_MIN;
+    else
+      pssyev_(jobz, uplo, &n, a->data, &one, &one, a->desc, w, &zdummy, &one,
+              &one, a->desc, work, &lwork, &info);
+    for (int i = 0; i < n; i++) evals[i] = w[i];
+    free(work);
+    free(w);
+  }
+  if (info == INT_MIN)
+    HR_FAIL(HR_ERR_MEMORY, "out of memory for the pdsyev workspace");
+  if (info != 0) HR_FAIL(HR_ERR_SOLVER, "pdsyev failed: info = %d", info);
+  return HR_OK;
+}
+
+int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals) {
+  if (a->m != a->n)
+    HR_FAIL(HR_ERR_INTERNAL, "eigenvalues of a non-square %lld x %lld matrix",
+            (long long)a->m, (long long)a->n);
+  int rc = hr_eigensolver_check_nblk(solver, a->n, a->nb, a->grid->nprow,
+                                     a->grid->npcol);
+  HR_CHECK(hr_agree(a->grid->comm, rc));
+  switch (solver) {
+    case HR_SOLVER_ELPA1:
+    case HR_SOLVER_ELPA2: rc = solve_elpa(solver, a, evals); break;
+    case HR_SOLVER_PDSYEVR: rc = solve_pdsyevr(a, evals); break;
+    case HR_SOLVER_PDSYEV: rc = solve_pdsyev(a, evals); break;
+    default: rc = hr_error_set(HR_ERR_INTERNAL, __FILE__, __LINE__, __func__,
+                               "unknown solver %d", (int)solver);
+  }
+  HR_CHECK(hr_agree(a->grid->comm, rc));
+  for (int64_t i = 0; i < a->n; i++)
+    if (!isfinite(evals[i]))
+      HR_FAIL(HR_ERR_SOLVER, "the solver returned a non-finite eigenvalue "
+              "(index %lld); is the matrix finite?", (long long)i);
+  return HR_OK;
+}

@@ -1,0 +1,105 @@
+/* Ensemble generators (see ensemble.h). */
+#include "hessrmt/ensemble.h"
+
+#include <math.h>
+
+#include "hessrmt/blacs.h"
+#include "hessrmt/error.h"
+#include "hessrmt/random.h"
+
+typedef struct {
+  const hr_ensemble_t *e;
+  uint64_t k;
+} entry_ctx_t;
+
+/* GOE: symmetric, N(0,1) off the diagonal and N(0,2) on it, so that the
+ * density is proportional to exp(-tr(A^2)/4).  Entry (i,j) and (j,i) come
+ * from the same counter. */
+static double goe_entry(int64_t i, int64_t j, void *vctx) {
+  const entry_ctx_t *c = vctx;
+  if (i == j) return M_SQRT2 * hr_random_normal(c->e->seed, c->k, i, i, HR_STREAM_ENTRY);
+  int64_t lo = i < j ? i : j, hi = i < j ? j : i;
+  return hr_random_normal(c->e->seed, c->k, lo, hi, HR_STREAM_ENTRY);
+}
+
+/* Poisson: independent levels, uniform on (0,1), on the diagonal. */
+static double poisson_entry(int64_t i, int64_t j, void *vctx) {
+  const entry_ctx_t *c = vctx;
+  return i == j ? hr_random_uniform(c->e->seed, c->k, i, i, HR_STREAM_ENTRY) : 0.0;
+}
+
+static double tridiag_entry(int64_t i, int64_t j, void *vctx) {
+  (void)vctx;
+  if (i == j) return 2.0;
+  return (i - j == 1 || j - i == 1) ? -1.0 : 0.0;
+}
+
+static double wishart_factor_entry(int64_t i, int64_t j, void *vctx) {
+  const entry_ctx_t *c = vctx;
+  return hr_random_normal(c->e->seed, c->k, i, j, HR_STREAM_FACTOR);
+}
+
+int64_t hr_ensemble_wishart_rows(const hr_ensemble_t *e) {
+  int64_t m = (int64_t)ceil((double)e->n / e->wishart_ratio - 1e-9);
+  return m < 1 ? 1 : m;
+}
+
+int64_t hr_ensemble_extra_bytes(const hr_ensemble_t *e, int64_t nb,
+                                const hr_grid_t *grid) {
+  if (e->kind != HR_KIND_WISHART) return 0;
+  /* X in double, plus the double product when solving in single. */
+  return hr_dmat_local_bytes(hr_ensemble_wishart_rows(e), e->n, nb,
+                             HR_PRECISION_DOUBLE, grid) +
+         hr_dmat_local_bytes(e->n, e->n, nb, HR_PRECISION_DOUBLE, grid);
+}
+
+/* A = X^T X / m with X (m x N) Gaussian, formed with pdgemm in double. */
+static int generate_wishart(const hr_ensemble_t *e, uint64_t k, hr_dmat_t *a) {
+  entry_ctx_t ctx = {e, k};
+  int64_t m = hr_ensemble_wishart_rows(e);
+  hr_dmat_t x, prod;
+  int rc = hr_dmat_create(a->grid, m, e->n, a->nb, HR_PRECISION_DOUBLE, &x);
+  HR_CHECK(hr_agree(a->grid->comm, rc));
+  hr_dmat_t *target = a;
+  if (a->precision != HR_PRECISION_DOUBLE) {
+    rc = hr_dmat_create(a->grid, e->n, e->n, a->nb, HR_PRECISION_DOUBLE, &prod);
+    rc = hr_agree(a->grid->comm, rc);
+    if (rc != HR_OK) { hr_dmat_free(&x); return rc; }
+    target = &prod;
+  }
+  hr_dmat_fill(&x, wishart_factor_entry, &ctx);
+  int im = (int)m, in = (int)e->n, one = 1;
+  double alpha = 1.0 / (double)m, beta = 0.0;
+  pdgemm_("T", "N", &in, &in, &im, &alpha, x.data, &one, &one, x.desc,
+          x.data, &one, &one, x.desc, &beta, target->data, &one, &one,
+          target->desc);
+  hr_dmat_free(&x);
+  if (target != a) {
+    float *dst = a->data;
+    const double *src = prod.data;
+    size_t count = (size_t)a->lld * (size_t)a->local_cols;
+    for (size_t i = 0; i < count; i++) dst[i] = (float)src[i];
+    hr_dmat_free(&prod);
+  }
+  return HR_OK;
+}
+
+int hr_ensemble_generate(const hr_ensemble_t *e, uint64_t k, hr_dmat_t *a) {
+  entry_ctx_t ctx = {e, k};
+  switch (e->kind) {
+    case HR_KIND_GOE: hr_dmat_fill(a, goe_entry, &ctx); return HR_OK;
+    case HR_KIND_POISSON: hr_dmat_fill(a, poisson_entry, &ctx); return HR_OK;
+    case HR_KIND_TRIDIAG: hr_dmat_fill(a, tridiag_entry, &ctx); return HR_OK;
+    case HR_KIND_WISHART: return generate_wishart(e, k, a);
+  }
+  HR_FAIL(HR_ERR_INTERNAL, "unknown ensemble kind %d", (int)e->kind);
+}
+
+int hr_ensemble_exact_eigenvalues(const hr_ensemble_t *e, double *evals) {
+  if (e->kind != HR_KIND_TRIDIAG) return 0;
+  /* Eigenvalues of the (2,-1) Toeplitz tridiagonal matrix of order N:
+   * 2 - 2 cos(k pi/(N+1)), k = 1..N, already ascending in k. */
+  for (int64_t k = 1; k <= e->n; k++)
+    evals[k - 1] = 2.0 - 2.0 * cos((double)k * M_PI / (double)(e->n + 1));
+  return 1;
+}

@@ -1,0 +1,65 @@
+/* hessrmt: the program's entry point.  Parses options (before MPI, so
+ * --help and usage errors need no mpirun), starts MPI and the eigensolver
+ * library, runs one command, and turns any error into one clear message
+ * and a non-zero exit on every rank. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hessrmt/context.h"
+#include "hessrmt/eigensolver.h"
+#include "hessrmt/error.h"
+#include "hessrmt/options.h"
+
+/* The launcher's rank before MPI_Init, so only rank 0 prints help and
+ * usage errors; 0 when run without a launcher. */
+static int launcher_rank(void) {
+  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
+                               "SLURM_PROCID"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v) return atoi(v);
+  }
+  return 0;
+}
+
+static int run_command(hr_ctx_t *ctx) {
+  switch (ctx->opts->command) {
+    case HR_CMD_ENSEMBLE: return hr_cmd_ensemble(ctx);
+    default: HR_FAIL(HR_ERR_INTERNAL, "command not implemented");
+  }
+}
+
+int main(int argc, char **argv) {
+  hr_options_t opts;
+  int first = launcher_rank() == 0;
+  int parsed = hr_options_parse(argc, argv, &opts, first, stdout);
+  if (parsed == HR_PARSE_EXIT_OK) return 0;
+  if (parsed != HR_PARSE_RUN) {
+    if (first) fprintf(stderr, "hessrmt: error: %s\n", hr_error_message());
+    return parsed;
+  }
+
+  MPI_Init(&argc, &argv);
+  hr_ctx_t ctx = {.world = MPI_COMM_WORLD, .opts = &opts};
+  MPI_Comm_rank(ctx.world, &ctx.rank);
+  MPI_Comm_size(ctx.world, &ctx.size);
+  hr_timer_init(&ctx.timer);
+
+  int rc = hr_agree(ctx.world, hr_eigensolver_init());
+  if (rc == HR_OK) rc = run_command(&ctx);
+
+  if (rc != HR_OK) {
+    if (!hr_error_is_agreed()) {
+      /* Only this rank knows: the others may be inside a collective, so
+       * the one exit that cannot hang is to abort the job. */
+      hr_error_print(ctx.rank, opts.debug);
+      fflush(stderr);
+      MPI_Abort(ctx.world, rc);
+    }
+    if (ctx.rank == 0) hr_error_print(ctx.rank, opts.debug);
+  }
+  hr_eigensolver_finalize();
+  MPI_Finalize();
+  return rc;
+}

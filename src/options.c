@@ -1,0 +1,490 @@
+/* The options table and the parser it drives (see options.h). */
+#include "hessrmt/options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hessrmt/error.h"
+#include "hessrmt/version.h"
+
+typedef enum {
+  OPT_FLAG,    /* no argument; sets an int to 1 */
+  OPT_INT,     /* int64, range-checked */
+  OPT_AUTOINT, /* int64 or "auto" (stored as 0) */
+  OPT_DOUBLE,  /* finite double, range-checked */
+  OPT_STRING,
+  OPT_CHOICE,  /* one word of a '|' list; stored as its index (int) */
+  OPT_GRID,    /* "PxQ" or "auto" */
+  OPT_BYTES,   /* "auto" or a size with an optional K/M/G/T suffix */
+} opt_type_t;
+
+typedef struct {
+  const char *name;
+  char short_name;
+  opt_type_t type;
+  size_t offset;
+  const char *default_text;
+  const char *choices;
+  double min, max;
+  const char *metavar;
+  const char *section;
+  const char *help;
+  unsigned commands;
+  int identity; /* defines the result: must match for --resume */
+} opt_entry_t;
+
+#define FIELD(f) offsetof(hr_options_t, f)
+#define ALL_SOLVING_COMMANDS (HR_CMD_ENSEMBLE)
+
+static const opt_entry_t option_table[] = {
+  /* ensemble */
+  {"kind", 0, OPT_CHOICE, FIELD(kind), "goe", HR_KIND_CHOICES, 0, 0, "KIND",
+   "Ensemble", "matrix ensemble: goe (N(0,1) off-diagonal, N(0,2) diagonal), "
+   "poisson (diagonal of uniform levels), wishart (X^T X / m), tridiag "
+   "(the (2,-1) matrix, eigenvalues 2-2cos(k pi/(N+1)))", HR_CMD_ENSEMBLE, 1},
+  {"n", 0, OPT_INT, FIELD(n), "1000", NULL, 1, 46340, "N", "Ensemble",
+   "matrix order N (ScaLAPACK descriptors limit N to 46340)", HR_CMD_ENSEMBLE, 1},
+  {"count", 0, OPT_INT, FIELD(count), "1", NULL, 1, 1e9, "K", "Ensemble",
+   "number of matrices (rows of hessian_evals)", HR_CMD_ENSEMBLE, 1},
+  {"seed", 0, OPT_INT, FIELD(seed), "1", NULL, 0, 9.2e18, "S", "Ensemble",
+   "random seed; matrix k entry (i,j) depends only on (S, k, i, j)",
+   HR_CMD_ENSEMBLE, 1},
+  {"wishart-ratio", 0, OPT_DOUBLE, FIELD(wishart_ratio), "0.5", NULL, 1e-6,
+   1e6, "C", "Ensemble",
+   "wishart aspect ratio C = N/m: X is m x N with m = ceil(N/C); for C < 1 "
+   "the spectrum fills the Marchenko-Pastur support [(1-sqrt C)^2, "
+   "(1+sqrt C)^2]", HR_CMD_ENSEMBLE, 1},
+  {"output", 'o', OPT_STRING, FIELD(output), "spectra.h5", NULL, 0, 0, "FILE",
+   "Ensemble", "spectra file to write (HDF5; written as FILE.partial and "
+   "renamed when complete)", HR_CMD_ENSEMBLE, 0},
+
+  /* layout and solver */
+  {"solver", 0, OPT_CHOICE, FIELD(solver), "elpa2", HR_SOLVER_CHOICES, 0, 0,
+   "NAME", "Eigensolver and layout",
+   "eigensolver: elpa2 (ELPA 2-stage), elpa1 (ELPA 1-stage), pdsyevr or "
+   "pdsyev (ScaLAPACK); eigenvalues only", ALL_SOLVING_COMMANDS, 1},
+  {"precision", 0, OPT_CHOICE, FIELD(precision), "double",
+   HR_PRECISION_CHOICES, 0, 0, "P", "Eigensolver and layout",
+   "precision of the matrix and the solve", ALL_SOLVING_COMMANDS, 1},
+  {"grid", 0, OPT_GRID, FIELD(grid_rows), "auto", NULL, 0, 0, "PxQ",
+   "Eigensolver and layout",
+   "BLACS process grid of each group (P*Q = ranks per group); auto is as "
+   "square as possible", ALL_SOLVING_COMMANDS, 0},
+  {"nblk", 0, OPT_AUTOINT, FIELD(nblk), "auto", NULL, 1, 4096, "NB",
+   "Eigensolver and layout",
+   "block-cyclic block size; auto picks the largest of 64, 32, 16, ... that "
+   "ELPA 2-stage accepts (nblk*(max(P,Q)-1) < N)", ALL_SOLVING_COMMANDS, 0},
+  {"groups", 0, OPT_INT, FIELD(groups), "1", NULL, 1, 1e6, "G",
+   "Eigensolver and layout",
+   "split the ranks into G groups, each with its own grid; matrices are "
+   "dealt round-robin to groups", ALL_SOLVING_COMMANDS, 0},
+  {"max-mem", 0, OPT_BYTES, FIELD(max_mem), "auto", NULL, 0, 0, "BYTES",
+   "Eigensolver and layout",
+   "refuse to run if the estimated memory per rank exceeds BYTES (suffix "
+   "K, M, G, T; auto = available memory / ranks on the node)",
+   ALL_SOLVING_COMMANDS, 0},
+
+  /* run control */
+  {"resume", 0, OPT_FLAG, FIELD(resume), NULL, NULL, 0, 0, NULL, "Run control",
+   "continue from FILE.partial left by a killed run with the same arguments; "
+   "finished rows are kept", ALL_SOLVING_COMMANDS, 0},
+  {"quiet", 'q', OPT_FLAG, FIELD(quiet), NULL, NULL, 0, 0, NULL, "Run control",
+   "no progress lines or timing table", ALL_SOLVING_COMMANDS, 0},
+  {"debug", 0, OPT_FLAG, FIELD(debug), NULL, NULL, 0, 0, NULL, "Run control",
+   "on error, also print where it happened (source trace)",
+   ALL_SOLVING_COMMANDS, 0},
+};
+enum { N_OPTIONS = sizeof option_table / sizeof option_table[0] };
+
+typedef struct {
+  const char *name;
+  hr_command_t command;
+  const char *summary;
+} command_entry_t;
+
+static const command_entry_t command_table[] = {
+  {"ensemble", HR_CMD_ENSEMBLE,
+   "Eigenvalues of random-matrix ensembles (GOE, Poisson, Wishart) and of "
+   "the analytic (2,-1) tridiagonal matrix, generated in the distributed "
+   "layout and solved in parallel: calibration and solver checks."},
+};
+enum { N_COMMANDS = sizeof command_table / sizeof command_table[0] };
+
+/* ---- value parsing ----------------------------------------------------- */
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...) {
+  char detail[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  return hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                      "%s (see 'hessrmt %s --help')", detail, cmd ? cmd : "");
+}
+
+static int parse_int64(const char *text, int64_t *value) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno || end == text || *end != '\0') return -1;
+  *value = v;
+  return 0;
+}
+
+static int parse_bytes(const char *text, int64_t *value) {
+  if (strcmp(text, "auto") == 0) { *value = 0; return 0; }
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || !isfinite(v) || v <= 0) return -1;
+  double scale = 1;
+  switch (*end) {
+    case '\0': break;
+    case 'K': case 'k': scale = 1024.0; end++; break;
+    case 'M': case 'm': scale = 1024.0 * 1024; end++; break;
+    case 'G': case 'g': scale = 1024.0 * 1024 * 1024; end++; break;
+    case 'T': case 't': scale = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: return -1;
+  }
+  if (*end == 'i' || *end == 'B') end++;  /* accept 4G, 4GiB, 4GB */
+  if (*end == 'B') end++;
+  if (*end != '\0' || v * scale > 9.0e18) return -1;
+  *value = (int64_t)(v * scale);
+  return 0;
+}
+
+static int choice_index(const char *choices, const char *word) {
+  size_t len = strlen(word);
+  int index = 0;
+  for (const char *p = choices; *p; index++) {
+    const char *bar = strchr(p, '|');
+    size_t n = bar ? (size_t)(bar - p) : strlen(p);
+    if (n == len && strncmp(p, word, n) == 0) return index;
+    if (!bar) break;
+    p = bar + 1;
+  }
+  return -1;
+}
+
+const char *hr_choice_name(const char *choices, int index, char *buf,
+                           size_t len) {
+  const char *p = choices;
+  for (int i = 0; i < index && p; i++) {
+    p = strchr(p, '|');
+    if (p) p++;
+  }
+  if (!p) { snprintf(buf, len, "?"); return buf; }
+  const char *bar = strchr(p, '|');
+  int n = bar ? (int)(bar - p) : (int)strlen(p);
+  snprintf(buf, len, "%.*s", n, p);
+  return buf;
+}
+
+static int set_value(const opt_entry_t *e, const char *text,
+                     hr_options_t *opts, const char *cmd) {
+  char *base = (char *)opts + e->offset;
+  int64_t i64;
+  switch (e->type) {
+    case OPT_FLAG:
+      *(int *)base = 1;
+      return HR_OK;
+    case OPT_STRING:
+      if (text[0] == '\0')
+        return usage_error(cmd, "--%s needs a non-empty value", e->name);
+      *(const char **)base = text;
+      return HR_OK;
+    case OPT_AUTOINT:
+      if (strcmp(text, "auto") == 0) { *(int64_t *)base = 0; return HR_OK; }
+      /* fall through */
+    case OPT_INT:
+      if (parse_int64(text, &i64) || i64 < e->min || (double)i64 > e->max) {
+        char range[128];
+        snprintf(range, sizeof range, "an integer in [%.0f, %.0f]%s", e->min,
+                 e->max, e->type == OPT_AUTOINT ? " or 'auto'" : "");
+        char what[256];
+        snprintf(what, sizeof what, "--%s %s", e->name, text);
+        return usage_error(cmd, "bad value '%s': expected %s", what, range);
+      }
+      *(int64_t *)base = i64;
+      return HR_OK;
+    case OPT_DOUBLE: {
+      char *end;
+      errno = 0;
+      double v = strtod(text, &end);
+      if (errno || end == text || *end || !isfinite(v) || v < e->min ||
+          v > e->max) {
+        char what[256], range[128];
+        snprintf(what, sizeof what, "--%s %s", e->name, text);
+        snprintf(range, sizeof range, "a number in [%g, %g]", e->min, e->max);
+        return usage_error(cmd, "bad value '%s': expected %s", what, range);
+      }
+      *(double *)base = v;
+      return HR_OK;
+    }
+    case OPT_CHOICE: {
+      int idx = choice_index(e->choices, text);
+      if (idx < 0) {
+        char what[256];
+        snprintf(what, sizeof what, "--%s %s", e->name, text);
+        return usage_error(cmd, "bad value '%s': expected one of %s", what,
+                           e->choices);
+      }
+      *(int *)base = idx;
+      return HR_OK;
+    }
+    case OPT_GRID: {
+      /* The only grid option fills both grid_rows and grid_cols. */
+      int *rc = &opts->grid_rows, *cc = &opts->grid_cols;
+      if (strcmp(text, "auto") == 0) { *rc = 0; *cc = 0; return HR_OK; }
+      int p, q, used = 0;
+      if (sscanf(text, "%dx%d%n", &p, &q, &used) != 2 ||
+          used != (int)strlen(text) || p < 1 || q < 1)
+        return usage_error(cmd, "bad value '--grid %s': expected PxQ with "
+                           "P, Q >= 1 (e.g. 2x2) or 'auto'", text);
+      *rc = p;
+      *cc = q;
+      return HR_OK;
+    }
+    case OPT_BYTES:
+      if (parse_bytes(text, &i64)) {
+        return usage_error(cmd, "bad value '--%s %s': expected a size such as "
+                           "512M or 4G, or 'auto'", e->name, text);
+      }
+      *(int64_t *)base = i64;
+      return HR_OK;
+  }
+  return HR_ERR_INTERNAL;
+}
+
+/* ---- help -------------------------------------------------------------- */
+
+static void print_program_help(FILE *out) {
+  fprintf(out,
+          "hessrmt %s - exact Hessian eigenvalue spectra and random matrix "
+          "theory on distributed memory\n\n"
+          "Usage: [mpirun -n P] hessrmt <command> [options]\n"
+          "       hessrmt <command> --help\n\nCommands:\n",
+          HR_VERSION_STRING);
+  for (int c = 0; c < N_COMMANDS; c++)
+    fprintf(out, "  %-10s %s\n", command_table[c].name,
+            command_table[c].summary);
+  fprintf(out,
+          "\nGlobal options:\n  -h, --help     this text\n"
+          "  -V, --version  version, build and library information\n");
+}
+
+static void print_wrapped(FILE *out, const char *text, int indent, int width) {
+  int col = indent;
+  const char *p = text;
+  while (*p) {
+    const char *space = strchr(p, ' ');
+    int n = space ? (int)(space - p) : (int)strlen(p);
+    if (col + n > width && col > indent) {
+      fprintf(out, "\n%*s", indent, "");
+      col = indent;
+    }
+    fprintf(out, "%.*s", n, p);
+    col += n;
+    p += n;
+    if (*p == ' ') {
+      fputc(' ', out);
+      col++;
+      p++;
+    }
+  }
+}
+
+static void print_command_help(const command_entry_t *c, FILE *out) {
+  fprintf(out, "Usage: [mpirun -n P] hessrmt %s [options]\n\n", c->name);
+  print_wrapped(out, c->summary, 0, 78);
+  fprintf(out, "\n");
+  const char *section = NULL;
+  for (int i = 0; i < N_OPTIONS; i++) {
+    const opt_entry_t *e = &option_table[i];
+    if (!(e->commands & c->command)) continue;
+    if (!section || strcmp(section, e->section) != 0) {
+      section = e->section;
+      fprintf(out, "\n%s:\n", section);
+    }
+    char head[64];
+    snprintf(head, sizeof head, "%c%c%c --%s%s%s", e->short_name ? '-' : ' ',
+             e->short_name ? e->short_name : ' ', e->short_name ? ',' : ' ',
+             e->name, e->metavar ? " " : "", e->metavar ? e->metavar : "");
+    fprintf(out, " %-26s ", head);
+    if (strlen(head) > 26) fprintf(out, "\n%28s", "");
+    print_wrapped(out, e->help, 28, 78);
+    if (e->default_text) fprintf(out, " [%s]", e->default_text);
+    fprintf(out, "\n");
+  }
+  fprintf(out, "\n  -h, --help                 this text\n");
+}
+
+static void print_version(FILE *out) {
+  fprintf(out, "hessrmt %s\n%s\n", HR_VERSION_STRING, HR_BUILD_INFO);
+}
+
+/* ---- parsing ----------------------------------------------------------- */
+
+static void record_command_line(int argc, char **argv, hr_options_t *opts) {
+  size_t used = 0;
+  opts->command_line[0] = '\0';
+  for (int i = 0; i < argc && used + 4 < sizeof opts->command_line; i++) {
+    const char *a = argv[i];
+    int quote = a[0] == '\0' || strpbrk(a, " \t\"'$\\*?;&|<>()") != NULL;
+    int n = snprintf(opts->command_line + used, sizeof opts->command_line - used,
+                     quote ? "%s'%s'" : "%s%s", i ? " " : "", a);
+    if (n < 0) break;
+    used += (size_t)n;
+  }
+}
+
+static int apply_defaults(hr_options_t *opts, const char *cmd) {
+  for (int i = 0; i < N_OPTIONS; i++) {
+    const opt_entry_t *e = &option_table[i];
+    if (!(e->commands & opts->command) || !e->default_text) continue;
+    HR_CHECK(set_value(e, e->default_text, opts, cmd));
+  }
+  return HR_OK;
+}
+
+static int parse_command_options(int argc, char **argv, hr_options_t *opts,
+                                 const command_entry_t *c, int print,
+                                 FILE *out) {
+  struct option longopts[N_OPTIONS + 2];
+  const opt_entry_t *by_index[N_OPTIONS + 2];
+  char shortopts[2 * N_OPTIONS + 8] = ":h";
+  size_t ns = strlen(shortopts);
+  int n = 0;
+  for (int i = 0; i < N_OPTIONS; i++) {
+    const opt_entry_t *e = &option_table[i];
+    if (!(e->commands & c->command)) continue;
+    longopts[n] = (struct option){e->name,
+                                  e->type == OPT_FLAG ? no_argument
+                                                      : required_argument,
+                                  NULL, 1000 + n};
+    by_index[n] = e;
+    if (e->short_name) {
+      shortopts[ns++] = e->short_name;
+      if (e->type != OPT_FLAG) shortopts[ns++] = ':';
+    }
+    n++;
+  }
+  longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+  longopts[n] = (struct option){NULL, 0, NULL, 0};
+  shortopts[ns] = '\0';
+
+  opterr = 0;
+  optind = 1;
+  int ch;
+  while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+    const opt_entry_t *e = NULL;
+    if (ch == 'h') {
+      if (print) print_command_help(c, out);
+      return HR_PARSE_EXIT_OK;
+    } else if (ch == '?') {
+      return usage_error(c->name, "unknown option '%s' for 'hessrmt %s'",
+                         argv[optind - 1], c->name);
+    } else if (ch == ':') {
+      return usage_error(c->name, "option '%s' needs a value",
+                         argv[optind - 1]);
+    } else if (ch >= 1000) {
+      e = by_index[ch - 1000];
+    } else {
+      for (int i = 0; i < N_OPTIONS && !e; i++)
+        if (option_table[i].short_name == ch &&
+            (option_table[i].commands & c->command))
+          e = &option_table[i];
+    }
+    if (!e) return usage_error(c->name, "unhandled option '%s'",
+                               argv[optind - 1]);
+    HR_CHECK(set_value(e, optarg ? optarg : "", opts, c->name));
+  }
+  if (optind < argc)
+    return usage_error(c->name, "unexpected argument '%s' for 'hessrmt %s'",
+                       argv[optind], c->name);
+  return HR_PARSE_RUN;
+}
+
+int hr_options_parse(int argc, char **argv, hr_options_t *opts, int print,
+                     FILE *out) {
+  memset(opts, 0, sizeof *opts);
+  record_command_line(argc, argv, opts);
+  if (argc < 2) {
+    if (print) print_program_help(out);
+    return hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                        "no command given (see 'hessrmt --help')");
+  }
+  const char *word = argv[1];
+  if (!strcmp(word, "-h") || !strcmp(word, "--help") || !strcmp(word, "help")) {
+    if (print) print_program_help(out);
+    return HR_PARSE_EXIT_OK;
+  }
+  if (!strcmp(word, "-V") || !strcmp(word, "--version")) {
+    if (print) print_version(out);
+    return HR_PARSE_EXIT_OK;
+  }
+  const command_entry_t *c = NULL;
+  for (int i = 0; i < N_COMMANDS; i++)
+    if (!strcmp(word, command_table[i].name)) c = &command_table[i];
+  if (!c)
+    return hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                        "unknown command '%s' (see 'hessrmt --help')", word);
+  opts->command = c->command;
+  opts->command_name = c->name;
+  HR_CHECK(apply_defaults(opts, c->name));
+  /* getopt_long sees the command word as argv[0]. */
+  return parse_command_options(argc - 1, argv + 1, opts, c, print, out);
+}
+
+/* ---- provenance -------------------------------------------------------- */
+
+static void format_value(const opt_entry_t *e, const hr_options_t *opts,
+                         char *buf, size_t len) {
+  const char *base = (const char *)opts + e->offset;
+  switch (e->type) {
+    case OPT_FLAG: snprintf(buf, len, "%s", *(const int *)base ? "yes" : "no"); break;
+    case OPT_STRING: snprintf(buf, len, "%s", *(const char *const *)base); break;
+    case OPT_AUTOINT:
+    case OPT_BYTES: {
+      int64_t v = *(const int64_t *)base;
+      if (v == 0) snprintf(buf, len, "auto");
+      else snprintf(buf, len, "%lld", (long long)v);
+      break;
+    }
+    case OPT_INT: snprintf(buf, len, "%lld", (long long)*(const int64_t *)base); break;
+    case OPT_DOUBLE: snprintf(buf, len, "%.17g", *(const double *)base); break;
+    case OPT_CHOICE: hr_choice_name(e->choices, *(const int *)base, buf, len); break;
+    case OPT_GRID:
+      if (opts->grid_rows == 0) snprintf(buf, len, "auto");
+      else snprintf(buf, len, "%dx%d", opts->grid_rows, opts->grid_cols);
+      break;
+  }
+}
+
+int hr_options_visit(const hr_options_t *opts, hr_option_visitor_t visit,
+                     void *ctx) {
+  char value[1024];
+  for (int i = 0; i < N_OPTIONS; i++) {
+    const opt_entry_t *e = &option_table[i];
+    if (!(e->commands & opts->command)) continue;
+    format_value(e, opts, value, sizeof value);
+    HR_CHECK(visit(e->name, value, e->identity, ctx));
+  }
+  return HR_OK;
+}
+
+const char *hr_format_bytes(double bytes, char *buf, size_t len) {
+  static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 5) { bytes /= 1024.0; u++; }
+  snprintf(buf, len, u ? "%.2f %s" : "%.0f %s", bytes, unit[u]);
+  return buf;
+}

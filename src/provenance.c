@@ -1,0 +1,78 @@
+/* Provenance attributes (see provenance.h). */
+#include "hessrmt/provenance.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "hessrmt/error.h"
+#include "hessrmt/version.h"
+
+typedef struct {
+  char *buf;
+  size_t len, used;
+} identity_ctx_t;
+
+static int add_identity(const char *name, const char *value, int identity,
+                        void *vctx) {
+  identity_ctx_t *c = vctx;
+  if (!identity) return HR_OK;
+  int n = snprintf(c->buf + c->used, c->len - c->used, "%s%s=%s",
+                   c->used ? ";" : "", name, value);
+  if (n < 0 || (size_t)n >= c->len - c->used)
+    HR_FAIL(HR_ERR_INTERNAL, "identity string too long");
+  c->used += (size_t)n;
+  return HR_OK;
+}
+
+int hr_provenance_identity(const hr_options_t *opts, char *buf, size_t len) {
+  identity_ctx_t c = {buf, len, 0};
+  buf[0] = '\0';
+  HR_CHECK(add_identity("command", opts->command_name, 1, &c));
+  return hr_options_visit(opts, add_identity, &c);
+}
+
+static int write_option(const char *name, const char *value, int identity,
+                        void *vctx) {
+  (void)identity;
+  return hr_spectra_attr_string(vctx, "options", name, value);
+}
+
+static int write_all(hr_spectra_file_t *f, const hr_ctx_t *ctx,
+                     long long now) {
+  char identity[4096], stamp[64];
+  time_t t = (time_t)now;
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+  HR_CHECK(hr_provenance_identity(ctx->opts, identity, sizeof identity));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "program", "hessrmt"));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "version", HR_VERSION_STRING));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "build", HR_BUILD_INFO));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "command", ctx->opts->command_name));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "command_line",
+                                  ctx->opts->command_line));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "created", stamp));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "identity", identity));
+  HR_CHECK(hr_spectra_attr_int(f, "ranks", ctx->size));
+  return hr_options_visit(ctx->opts, write_option, f);
+}
+
+int hr_provenance_write(hr_spectra_file_t *f, const hr_ctx_t *ctx) {
+  /* HDF5 metadata writes are collective and every rank must pass the same
+   * value, so the time stamp is rank 0's. */
+  long long now = (long long)time(NULL);
+  HR_MPI(MPI_Bcast(&now, 1, MPI_LONG_LONG, 0, f->comm));
+  return hr_agree(f->comm, write_all(f, ctx, now));
+}
+
+int hr_provenance_write_timings(hr_spectra_file_t *f,
+                                const hr_timing_summary_t *s) {
+  int rc = HR_OK;
+  for (int p = 0; p < HR_PHASE_COUNT && rc == HR_OK; p++) {
+    char name[64];
+    snprintf(name, sizeof name, "time_%s_max", hr_phase_name((hr_phase_t)p));
+    rc = hr_spectra_attr_double(f, name, s->max[p]);
+    snprintf(name, sizeof name, "time_%s_min", hr_phase_name((hr_phase_t)p));
+    if (rc == HR_OK) rc = hr_spectra_attr_double(f, name, s->min[p]);
+  }
+  return hr_agree(f->comm, rc);
+}

@@ -26,6 +26,8 @@ typedef struct {
   hr_ensemble_t ens;
   hr_groups_t groups;
   hr_grid_t grid;
+  hr_solver_t solver;       /* the one that runs (see hr_eigensolver_resolve) */
+  const char *solver_note;  /* why it differs from --solver, or NULL */
   int64_t nblk;
   int64_t mem_need, mem_limit;
 } plan_t;
@@ -46,6 +48,9 @@ static int make_layout(const hr_ctx_t *ctx, plan_t *p) {
   const hr_options_t *o = ctx->opts;
   HR_CHECK(hr_agree(ctx->world, hr_groups_split(ctx->world, (int)o->groups,
                                                 &p->groups)));
+  p->solver = hr_eigensolver_resolve((hr_solver_t)o->solver,
+                                     (hr_precision_t)o->precision, &ctx->caps,
+                                     &p->solver_note);
   int nprow = 0, npcol = 0;
   int rc = hr_grid_resolve_shape(p->groups.size, o->grid_rows, o->grid_cols,
                                  &nprow, &npcol);
@@ -57,10 +62,9 @@ static int make_layout(const hr_ctx_t *ctx, plan_t *p) {
                       (long long)o->n, p->groups.size);
   if (rc == HR_OK) {
     p->nblk = o->nblk ? o->nblk
-                      : hr_eigensolver_default_nblk((hr_solver_t)o->solver,
-                                                    o->n, nprow, npcol);
-    rc = hr_eigensolver_check_nblk((hr_solver_t)o->solver, o->n, p->nblk,
-                                   nprow, npcol);
+                      : hr_eigensolver_default_nblk(p->solver, o->n, nprow,
+                                                    npcol);
+    rc = hr_eigensolver_check_nblk(p->solver, o->n, p->nblk, nprow, npcol);
   }
   HR_CHECK(hr_agree(ctx->world, rc));
   HR_CHECK(hr_agree(ctx->world, hr_grid_create(p->groups.comm, nprow, npcol,
@@ -72,8 +76,8 @@ static int check_memory(const hr_ctx_t *ctx, plan_t *p) {
   const hr_options_t *o = ctx->opts;
   hr_precision_t prec = (hr_precision_t)o->precision;
   int64_t matrix = hr_dmat_local_bytes(o->n, o->n, p->nblk, prec, &p->grid);
-  int64_t solver = hr_eigensolver_workspace_bytes(
-      (hr_solver_t)o->solver, o->n, p->nblk, prec, &p->grid);
+  int64_t solver = hr_eigensolver_workspace_bytes(p->solver, o->n, p->nblk,
+                                                  prec, &p->grid);
   int64_t extra = hr_ensemble_extra_bytes(&p->ens, p->nblk, &p->grid);
   int64_t vectors = 2 * o->n * (int64_t)sizeof(double);
   /* The asymmetry check holds a transposed copy beside the matrix. */
@@ -100,10 +104,11 @@ static void print_plan(const hr_ctx_t *ctx, const plan_t *p) {
           (long long)o->n, ctx->size, ctx->size == 1 ? "" : "s",
           p->groups.count, p->groups.count == 1 ? "" : "s", p->grid.nprow,
           p->grid.npcol, (long long)p->nblk,
-          hr_choice_name(HR_SOLVER_CHOICES, o->solver, solver, sizeof solver),
+          hr_choice_name(HR_SOLVER_CHOICES, p->solver, solver, sizeof solver),
           hr_choice_name(HR_PRECISION_CHOICES, o->precision, prec, sizeof prec),
           hr_format_bytes((double)p->mem_need, need, sizeof need),
           hr_format_bytes((double)p->mem_limit, limit, sizeof limit));
+  if (p->solver_note) fprintf(stderr, "hessrmt: note: %s\n", p->solver_note);
 }
 
 static int open_output(hr_ctx_t *ctx, hr_spectra_file_t *f,
@@ -154,7 +159,7 @@ static int solve_member(hr_ctx_t *ctx, plan_t *p, uint64_t k, double *evals,
   hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
 
   hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);
-  if (rc == HR_OK) rc = hr_eigensolver_solve((hr_solver_t)o->solver, &a, evals);
+  if (rc == HR_OK) rc = hr_eigensolver_solve(p->solver, &a, evals);
   hr_timer_stop(&ctx->timer, HR_PHASE_SOLVE);
   hr_dmat_free(&a);
   HR_CHECK(rc);
@@ -177,7 +182,7 @@ static void report_progress(const hr_ctx_t *ctx, const plan_t *p, uint64_t k,
 /* This group's members: k = g, g + G, ... ; rows already done are skipped.
  * A failure stops this group only after its ranks agree on it. */
 static int run_members(hr_ctx_t *ctx, plan_t *p, hr_spectra_file_t *f,
-                       const unsigned char *done) {
+                       const unsigned char *done, int64_t *written) {
   const hr_options_t *o = ctx->opts;
   int64_t mine = hr_groups_problem_count(o->count, p->groups.index,
                                          p->groups.count);
@@ -199,6 +204,7 @@ static int run_members(hr_ctx_t *ctx, plan_t *p, hr_spectra_file_t *f,
     if (p->grid.rank == 0) rc = hr_spectra_write_row(f, k, evals, checks);
     rc = hr_agree(p->grid.comm, rc);
     hr_timer_stop(&ctx->timer, HR_PHASE_WRITE);
+    if (rc == HR_OK && p->grid.rank == 0) ++*written;
     report_progress(ctx, p, (uint64_t)k, finished, mine, MPI_Wtime() - t0);
   }
   free(evals);
@@ -251,6 +257,9 @@ static int commit_file(hr_ctx_t *ctx, const plan_t *p, hr_spectra_file_t *f,
   char grid[32];
   snprintf(grid, sizeof grid, "%dx%d", p->grid.nprow, p->grid.npcol);
   int rc = hr_spectra_attr_string(f, NULL, "grid", grid);
+  char solver[32];
+  hr_choice_name(HR_SOLVER_CHOICES, p->solver, solver, sizeof solver);
+  if (rc == HR_OK) rc = hr_spectra_attr_string(f, NULL, "solver_used", solver);
   if (rc == HR_OK) rc = hr_spectra_attr_int(f, "nblk", p->nblk);
   if (rc == HR_OK) rc = hr_spectra_attr_int(f, "groups", p->groups.count);
   if (rc == HR_OK) rc = hr_spectra_attr_int(f, "n", ctx->opts->n);
@@ -285,10 +294,15 @@ static int run(hr_ctx_t *ctx, plan_t *p) {
   int rc = open_output(ctx, &f, done);
   if (rc != HR_OK) { free(done); return rc; }
 
-  rc = hr_agree(ctx->world, run_members(ctx, p, &f, done));
+  int64_t written = 0, kept = 0;
+  rc = hr_agree(ctx->world, run_members(ctx, p, &f, done, &written));
+  for (int64_t k = 0; k < o->count; k++) kept += done[k];
   free(done);
   if (rc != HR_OK) {
-    hr_spectra_abandon(&f, 1);  /* finished rows stay for --resume */
+    /* Finished rows stay in FILE.partial for --resume; a file without any
+     * is removed, so a failed run leaves nothing behind. */
+    MPI_Allreduce(MPI_IN_PLACE, &written, 1, MPI_INT64_T, MPI_SUM, ctx->world);
+    hr_spectra_abandon(&f, written + kept > 0);
     return rc;
   }
   rc = finish(ctx, p, &f);

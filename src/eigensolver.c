@@ -18,20 +18,57 @@
               elpa_strerr(err));                                            \
   } while (0)
 
-int hr_eigensolver_init(void) {
+static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, double *evals);
+
+static int is_elpa(hr_solver_t s) {
+  return s == HR_SOLVER_ELPA1 || s == HR_SOLVER_ELPA2;
+}
+
+/* Does ELPA solve in single precision?  Its eigenvalues of diag(1, 2). */
+static int probe_elpa_single(void) {
+  hr_grid_t self;
+  if (hr_grid_create(MPI_COMM_SELF, 1, 1, &self) != HR_OK) return 0;
+  hr_dmat_t a;
+  int ok = 0;
+  if (hr_dmat_create(&self, 2, 2, 2, HR_PRECISION_SINGLE, &a) == HR_OK) {
+    float *v = a.data;
+    v[0] = 1.0f;
+    v[3] = 2.0f;
+    double ev[2] = {0, 0};
+    ok = solve_elpa(HR_SOLVER_ELPA1, &a, ev) == HR_OK &&
+         fabs(ev[0] - 1.0) < 1e-6 && fabs(ev[1] - 2.0) < 1e-6;
+    hr_dmat_free(&a);
+  }
+  hr_grid_free(&self);
+  hr_error_clear();
+  return ok;
+}
+
+int hr_eigensolver_init(hr_eigensolver_caps_t *caps) {
   if (elpa_init(ELPA_API_VERSION) != ELPA_OK)
     HR_FAIL(HR_ERR_SOLVER, "the ELPA library does not support API version %d "
             "that hessrmt was built against", ELPA_API_VERSION);
+  caps->elpa_single = probe_elpa_single();
   return HR_OK;
+}
+
+hr_solver_t hr_eigensolver_resolve(hr_solver_t requested,
+                                   hr_precision_t precision,
+                                   const hr_eigensolver_caps_t *caps,
+                                   const char **note) {
+  *note = NULL;
+  if (precision == HR_PRECISION_SINGLE && is_elpa(requested) &&
+      !caps->elpa_single) {
+    *note = "this ELPA build has no single precision; solving with "
+            "ScaLAPACK pssyevr instead";
+    return HR_SOLVER_PDSYEVR;
+  }
+  return requested;
 }
 
 void hr_eigensolver_finalize(void) {
   int err;
   elpa_uninit(&err);
-}
-
-static int is_elpa(hr_solver_t s) {
-  return s == HR_SOLVER_ELPA1 || s == HR_SOLVER_ELPA2;
 }
 
 int hr_eigensolver_check_nblk(hr_solver_t solver, int64_t n, int64_t nblk,

@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
   MPI_Comm_size(ctx.world, &ctx.size);
   hr_timer_init(&ctx.timer);
 
-  int rc = hr_agree(ctx.world, hr_eigensolver_init());
+  int rc = hr_agree(ctx.world, hr_eigensolver_init(&ctx.caps));
   if (rc == HR_OK) rc = run_command(&ctx);
 
   if (rc != HR_OK) {

@@ -5,6 +5,7 @@
 
 #include <mpi.h>
 
+#include "hessrmt/eigensolver.h"
 #include "hessrmt/options.h"
 #include "hessrmt/timer.h"
 
@@ -13,6 +14,7 @@ typedef struct {
   int rank, size;            /* in world */
   const hr_options_t *opts;
   hr_timer_t timer;
+  hr_eigensolver_caps_t caps; /* what the linked ELPA can do */
 } hr_ctx_t;
 
 /* The commands, one per src/cmd_*.c. */

@@ -10,9 +10,24 @@
 #include "hessrmt/dmat.h"
 #include "hessrmt/options.h"
 
-/* Once per process, after MPI_Init / before MPI_Finalize. */
-int hr_eigensolver_init(void);
+/* What the linked libraries can do, found out at start-up. */
+typedef struct {
+  int elpa_single;  /* ELPA built with single precision (Debian's is not) */
+} hr_eigensolver_caps_t;
+
+/* Once per process, after MPI_Init / before MPI_Finalize.  Probes the
+ * capabilities with a tiny solve on MPI_COMM_SELF (same answer on every
+ * rank, so no communication). */
+int hr_eigensolver_init(hr_eigensolver_caps_t *caps);
 void hr_eigensolver_finalize(void);
+
+/* The solver that will actually run.  ELPA without single precision
+ * support falls back to ScaLAPACK's pssyevr (documented in the README);
+ * *note then says so, else it is NULL. */
+hr_solver_t hr_eigensolver_resolve(hr_solver_t requested,
+                                   hr_precision_t precision,
+                                   const hr_eigensolver_caps_t *caps,
+                                   const char **note);
 
 /* Check nblk for a solver, matrix order and grid; the message says what
  * would work.  ELPA 2-stage needs nblk * (max(nprow, npcol) - 1) < n. */

@@ -1,0 +1,52 @@
+/* A minimal assertion kit for hessrmt's C tests.  Each EXPECT counts a pass
+ * or prints a failure with its location; test_finish() prints the closing
+ * "N passed, N failed" line and returns the exit status (summed over the
+ * ranks of an MPI test). */
+#ifndef HESSRMT_TESTS_CHECK_H
+#define HESSRMT_TESTS_CHECK_H
+
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+
+typedef struct {
+  long passed, failed;
+} test_counts_t;
+
+static test_counts_t test_counts;
+
+#define EXPECT(cond, ...)                                            \
+  do {                                                               \
+    if (cond) {                                                      \
+      test_counts.passed++;                                          \
+    } else {                                                         \
+      test_counts.failed++;                                          \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
+      fprintf(stderr, __VA_ARGS__);                                  \
+      fputc('\n', stderr);                                           \
+    }                                                                \
+  } while (0)
+
+/* |a - b| <= tol, with NaN failing. */
+#define EXPECT_NEAR(a, b, tol, ...) \
+  EXPECT(fabs((double)(a) - (double)(b)) <= (tol), __VA_ARGS__)
+
+/* For tests without MPI. */
+static inline int test_finish_serial(const char *name) {
+  printf("%s: %ld passed, %ld failed\n", name, test_counts.passed,
+         test_counts.failed);
+  return test_counts.failed ? 1 : 0;
+}
+
+/* Collective: sums the counts over comm; rank 0 prints. */
+static inline int test_finish(const char *name, MPI_Comm comm) {
+  long local[2] = {test_counts.passed, test_counts.failed}, total[2];
+  MPI_Allreduce(local, total, 2, MPI_LONG, MPI_SUM, comm);
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  if (rank == 0)
+    printf("%s: %ld passed, %ld failed\n", name, total[0], total[1]);
+  return total[1] ? 1 : 0;
+}
+
+#endif

@@ -126,13 +126,7 @@ int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
                       "cannot create '%s': %s", f->partial, h5_reason(buf));
   }
   HR_CHECK(hr_agree(comm, rc));
-  rc = create_contents(f, check_names);
-  /* Put the structure on disk now, so a killed run leaves a readable file
-   * whose rows_done says what was finished. */
-  if (rc == HR_OK && H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0)
-    rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
-                      "cannot flush '%s'", f->partial);
-  rc = hr_agree(comm, rc);
+  rc = hr_agree(comm, create_contents(f, check_names));
   if (rc != HR_OK) hr_spectra_abandon(f, 0);
   return rc;
 }
@@ -147,6 +141,7 @@ static int read_string_attr(hid_t loc, const char *name, char *buf,
   HR_H5(a, "cannot open attribute '%s'", name);
   hid_t t = H5Tcopy(H5T_C_S1);
   H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);  /* as written: HDF5 will not convert */
   char *value = NULL;
   herr_t st = H5Aread(a, t, &value);
   if (st >= 0 && value) {
@@ -311,6 +306,14 @@ int hr_spectra_attr_int(hr_spectra_file_t *f, const char *name, int64_t value) {
 int hr_spectra_attr_double(hr_spectra_file_t *f, const char *name,
                            double value) {
   return write_attr(f->file, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+int hr_spectra_flush(hr_spectra_file_t *f) {
+  int rc = HR_OK;
+  if (H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0)
+    rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
+                      "cannot flush '%s' (disk full?)", f->partial);
+  return hr_agree(f->comm, rc);
 }
 
 /* ---- closing ----------------------------------------------------------- */

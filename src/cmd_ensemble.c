@@ -128,6 +128,9 @@ static int open_output(hr_ctx_t *ctx, hr_spectra_file_t *f,
                              check_names, N_CHECKS, f));
   memset(done, 0, (size_t)o->count);
   int rc = hr_provenance_write(f, ctx);
+  /* Structure and provenance on disk before any row: a killed run then
+   * leaves a readable file whose rows_done says what was finished. */
+  if (rc == HR_OK) rc = hr_spectra_flush(f);
   if (rc != HR_OK) hr_spectra_abandon(f, 0);
   return rc;
 }

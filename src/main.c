@@ -32,15 +32,22 @@ static int run_command(hr_ctx_t *ctx) {
 
 int main(int argc, char **argv) {
   hr_options_t opts;
-  int first = launcher_rank() == 0;
-  int parsed = hr_options_parse(argc, argv, &opts, first, stdout);
+  int parsed = hr_options_parse(argc, argv, &opts, launcher_rank() == 0, stdout);
   if (parsed == HR_PARSE_EXIT_OK) return 0;
+
+  MPI_Init(&argc, &argv);
   if (parsed != HR_PARSE_RUN) {
-    if (first) fprintf(stderr, "hessrmt: error: %s\n", hr_error_message());
+    /* Every rank found the same usage error.  Rank 0 reports it before any
+     * rank exits: under mpirun the first non-zero exit kills the rest. */
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0) fprintf(stderr, "hessrmt: error: %s\n", hr_error_message());
+    fflush(stderr);
+    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Finalize();
     return parsed;
   }
 
-  MPI_Init(&argc, &argv);
   hr_ctx_t ctx = {.world = MPI_COMM_WORLD, .opts = &opts};
   MPI_Comm_rank(ctx.world, &ctx.rank);
   MPI_Comm_size(ctx.world, &ctx.size);

@@ -60,6 +60,10 @@ int hr_spectra_attr_int(hr_spectra_file_t *f, const char *name, int64_t value);
 int hr_spectra_attr_double(hr_spectra_file_t *f, const char *name,
                            double value);
 
+/* Push metadata (attributes, new objects) to disk, so a killed run leaves
+ * a readable file.  Collective; agreed. */
+int hr_spectra_flush(hr_spectra_file_t *f);
+
 /* Close and rename to PATH.  Collective. */
 int hr_spectra_commit(hr_spectra_file_t *f);
 

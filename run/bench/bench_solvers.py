@@ -1,0 +1,87 @@
+#!/usr/bin/python3
+"""Time every eigensolver on GOE matrices at several sizes and rank counts,
+in one run, and print a Markdown table of solve times (the solve phase of
+`hessrmt ensemble`, max over ranks, read from the output file's
+time_solve_max attribute).
+
+    run/bench/bench_solvers.py [--sizes 2000,4000,5130] [--ranks 1,2]
+        [--solvers elpa2,elpa1,pdsyevr,pdsyev] [--hessrmt build/hessrmt]
+
+Also reports the arithmetic floor of a tridiagonal reduction, (4/3) N^3
+flops, at the machine's measured one-core DGEMM rate (numpy), so each time
+can be read as a multiple of what the hardware allows.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def dgemm_rate(n=2000, repeats=3):
+    """One-core DGEMM rate in flop/s (OpenBLAS through numpy)."""
+    a = np.random.default_rng(0).standard_normal((n, n))
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best
+
+
+def solve_time(hessrmt, ranks, n, solver, workdir):
+    out = os.path.join(workdir, f"b_{n}_{ranks}_{solver}.h5")
+    cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), hessrmt, "ensemble",
+           "--kind", "goe", "--n", str(n), "--count", "1", "--seed", "1",
+           "--solver", solver, "-q", "-o", out]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    with h5py.File(out, "r") as f:
+        t = float(f.attrs["time_solve_max"])
+        grid = f.attrs["grid"]
+    os.remove(out)
+    return t, grid
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="2000,4000,5130")
+    p.add_argument("--ranks", default="1,2")
+    p.add_argument("--solvers", default="elpa2,elpa1,pdsyevr,pdsyev")
+    p.add_argument("--hessrmt", default=os.path.join(ROOT, "build", "hessrmt"))
+    args = p.parse_args()
+    env = os.environ
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if os.geteuid() == 0:
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+
+    rate = dgemm_rate()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    ranks = [int(r) for r in args.ranks.split(",")]
+    solvers = args.solvers.split(",")
+    print(f"one-core DGEMM: {rate / 1e9:.1f} GFLOP/s; floor = (4/3) N^3 / rate")
+    print(f"command: {' '.join(sys.argv)}\n")
+    print("| N | ranks | grid | " + " | ".join(solvers) + " | floor (1 core) |")
+    print("|---|---|---|" + "---|" * len(solvers) + "---|")
+    with tempfile.TemporaryDirectory() as work:
+        for n in sizes:
+            for r in ranks:
+                cells, grid = [], ""
+                for s in solvers:
+                    t, grid = solve_time(args.hessrmt, r, n, s, work)
+                    cells.append(f"{t:.2f} s")
+                floor = 4.0 / 3.0 * n**3 / rate
+                print(f"| {n} | {r} | {grid} | " + " | ".join(cells) +
+                      f" | {floor:.2f} s |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

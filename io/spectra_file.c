@@ -81,9 +81,11 @@ static int create_dataset(hid_t loc, const char *name, hid_t type, int rank,
            H5Pset_fill_value(dcpl, type, fill) >= 0;
   *out = ok ? H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)
             : H5I_INVALID_HID;
+  char why[256] = "";
+  if (*out < 0) h5_reason(why);  /* before any close clears the stack */
   if (space >= 0) H5Sclose(space);
   if (dcpl >= 0) H5Pclose(dcpl);
-  HR_H5(*out, "cannot create dataset '%s'", name);
+  if (*out < 0) HR_FAIL(HR_ERR_IO, "cannot create dataset '%s': %s", name, why);
   return HR_OK;
 }
 
@@ -119,12 +121,12 @@ int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
   hid_t fapl = parallel_fapl(comm);
   f->file = fapl >= 0 ? H5Fcreate(f->partial, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
                       : H5I_INVALID_HID;
+  char why[256] = "";
+  if (f->file < 0) h5_reason(why);
   if (fapl >= 0) H5Pclose(fapl);
-  if (f->file < 0) {
-    char buf[256];
+  if (f->file < 0)
     rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
-                      "cannot create '%s': %s", f->partial, h5_reason(buf));
-  }
+                      "cannot create '%s': %s", f->partial, why);
   HR_CHECK(hr_agree(comm, rc));
   rc = hr_agree(comm, create_contents(f, check_names));
   if (rc != HR_OK) hr_spectra_abandon(f, 0);
@@ -142,15 +144,16 @@ static int read_string_attr(hid_t loc, const char *name, char *buf,
   hid_t t = H5Tcopy(H5T_C_S1);
   H5Tset_size(t, H5T_VARIABLE);
   H5Tset_cset(t, H5T_CSET_UTF8);  /* as written: HDF5 will not convert */
-  char *value = NULL;
+  char *value = NULL, why[256] = "";
   herr_t st = H5Aread(a, t, &value);
+  if (st < 0) h5_reason(why);
   if (st >= 0 && value) {
     snprintf(buf, len, "%s", value);
     H5free_memory(value);
   }
   H5Tclose(t);
   H5Aclose(a);
-  HR_H5(st, "cannot read attribute '%s'", name);
+  if (st < 0) HR_FAIL(HR_ERR_IO, "cannot read attribute '%s': %s", name, why);
   return HR_OK;
 }
 
@@ -203,14 +206,14 @@ int hr_spectra_open_resume(MPI_Comm comm, const char *path, int64_t count,
   hid_t fapl = parallel_fapl(comm);
   f->file = fapl >= 0 ? H5Fopen(f->partial, H5F_ACC_RDWR, fapl)
                       : H5I_INVALID_HID;
+  char why[256] = "";
+  if (f->file < 0) h5_reason(why);
   if (fapl >= 0) H5Pclose(fapl);
   int rc = HR_OK;
-  if (f->file < 0) {
-    char buf[256];
+  if (f->file < 0)
     rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
-                      "--resume: cannot open '%s': %s", f->partial,
-                      h5_reason(buf));
-  }
+                      "--resume: cannot open '%s' (not a complete HDF5 "
+                      "file?): %s", f->partial, why);
   HR_CHECK(hr_agree(comm, rc));
   rc = hr_agree(comm, open_contents(f, check_names, identity));
   if (rc != HR_OK) hr_spectra_abandon(f, 1);
@@ -233,7 +236,6 @@ int hr_spectra_read_done(hr_spectra_file_t *f, unsigned char *done) {
 static int write_row_slab(hid_t dset, int64_t row, int64_t cols, hid_t memtype,
                           const void *values) {
   hid_t fspace = H5Dget_space(dset);
-  int rank = H5Sget_simple_extent_ndims(fspace);
   hsize_t start[2] = {(hsize_t)row, 0}, extent[2] = {1, (hsize_t)cols};
   hsize_t mdims[1] = {(hsize_t)cols};
   hid_t mspace = H5Screate_simple(1, mdims, NULL);
@@ -242,11 +244,14 @@ static int write_row_slab(hid_t dset, int64_t row, int64_t cols, hid_t memtype,
                                   NULL);
   if (st >= 0) st = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT);
   if (st >= 0) st = H5Dwrite(dset, memtype, mspace, fspace, dxpl, values);
-  (void)rank;
+  char why[256] = "";
+  if (st < 0) h5_reason(why);
   H5Pclose(dxpl);
   H5Sclose(mspace);
   H5Sclose(fspace);
-  HR_H5(st, "cannot write row %lld", (long long)row);
+  if (st < 0)
+    HR_FAIL(HR_ERR_IO, "cannot write row %lld: %s (disk full?)",
+            (long long)row, why);
   return HR_OK;
 }
 
@@ -273,14 +278,16 @@ static int write_attr(hid_t loc, const char *name, hid_t type,
   hid_t space = H5Screate(H5S_SCALAR);
   hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
   herr_t st = a >= 0 ? H5Awrite(a, type, value) : -1;
+  char why[256] = "";
+  if (st < 0) h5_reason(why);
   if (a >= 0) H5Aclose(a);
   H5Sclose(space);
-  HR_H5(st, "cannot write attribute '%s'", name);
+  if (st < 0) HR_FAIL(HR_ERR_IO, "cannot write attribute '%s': %s", name, why);
   return HR_OK;
 }
 
-int hr_spectra_attr_string(hr_spectra_file_t *f, const char *group,
-                           const char *name, const char *value) {
+static int attr_string_local(hr_spectra_file_t *f, const char *group,
+                             const char *name, const char *value) {
   hid_t loc = f->file;
   if (group) {
     loc = H5Lexists(f->file, group, H5P_DEFAULT) > 0
@@ -299,13 +306,20 @@ int hr_spectra_attr_string(hr_spectra_file_t *f, const char *group,
   return rc;
 }
 
+/* Attribute writes are collective metadata operations: a rank that failed
+ * one must not go on to the next while others do, so each is agreed. */
+int hr_spectra_attr_string(hr_spectra_file_t *f, const char *group,
+                           const char *name, const char *value) {
+  return hr_agree(f->comm, attr_string_local(f, group, name, value));
+}
+
 int hr_spectra_attr_int(hr_spectra_file_t *f, const char *name, int64_t value) {
-  return write_attr(f->file, name, H5T_NATIVE_INT64, &value);
+  return hr_agree(f->comm, write_attr(f->file, name, H5T_NATIVE_INT64, &value));
 }
 
 int hr_spectra_attr_double(hr_spectra_file_t *f, const char *name,
                            double value) {
-  return write_attr(f->file, name, H5T_NATIVE_DOUBLE, &value);
+  return hr_agree(f->comm, write_attr(f->file, name, H5T_NATIVE_DOUBLE, &value));
 }
 
 int hr_spectra_flush(hr_spectra_file_t *f) {

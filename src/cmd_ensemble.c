@@ -26,6 +26,7 @@ typedef struct {
   hr_ensemble_t ens;
   hr_groups_t groups;
   hr_grid_t grid;
+  char grid_desc[256];      /* "2x2", or one shape per group: "1x2,1x1" */
   hr_solver_t solver;       /* the one that runs (see hr_eigensolver_resolve) */
   const char *solver_note;  /* why it differs from --solver, or NULL */
   int64_t nblk;
@@ -43,7 +44,38 @@ static void plan_free(plan_t *p) {
   hr_groups_free(&p->groups);
 }
 
-/* Groups, grid shape and block size; every check agreed on world. */
+/* Describe every group's grid shape (groups may differ by one rank) and
+ * return the largest grid dimension over all groups.  Collective. */
+static int describe_grids(const hr_ctx_t *ctx, plan_t *p, int nprow, int npcol,
+                          int *pmax_all) {
+  int mine[3] = {p->groups.index, nprow, npcol};
+  int *all = malloc((size_t)ctx->size * 3 * sizeof *all);
+  HR_CHECK(hr_agree(ctx->world, all ? HR_OK : HR_ERR_MEMORY));
+  HR_MPI(MPI_Allgather(mine, 3, MPI_INT, all, 3, MPI_INT, ctx->world));
+  char shape[32], first[32] = "";
+  size_t used = 0;
+  int uniform = 1;
+  *pmax_all = 1;
+  for (int g = 0; g < p->groups.count; g++) {
+    int r = 0;
+    while (all[3 * r] != g) r++;  /* the first rank of group g */
+    int pr = all[3 * r + 1], pc = all[3 * r + 2];
+    if (pr > *pmax_all) *pmax_all = pr;
+    if (pc > *pmax_all) *pmax_all = pc;
+    snprintf(shape, sizeof shape, "%dx%d", pr, pc);
+    if (g == 0) snprintf(first, sizeof first, "%s", shape);
+    uniform &= strcmp(shape, first) == 0;
+    if (used + strlen(shape) + 2 < sizeof p->grid_desc)
+      used += (size_t)snprintf(p->grid_desc + used, sizeof p->grid_desc - used,
+                               "%s%s", g ? "," : "", shape);
+  }
+  if (uniform) snprintf(p->grid_desc, sizeof p->grid_desc, "%s", first);
+  free(all);
+  return HR_OK;
+}
+
+/* Groups, grid shapes and one block size for all groups; every check is
+ * agreed on world. */
 static int make_layout(const hr_ctx_t *ctx, plan_t *p) {
   const hr_options_t *o = ctx->opts;
   HR_CHECK(hr_agree(ctx->world, hr_groups_split(ctx->world, (int)o->groups,
@@ -60,12 +92,12 @@ static int make_layout(const hr_ctx_t *ctx, plan_t *p) {
                       "every rank must own part of the matrix; use fewer "
                       "ranks or more --groups",
                       (long long)o->n, p->groups.size);
-  if (rc == HR_OK) {
-    p->nblk = o->nblk ? o->nblk
-                      : hr_eigensolver_default_nblk(p->solver, o->n, nprow,
-                                                    npcol);
-    rc = hr_eigensolver_check_nblk(p->solver, o->n, p->nblk, nprow, npcol);
-  }
+  HR_CHECK(hr_agree(ctx->world, rc));
+  int pmax = 1;
+  HR_CHECK(describe_grids(ctx, p, nprow, npcol, &pmax));
+  p->nblk = o->nblk ? o->nblk
+                    : hr_eigensolver_default_nblk(p->solver, o->n, 1, pmax);
+  rc = hr_eigensolver_check_nblk(p->solver, o->n, p->nblk, nprow, npcol);
   HR_CHECK(hr_agree(ctx->world, rc));
   HR_CHECK(hr_agree(ctx->world, hr_grid_create(p->groups.comm, nprow, npcol,
                                                &p->grid)));
@@ -98,12 +130,12 @@ static void print_plan(const hr_ctx_t *ctx, const plan_t *p) {
   char kind[32], solver[32], prec[32], need[32], limit[32];
   fprintf(stderr,
           "hessrmt ensemble: %lld x %s matrices of order %lld | %d rank%s in "
-          "%d group%s, grid %dx%d, nblk %lld | %s (%s) | memory ~%s of %s "
+          "%d group%s, grid %s, nblk %lld | %s (%s) | memory ~%s of %s "
           "per rank\n",
           (long long)o->count, hr_choice_name(HR_KIND_CHOICES, o->kind, kind, sizeof kind),
           (long long)o->n, ctx->size, ctx->size == 1 ? "" : "s",
-          p->groups.count, p->groups.count == 1 ? "" : "s", p->grid.nprow,
-          p->grid.npcol, (long long)p->nblk,
+          p->groups.count, p->groups.count == 1 ? "" : "s", p->grid_desc,
+          (long long)p->nblk,
           hr_choice_name(HR_SOLVER_CHOICES, p->solver, solver, sizeof solver),
           hr_choice_name(HR_PRECISION_CHOICES, o->precision, prec, sizeof prec),
           hr_format_bytes((double)p->mem_need, need, sizeof need),
@@ -257,9 +289,7 @@ static int commit_file(hr_ctx_t *ctx, const plan_t *p, hr_spectra_file_t *f,
                        hr_timing_summary_t *times) {
   hr_timer_stop(&ctx->timer, HR_PHASE_TOTAL);
   HR_CHECK(hr_timer_summarize(&ctx->timer, ctx->world, times));
-  char grid[32];
-  snprintf(grid, sizeof grid, "%dx%d", p->grid.nprow, p->grid.npcol);
-  int rc = hr_spectra_attr_string(f, NULL, "grid", grid);
+  int rc = hr_spectra_attr_string(f, NULL, "grid", p->grid_desc);
   char solver[32];
   hr_choice_name(HR_SOLVER_CHOICES, p->solver, solver, sizeof solver);
   if (rc == HR_OK) rc = hr_spectra_attr_string(f, NULL, "solver_used", solver);

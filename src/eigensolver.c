@@ -18,7 +18,7 @@
               elpa_strerr(err));                                            \
   } while (0)
 
-static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, double *evals);
+static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, void *out);
 
 static int is_elpa(hr_solver_t s) {
   return s == HR_SOLVER_ELPA1 || s == HR_SOLVER_ELPA2;
@@ -34,7 +34,7 @@ static int probe_elpa_single(void) {
     float *v = a.data;
     v[0] = 1.0f;
     v[3] = 2.0f;
-    double ev[2] = {0, 0};
+    float ev[2] = {0, 0};
     ok = solve_elpa(HR_SOLVER_ELPA1, &a, ev) == HR_OK &&
          fabs(ev[0] - 1.0) < 1e-6 && fabs(ev[1] - 2.0) < 1e-6;
     hr_dmat_free(&a);
@@ -139,24 +139,17 @@ static int elpa_configure(elpa_t h, hr_solver_t solver, const hr_dmat_t *a) {
   return HR_OK;
 }
 
-static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, double *evals) {
+/* ELPA writes eigenvalues in the matrix's precision into `out`. */
+static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, void *out) {
   int err;
   elpa_t h = elpa_allocate(&err);
   HR_ELPA(err, "allocate");
   int rc = elpa_configure(h, solver, a);
   if (rc == HR_OK) {
-    if (a->precision == HR_PRECISION_DOUBLE) {
-      elpa_eigenvalues(h, (double *)a->data, evals, &err);
-    } else {
-      float *ev = malloc((size_t)a->n * sizeof *ev);
-      if (!ev) {
-        err = ELPA_ERROR;
-      } else {
-        elpa_eigenvalues(h, (float *)a->data, ev, &err);
-        for (int64_t i = 0; i < a->n; i++) evals[i] = ev[i];
-        free(ev);
-      }
-    }
+    if (a->precision == HR_PRECISION_DOUBLE)
+      elpa_eigenvalues(h, (double *)a->data, (double *)out, &err);
+    else
+      elpa_eigenvalues(h, (float *)a->data, (float *)out, &err);
     if (err != ELPA_OK)
       rc = hr_error_set(HR_ERR_SOLVER, __FILE__, __LINE__, __func__,
                         "ELPA eigenvalues failed: %s", elpa_strerr(err));
@@ -168,92 +161,91 @@ static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, double *evals) {
 
 /* ---- ScaLAPACK --------------------------------------------------------- */
 
-/* Workspace sizes come from a query call (lwork = -1); the ScaLAPACK
- * drivers return them as floating-point numbers. */
-static int solve_pdsyevr(hr_dmat_t *a, double *evals) {
-  const int n = (int)a->n, one = 1;
-  int m = 0, nz = 0, info = 0, lwork = -1, liwork = -1, iwork_query = 0;
-  const char *jobz = "N", *range = "A", *uplo = "L";
-  if (a->precision == HR_PRECISION_DOUBLE) {
-    double vl = 0, vu = 0, work_query = 0, zdummy = 0;
-    pdsyevr_(jobz, range, uplo, &n, a->data, &one, &one, a->desc, &vl, &vu,
-             &one, &n, &m, &nz, evals, &zdummy, &one, &one, a->desc,
-             &work_query, &lwork, &iwork_query, &liwork, &info);
-    lwork = (int)work_query + 1;
-    liwork = iwork_query + 1;
-    double *work = malloc((size_t)lwork * sizeof *work);
-    int *iwork = malloc((size_t)liwork * sizeof *iwork);
-    if (!work || !iwork) info = INT_MIN;
-    else
-      pdsyevr_(jobz, range, uplo, &n, a->data, &one, &one, a->desc, &vl, &vu,
-               &one, &n, &m, &nz, evals, &zdummy, &one, &one, a->desc, work,
-               &lwork, iwork, &liwork, &info);
-    free(work);
-    free(iwork);
-  } else {
-    float vl = 0, vu = 0, work_query = 0, zdummy = 0;
-    float *w = malloc((size_t)n * sizeof *w);
-    if (!w) HR_FAIL(HR_ERR_MEMORY, "out of memory for %d eigenvalues", n);
-    pssyevr_(jobz, range, uplo, &n, a->data, &one, &one, a->desc, &vl, &vu,
-             &one, &n, &m, &nz, w, &zdummy, &one, &one, a->desc, &work_query,
-             &lwork, &iwork_query, &liwork, &info);
-    lwork = (int)work_query + 1;
-    liwork = iwork_query + 1;
-    float *work = malloc((size_t)lwork * sizeof *work);
-    int *iwork = malloc((size_t)liwork * sizeof *iwork);
-    if (!work || !iwork) info = INT_MIN;
-    else
-      pssyevr_(jobz, range, uplo, &n, a->data, &one, &one, a->desc, &vl, &vu,
-               &one, &n, &m, &nz, w, &zdummy, &one, &one, a->desc, work,
-               &lwork, iwork, &liwork, &info);
-    for (int i = 0; i < n; i++) evals[i] = w[i];
-    free(work);
-    free(iwork);
-    free(w);
+/* Allocate two workspaces and agree on the outcome before the collective
+ * solve: a rank that skipped the solve for want of memory would leave the
+ * others waiting inside it. */
+static int alloc_agreed(MPI_Comm comm, void **a, size_t abytes, void **b,
+                        size_t bbytes) {
+  *a = malloc(abytes ? abytes : 1);
+  *b = bbytes ? malloc(bbytes) : NULL;
+  int rc = HR_OK;
+  if (!*a || (bbytes && !*b)) {
+    free(*a);
+    free(*b);
+    *a = *b = NULL;
+    rc = hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                      "out of memory for %zu bytes of eigensolver workspace",
+                      abytes + bbytes);
   }
-  if (info == INT_MIN)
-    HR_FAIL(HR_ERR_MEMORY, "out of memory for the pdsyevr workspace");
+  return hr_agree(comm, rc);
+}
+
+/* Workspace sizes come from a query call (lwork = -1); the ScaLAPACK
+ * drivers return them as floating-point numbers.  Single and double
+ * differ only in types, so each driver is written once as a macro body. */
+#define SOLVE_SYEVR(REAL, PXSYEVR)                                           \
+  do {                                                                      \
+    REAL vl = 0, vu = 0, wq = 0, zdummy = 0, *work, *w = out;               \
+    int *iwork;                                                             \
+    PXSYEVR("N", "A", "L", &n, a->data, &one, &one, a->desc, &vl, &vu,      \
+            &one, &n, &m, &nz, w, &zdummy, &one, &one, a->desc, &wq,        \
+            &lwork, &iq, &liwork, &info);                                   \
+    lwork = (int)wq + 1;                                                    \
+    liwork = iq + 1;                                                        \
+    HR_CHECK(alloc_agreed(comm, (void **)&work, (size_t)lwork * sizeof(REAL), \
+                          (void **)&iwork, (size_t)liwork * sizeof(int)));  \
+    PXSYEVR("N", "A", "L", &n, a->data, &one, &one, a->desc, &vl, &vu,      \
+            &one, &n, &m, &nz, w, &zdummy, &one, &one, a->desc, work,       \
+            &lwork, iwork, &liwork, &info);                                 \
+    free(work);                                                             \
+    free(iwork);                                                            \
+  } while (0)
+
+#define SOLVE_SYEV(REAL, PXSYEV)                                             \
+  do {                                                                      \
+    REAL wq = 0, zdummy = 0, *work, *w = out;                               \
+    void *unused;                                                           \
+    PXSYEV("N", "L", &n, a->data, &one, &one, a->desc, w, &zdummy, &one,    \
+           &one, a->desc, &wq, &lwork, &info);                              \
+    lwork = (int)wq + 1;                                                    \
+    HR_CHECK(alloc_agreed(comm, (void **)&work, (size_t)lwork * sizeof(REAL), \
+                          &unused, 0));                                     \
+    PXSYEV("N", "L", &n, a->data, &one, &one, a->desc, w, &zdummy, &one,    \
+           &one, a->desc, work, &lwork, &info);                             \
+    free(work);                                                             \
+  } while (0)
+
+/* Eigenvalues into `out`: evals itself in double, a float array in single. */
+static int solve_scalapack(hr_solver_t solver, hr_dmat_t *a, void *out) {
+  MPI_Comm comm = a->grid->comm;
+  const int n = (int)a->n, one = 1;
+  int m = n, nz = 0, info = 0, lwork = -1, liwork = -1, iq = 0;
+  int dbl = a->precision == HR_PRECISION_DOUBLE;
+  if (solver == HR_SOLVER_PDSYEVR && dbl) SOLVE_SYEVR(double, pdsyevr_);
+  else if (solver == HR_SOLVER_PDSYEVR) SOLVE_SYEVR(float, pssyevr_);
+  else if (dbl) SOLVE_SYEV(double, pdsyev_);
+  else SOLVE_SYEV(float, pssyev_);
+  (void)nz;
   if (info != 0 || m != n)
-    HR_FAIL(HR_ERR_SOLVER, "pdsyevr failed: info = %d, %d of %d eigenvalues",
-            info, m, n);
+    HR_FAIL(HR_ERR_SOLVER, "%s failed: info = %d, %d of %d eigenvalues",
+            solver == HR_SOLVER_PDSYEVR ? "pdsyevr" : "pdsyev", info, m, n);
   return HR_OK;
 }
 
-static int solve_pdsyev(hr_dmat_t *a, double *evals) {
-  const int n = (int)a->n, one = 1;
-  int info = 0, lwork = -1;
-  const char *jobz = "N", *uplo = "L";
-  if (a->precision == HR_PRECISION_DOUBLE) {
-    double work_query = 0, zdummy = 0;
-    pdsyev_(jobz, uplo, &n, a->data, &one, &one, a->desc, evals, &zdummy,
-            &one, &one, a->desc, &work_query, &lwork, &info);
-    lwork = (int)work_query + 1;
-    double *work = malloc((size_t)lwork * sizeof *work);
-    if (!work) info = INT_MIN;
-    else
-      pdsyev_(jobz, uplo, &n, a->data, &one, &one, a->desc, evals, &zdummy,
-              &one, &one, a->desc, work, &lwork, &info);
-    free(work);
-  } else {
-    float work_query = 0, zdummy = 0;
-    float *w = malloc((size_t)n * sizeof *w);
-    if (!w) HR_FAIL(HR_ERR_MEMORY, "out of memory for %d eigenvalues", n);
-    pssyev_(jobz, uplo, &n, a->data, &one, &one, a->desc, w, &zdummy, &one,
-            &one, a->desc, &work_query, &lwork, &info);
-    lwork = (int)work_query + 1;
-    float *work = malloc((size_t)lwork * sizeof *work);
-    if (!work) info = INT_MIN;
-    else
-      pssyev_(jobz, uplo, &n, a->data, &one, &one, a->desc, w, &zdummy, &one,
-              &one, a->desc, work, &lwork, &info);
-    for (int i = 0; i < n; i++) evals[i] = w[i];
-    free(work);
-    free(w);
-  }
-  if (info == INT_MIN)
-    HR_FAIL(HR_ERR_MEMORY, "out of memory for the pdsyev workspace");
-  if (info != 0) HR_FAIL(HR_ERR_SOLVER, "pdsyev failed: info = %d", info);
-  return HR_OK;
+static int solve_in_precision(hr_solver_t solver, hr_dmat_t *a,
+                              double *evals) {
+  if (a->precision == HR_PRECISION_DOUBLE)
+    return is_elpa(solver) ? solve_elpa(solver, a, evals)
+                           : solve_scalapack(solver, a, evals);
+  float *ev = NULL;
+  void *unused;
+  HR_CHECK(alloc_agreed(a->grid->comm, (void **)&ev,
+                        (size_t)a->n * sizeof *ev, &unused, 0));
+  int rc = is_elpa(solver) ? solve_elpa(solver, a, ev)
+                           : solve_scalapack(solver, a, ev);
+  for (int64_t i = 0; i < a->n; i++) evals[i] = ev[i];
+  free(ev);
+  return rc;
 }
 
 int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals) {
@@ -263,15 +255,7 @@ int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals) {
   int rc = hr_eigensolver_check_nblk(solver, a->n, a->nb, a->grid->nprow,
                                      a->grid->npcol);
   HR_CHECK(hr_agree(a->grid->comm, rc));
-  switch (solver) {
-    case HR_SOLVER_ELPA1:
-    case HR_SOLVER_ELPA2: rc = solve_elpa(solver, a, evals); break;
-    case HR_SOLVER_PDSYEVR: rc = solve_pdsyevr(a, evals); break;
-    case HR_SOLVER_PDSYEV: rc = solve_pdsyev(a, evals); break;
-    default: rc = hr_error_set(HR_ERR_INTERNAL, __FILE__, __LINE__, __func__,
-                               "unknown solver %d", (int)solver);
-  }
-  HR_CHECK(hr_agree(a->grid->comm, rc));
+  HR_CHECK(hr_agree(a->grid->comm, solve_in_precision(solver, a, evals)));
   for (int64_t i = 0; i < a->n; i++)
     if (!isfinite(evals[i]))
       HR_FAIL(HR_ERR_SOLVER, "the solver returned a non-finite eigenvalue "

@@ -68,6 +68,7 @@ def case_rank_independence():
         "np4": (4, []), "np4 grid 1x4": (4, ["--grid", "1x4"]),
         "np4 2 groups": (4, ["--groups", 2]),
         "np4 nblk 7": (4, ["--nblk", 7]),
+        "np3 2 unequal groups": (3, ["--groups", 2]),
     }
     for name, (np_, extra) in variants.items():
         out = path("ri_" + name.replace(" ", "_") + ".h5")
@@ -77,6 +78,10 @@ def case_rank_independence():
         err = max_rel(got, ref)
         expect(err <= 1e-10, f"{name}: differs from 1 rank by {err:.3g} "
                "(relative to the largest eigenvalue)")
+        if "unequal" in name:  # groups of 2 and 1 ranks: one shape each
+            with h5py.File(out, "r") as f:
+                expect(f.attrs["grid"] == "1x2,1x1",
+                       f"grid attribute {f.attrs['grid']}")
     # The GOE sanity: the semicircle edge sits at 2 sqrt(N).
     edge = 2 * np.sqrt(300)
     expect(abs(ref.max() / edge - 1) < 0.1, f"GOE edge {ref.max()} vs {edge}")

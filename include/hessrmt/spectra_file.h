@@ -53,7 +53,8 @@ int hr_spectra_read_done(hr_spectra_file_t *f, unsigned char *done);
 int hr_spectra_write_row(hr_spectra_file_t *f, int64_t row,
                          const double *evals, const double *checks);
 
-/* Root attributes.  Collective: every rank passes the same value. */
+/* Root attributes (or attributes of `group`, created if needed).
+ * Collective: every rank passes the same value; failures are agreed. */
 int hr_spectra_attr_string(hr_spectra_file_t *f, const char *group,
                            const char *name, const char *value);
 int hr_spectra_attr_int(hr_spectra_file_t *f, const char *name, int64_t value);

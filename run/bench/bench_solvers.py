@@ -18,8 +18,16 @@ import sys
 import tempfile
 import time
 
-import h5py
-import numpy as np
+# One BLAS thread, set before numpy loads OpenBLAS: the DGEMM rate below is
+# one core's, and every MPI rank of the runs uses one core.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if os.geteuid() == 0:
+    os.environ["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    os.environ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -57,12 +65,6 @@ def main():
     p.add_argument("--solvers", default="elpa2,elpa1,pdsyevr,pdsyev")
     p.add_argument("--hessrmt", default=os.path.join(ROOT, "build", "hessrmt"))
     args = p.parse_args()
-    env = os.environ
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    if os.geteuid() == 0:
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-
     rate = dgemm_rate()
     sizes = [int(s) for s in args.sizes.split(",")]
     ranks = [int(r) for r in args.ranks.split(",")]

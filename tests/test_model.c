@@ -1,0 +1,269 @@
+/* Exact derivatives of every model, loss and activation against
+ * independent references: central finite differences of the loss (for the
+ * gradient), of the analytic gradient (for Hessian-vector products) and of
+ * the network outputs (for the Gauss-Newton part J^T Lambda J), plus the
+ * identities of DESIGN.md: H = H0 + H1, logistic null directions 1_C (x) v
+ * and batch rank B(C-1), and for a one-hidden-layer ReLU network H1's
+ * spectrum symmetric about zero with zero trace and H0 positive
+ * semi-definite. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "hessrmt/error.h"
+#include "hessrmt/model.h"
+#include "hessrmt/random.h"
+
+void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
+             const int *lda, double *w, double *work, const int *lwork,
+             int *iwork, const int *liwork, int *info);
+
+typedef struct {
+  hr_mlp_t m;
+  hr_samples_t s;
+  double *x, *targets, *theta;
+  int32_t *labels;
+  hr_mlp_work_t *w;
+} problem_t;
+
+static double normal(uint64_t k, int64_t i, int64_t j) {
+  return hr_random_normal(77, k, i, j, HR_STREAM_ENTRY);
+}
+
+static void problem_init(problem_t *p, const char *spec, int64_t D, int64_t C,
+                         int bias, hr_activation_t a, hr_loss_t loss,
+                         int real_targets, int64_t S, uint64_t seed) {
+  memset(p, 0, sizeof *p);
+  if (hr_mlp_init(&p->m, spec, D, C, bias, a, loss) != HR_OK) abort();
+  int64_t N = p->m.nparams, in = p->m.width[0], out = p->m.width[p->m.layers];
+  p->x = malloc((size_t)(S * in) * sizeof *p->x);
+  p->labels = malloc((size_t)S * sizeof *p->labels);
+  p->theta = malloc((size_t)N * sizeof *p->theta);
+  for (int64_t i = 0; i < S * in; i++) p->x[i] = normal(seed, i, 0);
+  for (int64_t i = 0; i < S; i++) p->labels[i] = (int32_t)((i * 7 + seed) % out);
+  for (int64_t i = 0; i < N; i++) p->theta[i] = 0.7 * normal(seed + 1, i, 1);
+  if (real_targets) {
+    p->targets = malloc((size_t)(S * out) * sizeof *p->targets);
+    for (int64_t i = 0; i < S * out; i++) p->targets[i] = normal(seed + 2, i, 2);
+  }
+  p->s = (hr_samples_t){S, p->x, p->labels, p->targets};
+  if (hr_mlp_work_create(&p->m, S, N, &p->w) != HR_OK) abort();
+}
+
+static void problem_free(problem_t *p) {
+  hr_mlp_work_free(p->w);
+  free(p->x); free(p->labels); free(p->theta); free(p->targets);
+}
+
+static double loss_at(problem_t *p, const double *theta) {
+  double loss;
+  hr_mlp_loss_grad(&p->m, theta, &p->s, p->w, &loss, NULL);
+  return loss;
+}
+
+static void grad_at(problem_t *p, const double *theta, double *g) {
+  double loss;
+  memset(g, 0, (size_t)p->m.nparams * sizeof *g);
+  hr_mlp_loss_grad(&p->m, theta, &p->s, p->w, &loss, g);
+}
+
+static double rel_diff(const double *a, const double *b, int64_t n) {
+  double d = 0, s = 0;
+  for (int64_t i = 0; i < n; i++) {
+    d = fmax(d, fabs(a[i] - b[i]));
+    s = fmax(s, fabs(b[i]));
+  }
+  return d / (s > 0 ? s : 1);
+}
+
+/* Dense H (or part) from N unit-vector products, column-major N x N. */
+static double *dense_hessian(problem_t *p, hr_part_t part) {
+  int64_t N = p->m.nparams;
+  double *E = calloc((size_t)(N * N), sizeof *E), *H = calloc((size_t)(N * N), sizeof *H);
+  for (int64_t j = 0; j < N; j++) E[j * N + j] = 1;
+  hr_mlp_hvp(&p->m, p->theta, &p->s, part, E, N, p->w, H);
+  free(E);
+  return H;
+}
+
+static void eigenvalues(double *A, int n, double *ev) {
+  int lwork = -1, liwork = -1, iq, info;
+  double wq;
+  dsyevd_("N", "L", &n, A, &n, ev, &wq, &lwork, &iq, &liwork, &info);
+  lwork = (int)wq + 1; liwork = iq + 1;
+  double *work = malloc((size_t)lwork * sizeof *work);
+  int *iwork = malloc((size_t)liwork * sizeof *iwork);
+  dsyevd_("N", "L", &n, A, &n, ev, work, &lwork, iwork, &liwork, &info);
+  free(work); free(iwork);
+}
+
+/* Gradient, HVP and the GN part against finite differences; H = H0 + H1;
+ * H0 = G^T G from the factor rows; symmetry. */
+static void check_derivatives(const char *spec, int64_t D, int64_t C, int bias,
+                              hr_activation_t a, hr_loss_t loss, int real) {
+  problem_t p;
+  problem_init(&p, spec, D, C, bias, a, loss, real, 6, 3);
+  int64_t N = p.m.nparams, out = p.m.width[p.m.layers];
+  char name[128];
+  snprintf(name, sizeof name, "%s D=%lld C=%lld bias=%d act=%d loss=%d real=%d",
+           spec, (long long)D, (long long)C, bias, (int)a, (int)loss, real);
+  double *g = malloc((size_t)N * sizeof *g), *fd = malloc((size_t)N * sizeof *fd);
+  double *t = malloc((size_t)N * sizeof *t);
+  const double h = 1e-5;
+
+  grad_at(&p, p.theta, g);
+  for (int64_t i = 0; i < N; i++) {
+    memcpy(t, p.theta, (size_t)N * sizeof *t);
+    t[i] += h; double up = loss_at(&p, t);
+    t[i] -= 2 * h; double dn = loss_at(&p, t);
+    fd[i] = (up - dn) / (2 * h);
+  }
+  double e = rel_diff(g, fd, N);
+  EXPECT(e < 1e-7, "%s: gradient vs finite differences %.2e", name, e);
+
+  /* H v against the difference of gradients along a random v. */
+  double *v = malloc((size_t)N * sizeof *v), *hv = calloc((size_t)N, sizeof *hv);
+  double *gp = malloc((size_t)N * sizeof *gp), *gm = malloc((size_t)N * sizeof *gm);
+  for (int64_t i = 0; i < N; i++) v[i] = normal(9, i, 3);
+  hr_mlp_hvp(&p.m, p.theta, &p.s, HR_PART_FULL, v, 1, p.w, hv);
+  for (int64_t i = 0; i < N; i++) t[i] = p.theta[i] + h * v[i];
+  grad_at(&p, t, gp);
+  for (int64_t i = 0; i < N; i++) t[i] = p.theta[i] - h * v[i];
+  grad_at(&p, t, gm);
+  for (int64_t i = 0; i < N; i++) fd[i] = (gp[i] - gm[i]) / (2 * h);
+  e = rel_diff(hv, fd, N);
+  EXPECT(e < 1e-6, "%s: H v vs finite differences of the gradient %.2e", name, e);
+
+  /* H = H0 + H1, H symmetric, H0 = J^T Lambda J with J by differences. */
+  double *H = dense_hessian(&p, HR_PART_FULL), *H0 = dense_hessian(&p, HR_PART_GN);
+  double *H1 = dense_hessian(&p, HR_PART_RESIDUAL);
+  double split = 0, asym = 0, scale = 0;
+  for (int64_t i = 0; i < N * N; i++) {
+    split = fmax(split, fabs(H[i] - H0[i] - H1[i]));
+    scale = fmax(scale, fabs(H[i]));
+  }
+  for (int64_t i = 0; i < N; i++)
+    for (int64_t j = 0; j < N; j++)
+      asym = fmax(asym, fabs(H[i * N + j] - H[j * N + i]));
+  EXPECT(split <= 1e-13 * scale, "%s: |H - H0 - H1| = %.2e", name, split);
+  EXPECT(asym <= 1e-13 * scale, "%s: |H - H^T| = %.2e", name, asym);
+
+  /* Gauss-Newton factor rows: G^T G = H0. */
+  int64_t R = p.s.count * out;
+  double *G = malloc((size_t)(R * N) * sizeof *G);
+  hr_mlp_gn_factor(&p.m, p.theta, &p.s, p.w, G);
+  double gerr = 0, h0max = 0;
+  for (int64_t i = 0; i < N; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double sum = 0;
+      for (int64_t r = 0; r < R; r++) sum += G[r * N + i] * G[r * N + j];
+      gerr = fmax(gerr, fabs(sum - H0[j * N + i]));
+      h0max = fmax(h0max, fabs(H0[j * N + i]));
+    }
+  EXPECT(gerr <= 1e-12 * h0max, "%s: G^T G vs H0 %.2e", name, gerr);
+  free(G);
+
+  /* J by central differences of the outputs, then J^T Lambda J. */
+  int64_t S = p.s.count;
+  double *J = malloc((size_t)(S * out * N) * sizeof *J);
+  double *fp = malloc((size_t)(S * out) * sizeof *fp), *f0 = malloc((size_t)(S * out) * sizeof *f0);
+  for (int64_t i = 0; i < N; i++) {
+    memcpy(t, p.theta, (size_t)N * sizeof *t);
+    t[i] += h;
+    hr_mlp_outputs(&p.m, t, &p.s, p.w, fp);
+    t[i] -= 2 * h;
+    hr_mlp_outputs(&p.m, t, &p.s, p.w, f0);
+    for (int64_t r = 0; r < S * out; r++) J[r * N + i] = (fp[r] - f0[r]) / (2 * h);
+  }
+  hr_mlp_outputs(&p.m, p.theta, &p.s, p.w, f0);
+  double jerr = 0;
+  for (int64_t i = 0; i < N; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double sum = 0;
+      for (int64_t s = 0; s < S; s++) {
+        const double *f = f0 + s * out;
+        double pr[64], mx = f[0], z = 0;
+        for (int64_t c = 1; c < out; c++) mx = fmax(mx, f[c]);
+        for (int64_t c = 0; c < out; c++) z += exp(f[c] - mx);
+        for (int64_t c = 0; c < out; c++) pr[c] = exp(f[c] - mx) / z;
+        for (int64_t c = 0; c < out; c++)
+          for (int64_t c2 = 0; c2 < out; c2++) {
+            double lam = loss == HR_LOSS_CE ? (c == c2 ? pr[c] : 0) - pr[c] * pr[c2]
+                                            : (c == c2 ? 1 : 0);
+            sum += J[(s * out + c) * N + i] * lam * J[(s * out + c2) * N + j];
+          }
+      }
+      jerr = fmax(jerr, fabs(sum - H0[j * N + i]));
+    }
+  EXPECT(jerr <= 1e-6 * fmax(h0max, 1e-300), "%s: H0 vs J^T Lambda J by "
+         "differences %.2e", name, jerr / h0max);
+  free(J); free(fp); free(f0);
+  free(H); free(H0); free(H1);
+  free(g); free(fd); free(t); free(v); free(hv); free(gp); free(gm);
+  problem_free(&p);
+}
+
+/* Logistic regression: H (1_C (x) v) = 0 and batch rank B (C - 1). */
+static void check_logistic_structure(void) {
+  const int64_t D = 12, C = 4, B = 5;
+  problem_t p;
+  problem_init(&p, "logistic", D, C, 1, HR_ACT_RELU, HR_LOSS_CE, 0, B, 5);
+  int64_t N = p.m.nparams;
+  EXPECT(N == C * (D + 1), "logistic N = %lld", (long long)N);
+  double *v = calloc((size_t)N, sizeof *v), *hv = calloc((size_t)N, sizeof *hv);
+  for (int64_t c = 0; c < C; c++) {
+    for (int64_t j = 0; j < D; j++) v[c * D + j] = normal(11, j, 0);
+    v[C * D + c] = normal(11, D, 0);  /* the bias entry of x~ = [x; 1] */
+  }
+  hr_mlp_hvp(&p.m, p.theta, &p.s, HR_PART_FULL, v, 1, p.w, hv);
+  double norm = 0;
+  for (int64_t i = 0; i < N; i++) norm = fmax(norm, fabs(hv[i]));
+  EXPECT(norm < 1e-14, "H (1_C x v) = %.2e, expected 0", norm);
+  double *H = dense_hessian(&p, HR_PART_FULL), *ev = malloc((size_t)N * sizeof *ev);
+  eigenvalues(H, (int)N, ev);
+  int64_t rank = 0;
+  for (int64_t i = 0; i < N; i++) rank += fabs(ev[i]) > 1e-10 * fabs(ev[N - 1]);
+  EXPECT(rank == B * (C - 1), "logistic batch rank %lld, expected %lld",
+         (long long)rank, (long long)(B * (C - 1)));
+  free(v); free(hv); free(H); free(ev);
+  problem_free(&p);
+}
+
+/* One hidden ReLU layer, no biases, squared error (the seed-2 network):
+ * H1 = [[0, B], [B^T, 0]] so its spectrum is symmetric and its trace 0;
+ * H0 is positive semi-definite. */
+static void check_relu_split(void) {
+  problem_t p;
+  problem_init(&p, "mlp:5-7-3", 0, 0, 0, HR_ACT_RELU, HR_LOSS_MSE, 1, 9, 8);
+  int64_t N = p.m.nparams;
+  double *H1 = dense_hessian(&p, HR_PART_RESIDUAL), *H0 = dense_hessian(&p, HR_PART_GN);
+  double trace = 0, scale = 0;
+  for (int64_t i = 0; i < N; i++) trace += H1[i * N + i];
+  for (int64_t i = 0; i < N * N; i++) scale = fmax(scale, fabs(H1[i]));
+  EXPECT(scale > 0.1, "H1 is not trivially zero (%g)", scale);
+  EXPECT(fabs(trace) < 1e-14 * scale * N, "trace H1 = %.2e", trace);
+  double *ev = malloc((size_t)N * sizeof *ev);
+  eigenvalues(H1, (int)N, ev);
+  double sym = 0;
+  for (int64_t i = 0; i < N; i++) sym = fmax(sym, fabs(ev[i] + ev[N - 1 - i]));
+  EXPECT(sym < 1e-12 * fabs(ev[N - 1]), "H1 spectrum asymmetry %.2e", sym);
+  eigenvalues(H0, (int)N, ev);
+  EXPECT(ev[0] > -1e-12 * ev[N - 1], "H0 smallest eigenvalue %.2e", ev[0]);
+  free(H1); free(H0); free(ev);
+  problem_free(&p);
+}
+
+int main(void) {
+  static const hr_activation_t acts[] = {HR_ACT_RELU, HR_ACT_TANH, HR_ACT_LINEAR};
+  for (int a = 0; a < 3; a++)
+    for (int bias = 0; bias <= 1; bias++) {
+      check_derivatives("logistic", 5, 3, bias, acts[a], HR_LOSS_CE, 0);
+      check_derivatives("mlp:4-6-3", 4, 3, bias, acts[a], HR_LOSS_CE, 0);
+      check_derivatives("mlp:3-5-4-2", 3, 2, bias, acts[a], HR_LOSS_MSE, 0);
+      check_derivatives("mlp:3-5-4-2", 3, 2, bias, acts[a], HR_LOSS_MSE, 1);
+      check_derivatives("mlp:4-6-3", 4, 3, bias, acts[a], HR_LOSS_MSE, 1);
+    }
+  check_logistic_structure();
+  check_relu_split();
+  return test_finish_serial("test_model");
+}

@@ -1,6 +1,8 @@
 /* BLACS grids and rank groups (see grid.h). */
 #include "hessrmt/grid.h"
 
+#include <stdlib.h>
+
 #include "hessrmt/blacs.h"
 #include "hessrmt/blockcyclic.h"
 #include "hessrmt/error.h"
@@ -45,6 +47,12 @@ int hr_grid_create(MPI_Comm comm, int nprow, int npcol, hr_grid_t *grid) {
   if (r != nprow || c != npcol || grid->myrow < 0 || grid->mycol < 0)
     HR_FAIL(HR_ERR_INTERNAL, "BLACS made a %dx%d grid, asked for %dx%d", r, c,
             nprow, npcol);
+  /* Which rank of comm sits where: BLACS decides, so ask rather than
+   * assume an ordering. */
+  grid->coords = malloc(2 * (size_t)grid->size * sizeof *grid->coords);
+  if (!grid->coords) HR_FAIL(HR_ERR_MEMORY, "out of memory for grid coordinates");
+  int mine[2] = {grid->myrow, grid->mycol};
+  HR_MPI(MPI_Allgather(mine, 2, MPI_INT, grid->coords, 2, MPI_INT, grid->comm));
   return HR_OK;
 }
 
@@ -52,6 +60,8 @@ void hr_grid_free(hr_grid_t *grid) {
   if (grid->comm == MPI_COMM_NULL) return;
   Cblacs_gridexit(grid->context);
   MPI_Comm_free(&grid->comm);
+  free(grid->coords);
+  grid->coords = NULL;
   grid->comm = MPI_COMM_NULL;
 }
 

@@ -18,6 +18,7 @@ typedef struct {
   int context;        /* BLACS context */
   int nprow, npcol;   /* grid shape */
   int myrow, mycol;   /* my coordinates */
+  int *coords;        /* (row, col) of each rank of comm, 2 * size ints */
 } hr_grid_t;
 
 typedef struct {

@@ -1,0 +1,80 @@
+/* What every spectra-producing command shares: rank groups with one BLACS
+ * grid each, the solver and block size, the memory check, the spectra file
+ * (created, or reopened with --resume), the loop that deals problems to
+ * groups and writes each finished row, progress lines, and the final
+ * provenance, commit and summary.  A command supplies the order of its
+ * matrices, how many spectra it makes, and a function that produces one
+ * spectrum. */
+#ifndef HESSRMT_SPECTRA_RUN_H
+#define HESSRMT_SPECTRA_RUN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hessrmt/context.h"
+#include "hessrmt/grid.h"
+#include "hessrmt/spectra_file.h"
+
+typedef struct hr_run {
+  hr_groups_t groups;
+  hr_grid_t grid;             /* my group's grid */
+  char grid_desc[256];        /* "2x2", or each group's shape: "1x2,1x1" */
+  hr_solver_t solver;         /* the solver that runs */
+  const char *solver_note;    /* why it differs from --solver, or NULL */
+  int64_t n;                  /* spectrum length (matrix order) */
+  int64_t nblk;               /* one block size for all groups */
+  int64_t count;              /* number of spectra */
+  int64_t mem_limit;          /* bytes per rank */
+  int file_open;
+  hr_spectra_file_t file;
+  unsigned char *done;        /* rows finished (count) */
+} hr_run_t;
+
+/* Groups, grids, solver and block size for matrices of order n.
+ * Collective over ctx->world; agreed. */
+int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run);
+
+/* Zero a run so hr_run_free is safe before hr_run_layout has run. */
+void hr_run_init(hr_run_t *run);
+
+/* Stop, on every rank, if any rank's estimate `need` exceeds the limit
+ * (--max-mem, or the node's memory over its ranks).  Collective. */
+int hr_run_check_memory(hr_ctx_t *ctx, hr_run_t *run, int64_t need,
+                        const char *breakdown);
+
+/* One line on stderr (rank 0, unless --quiet) describing the run. */
+void hr_run_print_plan(const hr_ctx_t *ctx, const hr_run_t *run,
+                       const char *what, int64_t need);
+
+/* Create the spectra file (count rows, run->n columns, the named per-row
+ * checks) with provenance, or reopen it with --resume.  Collective. */
+int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
+                const char *const *checks, int nchecks);
+
+/* Produce spectrum k: all run->n eigenvalues, ascending, into evals (on
+ * every rank of the group) and the per-row checks.  Collective over the
+ * group's grid; failures agreed within the group. */
+typedef int (*hr_problem_fn)(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
+                             double *evals, double *checks, void *user);
+
+/* Deal the unfinished problems to the groups (k = g, g + G, ...), solve,
+ * write each row as it finishes.  On failure the file is closed, keeping
+ * FILE.partial only if it holds finished rows.  Collective over world. */
+int hr_run_problems(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
+                    void *user);
+
+/* Layout and timing attributes, close and rename; rank 0 prints the
+ * timing table unless --quiet.  Collective. */
+int hr_run_finish(hr_ctx_t *ctx, hr_run_t *run);
+
+/* Release everything; a file still open (a failure before the problem
+ * loop) is closed and removed unless --resume brought rows into it.
+ * Collective when a file is open. */
+void hr_run_free(hr_ctx_t *ctx, hr_run_t *run);
+
+/* Rank 0: read the finished file back and print one line per spectrum
+ * (extremes, mean spacing ratio, numerical rank) and, if exact is given,
+ * the largest error against it. */
+int hr_summary_print(const char *path, const double *exact, FILE *out);
+
+#endif

@@ -1,0 +1,232 @@
+/* The shared spectra-run machinery (see spectra_run.h). */
+#include "hessrmt/spectra_run.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hessrmt/eigensolver.h"
+#include "hessrmt/error.h"
+#include "hessrmt/memory.h"
+#include "hessrmt/provenance.h"
+
+/* ---- layout ----------------------------------------------------------------- */
+
+/* Describe every group's grid shape (groups may differ by one rank) and
+ * return the largest grid dimension over all groups.  Collective. */
+static int describe_grids(const hr_ctx_t *ctx, hr_run_t *run, int nprow,
+                          int npcol, int *pmax_all) {
+  int mine[3] = {run->groups.index, nprow, npcol};
+  int *all = malloc((size_t)ctx->size * 3 * sizeof *all);
+  HR_CHECK(hr_agree(ctx->world, all ? HR_OK : HR_ERR_MEMORY));
+  HR_MPI(MPI_Allgather(mine, 3, MPI_INT, all, 3, MPI_INT, ctx->world));
+  char shape[32], first[32] = "";
+  size_t used = 0;
+  int uniform = 1;
+  *pmax_all = 1;
+  for (int g = 0; g < run->groups.count; g++) {
+    int r = 0;
+    while (all[3 * r] != g) r++;  /* the first rank of group g */
+    int pr = all[3 * r + 1], pc = all[3 * r + 2];
+    if (pr > *pmax_all) *pmax_all = pr;
+    if (pc > *pmax_all) *pmax_all = pc;
+    snprintf(shape, sizeof shape, "%dx%d", pr, pc);
+    if (g == 0) snprintf(first, sizeof first, "%s", shape);
+    uniform &= strcmp(shape, first) == 0;
+    if (used + strlen(shape) + 2 < sizeof run->grid_desc)
+      used += (size_t)snprintf(run->grid_desc + used,
+                               sizeof run->grid_desc - used, "%s%s",
+                               g ? "," : "", shape);
+  }
+  if (uniform) snprintf(run->grid_desc, sizeof run->grid_desc, "%s", first);
+  free(all);
+  return HR_OK;
+}
+
+void hr_run_init(hr_run_t *run) {
+  memset(run, 0, sizeof *run);
+  run->groups.comm = run->groups.leaders = MPI_COMM_NULL;
+  run->grid.comm = MPI_COMM_NULL;
+}
+
+int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run) {
+  const hr_options_t *o = ctx->opts;
+  run->n = n;
+  HR_CHECK(hr_agree(ctx->world, hr_groups_split(ctx->world, (int)o->groups,
+                                                &run->groups)));
+  run->solver = hr_eigensolver_resolve((hr_solver_t)o->solver,
+                                       (hr_precision_t)o->precision,
+                                       &ctx->caps, &run->solver_note);
+  int nprow = 0, npcol = 0;
+  int rc = hr_grid_resolve_shape(run->groups.size, o->grid_rows, o->grid_cols,
+                                 &nprow, &npcol);
+  if (rc == HR_OK && n < run->groups.size)
+    rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                      "N = %lld is smaller than the %d ranks of a group: "
+                      "every rank must own part of the matrix; use fewer "
+                      "ranks or more --groups",
+                      (long long)n, run->groups.size);
+  HR_CHECK(hr_agree(ctx->world, rc));
+  int pmax = 1;
+  HR_CHECK(describe_grids(ctx, run, nprow, npcol, &pmax));
+  run->nblk = o->nblk ? o->nblk
+                      : hr_eigensolver_default_nblk(run->solver, n, 1, pmax);
+  rc = hr_eigensolver_check_nblk(run->solver, n, run->nblk, nprow, npcol);
+  HR_CHECK(hr_agree(ctx->world, rc));
+  return hr_agree(ctx->world,
+                  hr_grid_create(run->groups.comm, nprow, npcol, &run->grid));
+}
+
+int hr_run_check_memory(hr_ctx_t *ctx, hr_run_t *run, int64_t need,
+                        const char *breakdown) {
+  HR_CHECK(hr_memory_limit(ctx->world, ctx->opts->max_mem, &run->mem_limit));
+  return hr_memory_check(ctx->world, need, run->mem_limit, breakdown);
+}
+
+void hr_run_print_plan(const hr_ctx_t *ctx, const hr_run_t *run,
+                       const char *what, int64_t need) {
+  if (ctx->rank != 0 || ctx->opts->quiet) return;
+  char solver[32], prec[32], a[32], b[32];
+  fprintf(stderr,
+          "hessrmt %s: %s | %d rank%s in %d group%s, grid %s, nblk %lld | "
+          "%s (%s) | memory ~%s of %s per rank\n",
+          ctx->opts->command_name, what, ctx->size, ctx->size == 1 ? "" : "s",
+          run->groups.count, run->groups.count == 1 ? "" : "s",
+          run->grid_desc, (long long)run->nblk,
+          hr_choice_name(HR_SOLVER_CHOICES, (int)run->solver, solver, sizeof solver),
+          hr_choice_name(HR_PRECISION_CHOICES, ctx->opts->precision, prec, sizeof prec),
+          hr_format_bytes((double)need, a, sizeof a),
+          hr_format_bytes((double)run->mem_limit, b, sizeof b));
+  if (run->solver_note) fprintf(stderr, "hessrmt: note: %s\n", run->solver_note);
+}
+
+/* ---- the file ------------------------------------------------------------ */
+
+int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
+                const char *const *checks, int nchecks) {
+  const hr_options_t *o = ctx->opts;
+  hr_precision_t prec = (hr_precision_t)o->precision;
+  run->count = count;
+  run->done = calloc((size_t)(count > 0 ? count : 1), 1);
+  HR_CHECK(hr_agree(ctx->world, run->done ? HR_OK : HR_ERR_MEMORY));
+  if (o->resume) {
+    char identity[4096];
+    HR_CHECK(hr_provenance_identity(o, identity, sizeof identity));
+    HR_CHECK(hr_spectra_open_resume(ctx->world, o->output, count, run->n, prec,
+                                    checks, nchecks, identity, &run->file));
+    run->file_open = 1;
+    return hr_spectra_read_done(&run->file, run->done);
+  }
+  HR_CHECK(hr_spectra_create(ctx->world, o->output, count, run->n, prec,
+                             checks, nchecks, &run->file));
+  run->file_open = 1;
+  HR_CHECK(hr_provenance_write(&run->file, ctx));
+  /* Structure and provenance on disk before any row: a killed run then
+   * leaves a readable file whose rows_done says what was finished. */
+  return hr_spectra_flush(&run->file);
+}
+
+/* ---- the problems ---------------------------------------------------------- */
+
+static void report_progress(const hr_ctx_t *ctx, const hr_run_t *run,
+                            int64_t k, int64_t finished, int64_t mine,
+                            double seconds) {
+  if (ctx->opts->quiet || run->grid.rank != 0) return;
+  fprintf(stderr, "hessrmt: group %d: spectrum %lld done (%lld of %lld for "
+          "this group) in %.2f s\n", run->groups.index, (long long)k,
+          (long long)finished, (long long)mine, seconds);
+}
+
+static int solve_and_write(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
+                           hr_problem_fn fn, void *user, double *evals,
+                           double *checks) {
+  HR_CHECK(fn(ctx, run, k, evals, checks, user));
+  hr_timer_start(&ctx->timer, HR_PHASE_WRITE);
+  int rc = run->grid.rank == 0
+               ? hr_spectra_write_row(&run->file, k, evals, checks)
+               : HR_OK;
+  hr_timer_stop(&ctx->timer, HR_PHASE_WRITE);
+  return hr_agree(run->grid.comm, rc);
+}
+
+/* This group's problems; returns how many rows it wrote in *written. */
+static int group_loop(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
+                      void *user, int64_t *written) {
+  int64_t mine = hr_groups_problem_count(run->count, run->groups.index,
+                                         run->groups.count);
+  double *evals = malloc((size_t)run->n * sizeof *evals);
+  double checks[HR_SPECTRA_MAX_CHECKS];
+  int rc = hr_agree(run->grid.comm, evals ? HR_OK : HR_ERR_MEMORY);
+  int64_t finished = 0;
+  for (int64_t k = run->groups.index; k < run->count && rc == HR_OK;
+       k += run->groups.count) {
+    finished++;
+    if (run->done[k]) continue;
+    double t0 = MPI_Wtime();
+    for (int i = 0; i < HR_SPECTRA_MAX_CHECKS; i++) checks[i] = NAN;
+    rc = solve_and_write(ctx, run, k, fn, user, evals, checks);
+    if (rc == HR_OK) {
+      if (run->grid.rank == 0) ++*written;
+      report_progress(ctx, run, k, finished, mine, MPI_Wtime() - t0);
+    }
+  }
+  free(evals);
+  return rc;
+}
+
+int hr_run_problems(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
+                    void *user) {
+  int64_t written = 0, kept = 0;
+  /* A group that fails stops; the others finish their share and meet it
+   * here, so no rank waits on a group that has gone. */
+  int rc = hr_agree(ctx->world, group_loop(ctx, run, fn, user, &written));
+  if (rc == HR_OK) return HR_OK;
+  for (int64_t k = 0; k < run->count; k++) kept += run->done[k];
+  MPI_Allreduce(MPI_IN_PLACE, &written, 1, MPI_INT64_T, MPI_SUM, ctx->world);
+  /* Finished rows stay in FILE.partial for --resume; a file without any
+   * is removed, so a failed run leaves nothing behind. */
+  hr_spectra_abandon(&run->file, written + kept > 0);
+  run->file_open = 0;
+  return rc;
+}
+
+/* ---- finishing ------------------------------------------------------------- */
+
+static int write_layout(hr_ctx_t *ctx, hr_run_t *run,
+                        hr_timing_summary_t *times) {
+  char solver[32];
+  hr_choice_name(HR_SOLVER_CHOICES, (int)run->solver, solver, sizeof solver);
+  HR_CHECK(hr_spectra_attr_string(&run->file, NULL, "grid", run->grid_desc));
+  HR_CHECK(hr_spectra_attr_string(&run->file, NULL, "solver_used", solver));
+  HR_CHECK(hr_spectra_attr_int(&run->file, "nblk", run->nblk));
+  HR_CHECK(hr_spectra_attr_int(&run->file, "groups", run->groups.count));
+  HR_CHECK(hr_spectra_attr_int(&run->file, "n", run->n));
+  HR_CHECK(hr_provenance_write_timings(&run->file, times));
+  (void)ctx;
+  return HR_OK;
+}
+
+int hr_run_finish(hr_ctx_t *ctx, hr_run_t *run) {
+  hr_timer_stop(&ctx->timer, HR_PHASE_TOTAL);
+  hr_timing_summary_t times;
+  HR_CHECK(hr_timer_summarize(&ctx->timer, ctx->world, &times));
+  int rc = write_layout(ctx, run, &times);
+  if (rc == HR_OK) rc = hr_spectra_commit(&run->file);
+  if (rc != HR_OK) hr_spectra_abandon(&run->file, 1);
+  run->file_open = 0;
+  HR_CHECK(rc);
+  if (ctx->rank == 0 && !ctx->opts->quiet)
+    hr_timer_print(&times, ctx->size, stdout);
+  return HR_OK;
+}
+
+void hr_run_free(hr_ctx_t *ctx, hr_run_t *run) {
+  /* Still open only after a failure before any row was written in this
+   * run: keep the file only if --resume brought earlier rows into it. */
+  if (run->file_open) hr_spectra_abandon(&run->file, ctx->opts->resume);
+  run->file_open = 0;
+  free(run->done);
+  run->done = NULL;
+  hr_grid_free(&run->grid);
+  hr_groups_free(&run->groups);
+}

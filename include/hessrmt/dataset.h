@@ -6,8 +6,9 @@
  *                      the same data
  *   *.h5, *.hdf5       a features (n x d) and a labels (n) dataset, read
  *                      with parallel HDF5 hyperslabs
- *   *.npy              NumPy arrays in C order: float32/float64 (or integer)
- *                      features (n x d), integer labels (n)
+ *   *.npy[.gz]         NumPy arrays in C order: float32/float64 (or integer)
+ *                      features (n x d), integer labels (n); big-endian
+ *                      arrays ('>f8') are byte-swapped on reading
  *   *-ubyte, *.idx     IDX files as MNIST and Fashion-MNIST ship them,
  *   (optionally .gz)   images (n x rows x cols, uint8) and labels (n)
  *   *.csv[.gz]         numbers separated by commas, label in the last
@@ -38,8 +39,11 @@ typedef enum {
 int hr_dataset_format_of(const char *path, hr_format_t *format);
 
 typedef struct {
-  const char *data;          /* path, or "synthetic" */
-  const char *labels;        /* labels file for npy / IDX (NULL otherwise) */
+  const char *data;          /* path, or "synthetic" (also when NULL) */
+  /* labels file for npy / IDX (NULL otherwise).  NULL for npy / IDX data
+   * means the name the data ship with: "features" -> "labels" in a .npy
+   * name, "images" -> "labels" and "idx3" -> "idx1" in an IDX name. */
+  const char *labels;
   const char *features_dset; /* HDF5 dataset names ("features", "labels") */
   const char *labels_dset;
   int64_t limit;             /* use only the first `limit` rows (0 = all) */

@@ -9,6 +9,7 @@
 #include "hessrmt/context.h"
 #include "hessrmt/eigensolver.h"
 #include "hessrmt/error.h"
+#include "hessrmt/hessian.h"
 #include "hessrmt/options.h"
 
 /* The launcher's rank before MPI_Init, so only rank 0 prints help and
@@ -26,6 +27,7 @@ static int launcher_rank(void) {
 static int run_command(hr_ctx_t *ctx) {
   switch (ctx->opts->command) {
     case HR_CMD_ENSEMBLE: return hr_cmd_ensemble(ctx);
+    case HR_CMD_HESSIAN: return hr_cmd_hessian(ctx);
     default: HR_FAIL(HR_ERR_INTERNAL, "command not implemented");
   }
 }

@@ -10,12 +10,14 @@
 #include <string.h>
 
 #include "hessrmt/error.h"
+#include "hessrmt/model.h"
 #include "hessrmt/version.h"
 
 typedef enum {
   OPT_FLAG,    /* no argument; sets an int to 1 */
+  OPT_FLAG_OFF,/* no argument; sets an int to 0 (--no-bias) */
   OPT_INT,     /* int64, range-checked */
-  OPT_AUTOINT, /* int64 or "auto" (stored as 0) */
+  OPT_AUTOINT, /* int64, or the word of default_text ("auto", "all") = 0 */
   OPT_DOUBLE,  /* finite double, range-checked */
   OPT_STRING,
   OPT_CHOICE,  /* one word of a '|' list; stored as its index (int) */
@@ -39,7 +41,7 @@ typedef struct {
 } opt_entry_t;
 
 #define FIELD(f) offsetof(hr_options_t, f)
-#define ALL_SOLVING_COMMANDS (HR_CMD_ENSEMBLE)
+#define ALL_SOLVING_COMMANDS (HR_CMD_ENSEMBLE | HR_CMD_HESSIAN)
 
 static const opt_entry_t option_table[] = {
   /* ensemble */
@@ -54,6 +56,88 @@ static const opt_entry_t option_table[] = {
   {"seed", 0, OPT_INT, FIELD(seed), "1", NULL, 0, 9.2e18, "S", "Ensemble",
    "random seed; matrix k entry (i,j) depends only on (S, k, i, j)",
    HR_CMD_ENSEMBLE, 1},
+  {"output", 'o', OPT_STRING, FIELD(output), "spectra.h5", NULL, 0, 0, "FILE",
+   "Output", "spectra file to write (HDF5; written as FILE.partial and "
+   "renamed when complete)", HR_CMD_HESSIAN, 0},
+
+  /* hessian: data */
+  {"data", 0, OPT_STRING, FIELD(data), "synthetic", NULL, 0, 0, "PATH", "Data",
+   "features: synthetic, FILE.h5, features.npy, *-ubyte[.gz] (IDX) or "
+   "FILE.csv[.gz] (label in the last column)", HR_CMD_HESSIAN, 1},
+  {"labels", 0, OPT_STRING, FIELD(labels), "", NULL, 0, 0, "PATH", "Data",
+   "labels for .npy and IDX features (labels.npy, *-labels-idx1-ubyte)",
+   HR_CMD_HESSIAN, 1},
+  {"features-dset", 0, OPT_STRING, FIELD(features_dset), "features", NULL, 0,
+   0, "NAME", "Data", "HDF5 dataset of the features (n x d)", HR_CMD_HESSIAN, 1},
+  {"labels-dset", 0, OPT_STRING, FIELD(labels_dset), "labels", NULL, 0, 0,
+   "NAME", "Data", "HDF5 dataset of the labels (n)", HR_CMD_HESSIAN, 1},
+  {"targets", 0, OPT_STRING, FIELD(targets), "", NULL, 0, 0, "PATH", "Data",
+   "real-valued regression targets (n or n x C; .h5, .npy or .csv) for "
+   "--loss mse, instead of one-hot labels", HR_CMD_HESSIAN, 1},
+  {"targets-dset", 0, OPT_STRING, FIELD(targets_dset), "targets", NULL, 0, 0,
+   "NAME", "Data", "HDF5 dataset of the targets", HR_CMD_HESSIAN, 1},
+  {"limit", 0, OPT_INT, FIELD(limit), "0", NULL, 0, 9e15, "N", "Data",
+   "use only the first N rows (0 = all)", HR_CMD_HESSIAN, 1},
+  {"scale-pixels", 0, OPT_FLAG, FIELD(scale_pixels), NULL, NULL, 0, 0, NULL,
+   "Data", "map pixel values 0..255 to [-1, 1] (the paper's MNIST "
+   "normalisation)", HR_CMD_HESSIAN, 1},
+  {"standardize", 0, OPT_FLAG, FIELD(standardize), NULL, NULL, 0, 0, NULL,
+   "Data", "make every feature mean 0, variance 1 over the whole dataset",
+   HR_CMD_HESSIAN, 1},
+  {"n", 0, OPT_INT, FIELD(rows), "512", NULL, 1, 9e15, "N", "Data",
+   "synthetic data: number of rows", HR_CMD_HESSIAN, 1},
+  {"dim", 0, OPT_INT, FIELD(dim), "20", NULL, 1, 1e7, "D", "Data",
+   "synthetic data: features per row", HR_CMD_HESSIAN, 1},
+  {"classes", 0, OPT_AUTOINT, FIELD(classes), "auto", NULL, 1, 1e6, "C",
+   "Data", "number of classes; auto = the model's outputs, else the largest "
+   "label + 1 (synthetic: 4)", HR_CMD_HESSIAN, 1},
+  {"separation", 0, OPT_DOUBLE, FIELD(separation), "3", NULL, 0, 1e6, "S",
+   "Data", "synthetic data: distance scale between class means (noise has "
+   "unit variance)", HR_CMD_HESSIAN, 1},
+  {"seed", 0, OPT_INT, FIELD(seed), "1", NULL, 0, 9.2e18, "S", "Data",
+   "synthetic data: random seed (row i depends only on S and i)",
+   HR_CMD_HESSIAN, 1},
+
+  /* hessian: model */
+  {"model", 0, OPT_STRING, FIELD(model), "logistic", NULL, 0, 0, "SPEC",
+   "Model", "logistic (softmax regression) or mlp:D-H1-...-C", HR_CMD_HESSIAN, 1},
+  {"activation", 0, OPT_CHOICE, FIELD(activation), "relu",
+   HR_ACTIVATION_CHOICES, 0, 0, "A", "Model",
+   "activation between layers", HR_CMD_HESSIAN, 1},
+  {"bias", 0, OPT_FLAG, FIELD(bias), "yes", NULL, 0, 0, NULL, "Model",
+   "layers have biases (the default)", HR_CMD_HESSIAN, 1},
+  {"no-bias", 0, OPT_FLAG_OFF, FIELD(bias), NULL, NULL, 0, 0, NULL, "Model",
+   "layers have no biases", HR_CMD_HESSIAN, 0},
+  {"loss", 0, OPT_CHOICE, FIELD(loss), "ce", HR_LOSS_CHOICES, 0, 0, "L",
+   "Model", "per-sample loss: ce (softmax cross-entropy) or mse (1/2 |f - "
+   "t|^2, t one-hot or --targets)", HR_CMD_HESSIAN, 1},
+  {"weights", 0, OPT_STRING, FIELD(weights), "", NULL, 0, 0, "FILE.h5",
+   "Model", "trained weights: layers/<l>/weight (out x in) and "
+   "layers/<l>/bias; without it, --init-seed", HR_CMD_HESSIAN, 1},
+  {"init-seed", 0, OPT_INT, FIELD(init_seed), "1", NULL, 0, 9.2e18, "S",
+   "Model", "untrained weights: PyTorch's default uniform +-1/sqrt(fan_in) "
+   "from seed S", HR_CMD_HESSIAN, 1},
+
+  /* hessian: what to compute */
+  {"batch-size", 0, OPT_AUTOINT, FIELD(batch_size), "all", NULL, 1, 9e15, "B",
+   "Hessian", "all: one Hessian of the whole dataset; B: one spectrum per "
+   "consecutive batch of B rows (the last may be shorter)", HR_CMD_HESSIAN, 1},
+  {"max-batches", 0, OPT_INT, FIELD(max_batches), "0", NULL, 0, 9e15, "K",
+   "Hessian", "stop after K batches (0 = all)", HR_CMD_HESSIAN, 1},
+  {"first-batch", 0, OPT_INT, FIELD(first_batch), "0", NULL, 0, 9e15, "F",
+   "Hessian", "start at batch F (job arrays split batch ranges)",
+   HR_CMD_HESSIAN, 1},
+  {"part", 0, OPT_CHOICE, FIELD(part), "full", HR_PART_CHOICES, 0, 0, "P",
+   "Hessian", "full H, gn = Gauss-Newton H0 = sum J^T Lambda J, residual = "
+   "H1 = H - H0", HR_CMD_HESSIAN, 1},
+  {"method", 0, OPT_CHOICE, FIELD(method), "auto", HR_METHOD_CHOICES, 0, 0,
+   "M", "Hessian", "dense (assemble H and solve), gram (nonzero eigenvalues "
+   "from G G^T where exact: logistic, or --part gn), lowrank (range found "
+   "by Hessian-vector products, checked, batches only); auto picks the "
+   "cheapest exact one", HR_CMD_HESSIAN, 1},
+  {"reduction", 0, OPT_CHOICE, FIELD(reduction), "mean", HR_REDUCTION_CHOICES,
+   0, 0, "R", "Hessian", "loss over the samples of a spectrum: mean, or sum "
+   "(what the paper's scripts used per batch)", HR_CMD_HESSIAN, 1},
   {"wishart-ratio", 0, OPT_DOUBLE, FIELD(wishart_ratio), "0.5", NULL, 1e-6,
    1e6, "C", "Ensemble",
    "wishart aspect ratio C = N/m: X is m x N with m = ceil(N/C); for C < 1 "
@@ -98,20 +182,30 @@ static const opt_entry_t option_table[] = {
   {"debug", 0, OPT_FLAG, FIELD(debug), NULL, NULL, 0, 0, NULL, "Run control",
    "on error, also print where it happened (source trace)",
    ALL_SOLVING_COMMANDS, 0},
+  {"dry-run", 0, OPT_FLAG, FIELD(dry_run), NULL, NULL, 0, 0, NULL, "Run control",
+   "print the plan (grid, memory per rank, flops) and stop", HR_CMD_HESSIAN, 0},
 };
 enum { N_OPTIONS = sizeof option_table / sizeof option_table[0] };
 
 typedef struct {
   const char *name;
   hr_command_t command;
-  const char *summary;
+  const char *brief;    /* one line for the program's --help */
+  const char *summary;  /* a paragraph for the command's --help */
 } command_entry_t;
 
 static const command_entry_t command_table[] = {
   {"ensemble", HR_CMD_ENSEMBLE,
+   "spectra of GOE / Poisson / Wishart / tridiagonal matrices",
    "Eigenvalues of random-matrix ensembles (GOE, Poisson, Wishart) and of "
    "the analytic (2,-1) tridiagonal matrix, generated in the distributed "
    "layout and solved in parallel: calibration and solver checks."},
+  {"hessian", HR_CMD_HESSIAN,
+   "exact Hessian spectra of a model over a dataset or its mini-batches",
+   "Exact eigenvalues of the loss Hessian of a model (logistic regression "
+   "or an MLP) over a dataset or over each of its mini-batches: every rank "
+   "reads its slice of the rows, partial Hessian blocks are summed into the "
+   "2D block-cyclic matrix, and the whole spectrum is solved in parallel."},
 };
 enum { N_COMMANDS = sizeof command_table / sizeof command_table[0] };
 
@@ -196,19 +290,25 @@ static int set_value(const opt_entry_t *e, const char *text,
     case OPT_FLAG:
       *(int *)base = 1;
       return HR_OK;
+    case OPT_FLAG_OFF:
+      *(int *)base = 0;
+      return HR_OK;
     case OPT_STRING:
-      if (text[0] == '\0')
+      /* "" is a default meaning "not given", never a user's value. */
+      if (text[0] == '\0' && text != e->default_text)
         return usage_error(cmd, "--%s needs a non-empty value", e->name);
       *(const char **)base = text;
       return HR_OK;
     case OPT_AUTOINT:
-      if (strcmp(text, "auto") == 0) { *(int64_t *)base = 0; return HR_OK; }
+      if (strcmp(text, e->default_text) == 0) { *(int64_t *)base = 0; return HR_OK; }
       /* fall through */
     case OPT_INT:
       if (parse_int64(text, &i64) || i64 < e->min || (double)i64 > e->max) {
         char range[128];
-        snprintf(range, sizeof range, "an integer in [%.0f, %.0f]%s", e->min,
-                 e->max, e->type == OPT_AUTOINT ? " or 'auto'" : "");
+        snprintf(range, sizeof range, "an integer in [%.0f, %.0f]%s%s%s",
+                 e->min, e->max, e->type == OPT_AUTOINT ? " or '" : "",
+                 e->type == OPT_AUTOINT ? e->default_text : "",
+                 e->type == OPT_AUTOINT ? "'" : "");
         char what[256];
         snprintf(what, sizeof what, "--%s %s", e->name, text);
         return usage_error(cmd, "bad value '%s': expected %s", what, range);
@@ -275,7 +375,7 @@ static void print_program_help(FILE *out) {
           HR_VERSION_STRING);
   for (int c = 0; c < N_COMMANDS; c++)
     fprintf(out, "  %-10s %s\n", command_table[c].name,
-            command_table[c].summary);
+            command_table[c].brief);
   fprintf(out,
           "\nGlobal options:\n  -h, --help     this text\n"
           "  -V, --version  version, build and library information\n");
@@ -367,13 +467,13 @@ static int parse_command_options(int argc, char **argv, hr_options_t *opts,
     const opt_entry_t *e = &option_table[i];
     if (!(e->commands & c->command)) continue;
     longopts[n] = (struct option){e->name,
-                                  e->type == OPT_FLAG ? no_argument
-                                                      : required_argument,
+                                  e->type == OPT_FLAG || e->type == OPT_FLAG_OFF
+                                      ? no_argument : required_argument,
                                   NULL, 1000 + n};
     by_index[n] = e;
     if (e->short_name) {
       shortopts[ns++] = e->short_name;
-      if (e->type != OPT_FLAG) shortopts[ns++] = ':';
+      if (e->type != OPT_FLAG && e->type != OPT_FLAG_OFF) shortopts[ns++] = ':';
     }
     n++;
   }
@@ -451,11 +551,12 @@ static void format_value(const opt_entry_t *e, const hr_options_t *opts,
   const char *base = (const char *)opts + e->offset;
   switch (e->type) {
     case OPT_FLAG: snprintf(buf, len, "%s", *(const int *)base ? "yes" : "no"); break;
+    case OPT_FLAG_OFF: snprintf(buf, len, "%s", *(const int *)base ? "no" : "yes"); break;
     case OPT_STRING: snprintf(buf, len, "%s", *(const char *const *)base); break;
     case OPT_AUTOINT:
     case OPT_BYTES: {
       int64_t v = *(const int64_t *)base;
-      if (v == 0) snprintf(buf, len, "auto");
+      if (v == 0) snprintf(buf, len, "%s", e->default_text);
       else snprintf(buf, len, "%lld", (long long)v);
       break;
     }

@@ -12,6 +12,7 @@
 typedef enum {
   HR_CMD_NONE = 0,
   HR_CMD_ENSEMBLE = 1u << 0,
+  HR_CMD_HESSIAN = 1u << 1,
 } hr_command_t;
 
 /* Choice lists, in the order of the enums that index them. */
@@ -23,6 +24,12 @@ typedef enum { HR_SOLVER_ELPA2, HR_SOLVER_ELPA1, HR_SOLVER_PDSYEVR, HR_SOLVER_PD
 
 #define HR_PRECISION_CHOICES "double|single"
 typedef enum { HR_PRECISION_DOUBLE, HR_PRECISION_SINGLE } hr_precision_t;
+
+#define HR_METHOD_CHOICES "auto|dense|gram|lowrank"
+typedef enum { HR_METHOD_AUTO, HR_METHOD_DENSE, HR_METHOD_GRAM, HR_METHOD_LOWRANK } hr_method_t;
+
+#define HR_REDUCTION_CHOICES "mean|sum"
+typedef enum { HR_REDUCTION_MEAN, HR_REDUCTION_SUM } hr_reduction_t;
 
 /* Every option of every command.  Fields hold parsed values; 0 means
  * "auto" where the help text says so. */
@@ -37,6 +44,21 @@ typedef struct {
   int64_t seed;
   double wishart_ratio;     /* N / m for X (m x N) */
   const char *output;
+
+  /* hessian: data (synthetic rows use n/seed too) */
+  const char *data, *labels, *features_dset, *labels_dset;
+  const char *targets, *targets_dset;
+  int64_t rows, dim, classes, limit;
+  double separation;
+  int scale_pixels, standardize;
+  /* hessian: model */
+  const char *model, *weights;
+  int activation, loss, bias;
+  int64_t init_seed;
+  /* hessian: what to compute */
+  int64_t batch_size, max_batches, first_batch;  /* batch_size 0 = all */
+  int part, method, reduction;
+  int dry_run;
 
   /* layout and solver */
   int solver;               /* hr_solver_t */

@@ -1,0 +1,69 @@
+/* The hessian command's state and its three ways to a spectrum:
+ *   dense    assemble H (or H0, H1) in the block-cyclic layout from
+ *            per-rank partial column panels, then solve all N eigenvalues
+ *            (hessian_dense.c; logistic regression takes a Kronecker
+ *            route, MLPs Hessian-vector products of unit directions);
+ *   gram     the nonzero eigenvalues of H0 = G^T G from the small Gram
+ *            matrix G G^T, the rest exactly zero (hessian_gram.c);
+ *   lowrank  the range of a batch Hessian captured from products with
+ *            random probes, checked on fresh probes, then the projected
+ *            matrix solved (hessian_lowrank.c).
+ * Every path must give the same spectrum to rounding. */
+#ifndef HESSRMT_HESSIAN_H
+#define HESSRMT_HESSIAN_H
+
+#include <stdint.h>
+
+#include "hessrmt/context.h"
+#include "hessrmt/dataset.h"
+#include "hessrmt/model.h"
+#include "hessrmt/spectra_run.h"
+
+/* Per-row checks of a Hessian spectrum, in /checks. */
+enum {
+  HR_CHECK_TRACE,   /* trace of the matrix solved */
+  HR_CHECK_EVSUM,   /* sum of the eigenvalues (must equal the trace) */
+  HR_CHECK_ASYM,    /* max |H - H^T| of the assembled matrix */
+  HR_CHECK_RANK,    /* numerical rank (gram and lowrank: as found) */
+  HR_CHECK_LOSS,    /* mean per-sample loss over the rows */
+  HR_CHECK_ROWS,    /* rows in this spectrum */
+  HR_N_CHECKS
+};
+
+typedef struct {
+  hr_dataset_spec_t spec;
+  int64_t rows, dim, classes;  /* whole dataset; model outputs */
+  hr_mlp_t model;
+  double *theta;
+  hr_part_t part;
+  hr_method_t method;          /* resolved: never AUTO */
+  int all;                     /* one Hessian of the whole dataset */
+  int64_t batch, first_row, count;
+  double *mean, *inv_std;      /* --standardize statistics (dim) */
+  /* the current spectrum */
+  int loaded;
+  hr_dataset_t data;           /* this rank's rows */
+  double *targets;             /* this rank's targets, or NULL */
+  double scale;                /* 1/rows for the mean reduction, else 1 */
+} hr_hessian_t;
+
+/* This rank's loaded samples [first, first + count). */
+hr_samples_t hr_hessian_samples(const hr_hessian_t *h, int64_t first,
+                                int64_t count);
+
+/* Estimated bytes per rank, with a breakdown for messages. */
+int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
+                          const hr_hessian_t *h, char *breakdown, size_t len);
+
+/* The spectrum of the loaded rows into evals (run->n values, ascending)
+ * and checks.  Collective over run->grid.comm; agreed. */
+int hr_hessian_dense(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
+                     double *evals, double *checks);
+int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
+                    int64_t rows, double *evals, double *checks);
+int hr_hessian_lowrank(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
+                       int64_t k, double *evals, double *checks);
+
+int hr_cmd_hessian(hr_ctx_t *ctx);
+
+#endif

@@ -1,0 +1,28 @@
+/* Model weights: HDF5 files with one group per linear layer,
+ *   layers/<l>/weight   (out x in), as PyTorch's nn.Linear stores it
+ *   layers/<l>/bias     (out), when the model has biases
+ * or PyTorch's default initialisation, uniform on +-1/sqrt(fan_in), drawn
+ * from a counter-based stream so every rank gets the same parameters. */
+#ifndef HESSRMT_WEIGHTS_H
+#define HESSRMT_WEIGHTS_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "hessrmt/model.h"
+
+/* Rank 0 reads path, checks every shape against the model (the error
+ * names both shapes) and that all values are finite, and broadcasts
+ * theta (length N).  Collective; agreed. */
+int hr_weights_read(MPI_Comm comm, const char *path, const hr_mlp_t *m,
+                    double *theta);
+
+/* PyTorch's nn.Linear default: weight and bias uniform on
+ * [-1/sqrt(fan_in), 1/sqrt(fan_in)]. */
+void hr_weights_init(const hr_mlp_t *m, uint64_t seed, double *theta);
+
+/* Write theta in the layout above (serial; call on one rank).  The file
+ * is written as path.partial and renamed when complete. */
+int hr_weights_write(const char *path, const hr_mlp_t *m, const double *theta);
+
+#endif

@@ -1,0 +1,465 @@
+/* hessrmt hessian: exact Hessian spectra of a model over a dataset, or over
+ * each of its consecutive mini-batches.
+ *
+ * Every spectrum is a problem of the shared run layer (spectra_run.h): its
+ * rows are read by the ranks of the group that solves it, each rank its own
+ * slice; the Hessian is either assembled in the 2D block-cyclic layout from
+ * per-rank partial column panels and solved whole (dense), or, where it is
+ * exact, reduced to the Gram matrix G G^T of the Gauss-Newton factor
+ * (gram: DESIGN.md, "Gram shortcut").  Low-rank batch spectra live in
+ * hessian_lowrank.c. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hessrmt/assemble.h"
+#include "hessrmt/blockcyclic.h"
+#include "hessrmt/context.h"
+#include "hessrmt/dataset.h"
+#include "hessrmt/eigensolver.h"
+#include "hessrmt/error.h"
+#include "hessrmt/hessian.h"
+#include "hessrmt/memory.h"
+#include "hessrmt/spectra_run.h"
+#include "hessrmt/weights.h"
+
+static const char *const check_names[] = {"trace", "eigenvalue_sum",
+                                          "asymmetry", "rank", "loss", "rows"};
+
+/* ---- set-up: data shape, classes, model, weights ------------------------- */
+
+static void data_spec(const hr_options_t *o, hr_dataset_spec_t *spec) {
+  memset(spec, 0, sizeof *spec);
+  spec->data = o->data;
+  spec->labels = o->labels[0] ? o->labels : NULL;
+  spec->features_dset = o->features_dset;
+  spec->labels_dset = o->labels_dset;
+  spec->limit = o->limit;
+  spec->n = o->rows;
+  spec->dim = o->dim;
+  spec->classes = (int)(o->classes ? o->classes : 4);
+  spec->separation = o->separation;
+  spec->seed = (uint64_t)o->seed;
+}
+
+/* Feature mean and scale over the whole dataset (world slices), for
+ * --standardize: batches must be standardised with the dataset's
+ * statistics, not their own. */
+static int feature_stats(hr_ctx_t *ctx, hr_hessian_t *h, const hr_dataset_t *d) {
+  int64_t D = h->dim;
+  h->mean = calloc((size_t)D, sizeof *h->mean);
+  h->inv_std = calloc((size_t)D, sizeof *h->inv_std);
+  double *sq = calloc((size_t)D, sizeof *sq);
+  int ok = h->mean && h->inv_std && sq;
+  HR_CHECK(hr_agree(ctx->world, ok ? HR_OK : HR_ERR_MEMORY));
+  for (int64_t i = 0; i < d->count; i++)
+    for (int64_t j = 0; j < D; j++) {
+      double v = d->x[i * D + j];
+      h->mean[j] += v;
+      sq[j] += v * v;
+    }
+  MPI_Allreduce(MPI_IN_PLACE, h->mean, (int)D, MPI_DOUBLE, MPI_SUM, ctx->world);
+  MPI_Allreduce(MPI_IN_PLACE, sq, (int)D, MPI_DOUBLE, MPI_SUM, ctx->world);
+  for (int64_t j = 0; j < D; j++) {
+    h->mean[j] /= (double)h->rows;
+    double var = sq[j] / (double)h->rows - h->mean[j] * h->mean[j];
+    h->inv_std[j] = var > 1e-300 ? 1.0 / sqrt(var) : 1.0;  /* constant: centre only */
+  }
+  free(sq);
+  return HR_OK;
+}
+
+static void apply_preprocessing(const hr_options_t *o, const hr_hessian_t *h,
+                                hr_dataset_t *d) {
+  for (int64_t i = 0; i < d->count * h->dim; i++) {
+    double v = d->x[i];
+    if (o->scale_pixels) v = v / 127.5 - 1.0;
+    if (o->standardize) {
+      int64_t j = i % h->dim;
+      v = (v - h->mean[j]) * h->inv_std[j];
+    }
+    d->x[i] = v;
+  }
+}
+
+/* The world-sliced pass over the data that classes and standardisation
+ * need: largest label, and feature statistics.  Collective. */
+static int dataset_pass(hr_ctx_t *ctx, hr_hessian_t *h, int need_classes) {
+  const hr_options_t *o = ctx->opts;
+  int64_t first, count;
+  hr_row_slice(h->rows, ctx->rank, ctx->size, &first, &count);
+  hr_dataset_t d;
+  HR_CHECK(hr_dataset_read(ctx->world, &h->spec, first, count, &d));
+  int rc = HR_OK;
+  if (need_classes) {
+    int max_label = 0;
+    rc = hr_dataset_max_label(ctx->world, &d, &max_label);
+    h->classes = max_label + 1;
+  }
+  if (rc == HR_OK && o->standardize) {
+    if (o->scale_pixels)
+      for (int64_t i = 0; i < d.count * h->dim; i++) d.x[i] = d.x[i] / 127.5 - 1.0;
+    rc = feature_stats(ctx, h, &d);
+  }
+  hr_dataset_free(&d);
+  return rc;
+}
+
+/* Outputs C: the model's, the targets' columns, --classes, or labels. */
+static int resolve_classes(hr_ctx_t *ctx, hr_hessian_t *h, int *need_pass) {
+  const hr_options_t *o = ctx->opts;
+  *need_pass = 0;
+  if (strncmp(o->model, "mlp:", 4) == 0) {
+    hr_mlp_t probe;
+    HR_CHECK(hr_agree(ctx->world, hr_mlp_init(&probe, o->model, h->dim, 0, 1,
+                                              HR_ACT_RELU, HR_LOSS_CE)));
+    h->classes = probe.width[probe.layers];
+  } else if (o->targets[0]) {
+    int64_t r = 0, cols = 0;
+    double *unused = NULL;
+    HR_CHECK(hr_matrix_read(ctx->world, o->targets, o->targets_dset, 0, 0, &r,
+                            &cols, &unused));
+    free(unused);
+    h->classes = cols;
+  } else if (o->classes) {
+    h->classes = o->classes;
+  } else if (strcmp(o->data, "synthetic") == 0) {
+    h->classes = h->spec.classes;
+  } else {
+    *need_pass = 1;  /* the largest label decides */
+  }
+  if (o->classes && h->classes && o->classes != h->classes && !*need_pass)
+    HR_CHECK(hr_agree(ctx->world,
+                      hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                   "--classes %lld but the model/targets "
+                                   "have %lld outputs", (long long)o->classes,
+                                   (long long)h->classes)));
+  return HR_OK;
+}
+
+static int init_model(hr_ctx_t *ctx, hr_hessian_t *h) {
+  const hr_options_t *o = ctx->opts;
+  HR_CHECK(hr_agree(ctx->world,
+                    hr_mlp_init(&h->model, o->model, h->dim, h->classes,
+                                o->bias, (hr_activation_t)o->activation,
+                                (hr_loss_t)o->loss)));
+  if (o->targets[0] && o->loss != HR_LOSS_MSE)
+    HR_CHECK(hr_agree(ctx->world, hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__,
+                                               __func__, "--targets needs "
+                                               "--loss mse")));
+  h->theta = malloc((size_t)h->model.nparams * sizeof *h->theta);
+  HR_CHECK(hr_agree(ctx->world, h->theta ? HR_OK : HR_ERR_MEMORY));
+  if (o->weights[0])
+    return hr_weights_read(ctx->world, o->weights, &h->model, h->theta);
+  hr_weights_init(&h->model, (uint64_t)o->init_seed, h->theta);
+  return HR_OK;
+}
+
+/* Spectra: one for the whole dataset, or one per batch. */
+static int plan_spectra(hr_ctx_t *ctx, hr_hessian_t *h) {
+  const hr_options_t *o = ctx->opts;
+  h->all = o->batch_size == 0;
+  if (h->all) {
+    h->batch = h->rows;
+    h->first_row = 0;
+    h->count = 1;
+    if (o->groups > 1)
+      HR_CHECK(hr_agree(ctx->world, hr_error_set(
+          HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+          "--groups %lld needs --batch-size: one whole-dataset Hessian is "
+          "solved by all ranks together", (long long)o->groups)));
+    return HR_OK;
+  }
+  h->batch = o->batch_size;
+  h->first_row = o->first_batch * o->batch_size;
+  int rc = HR_OK;
+  if (h->first_row >= h->rows)
+    rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                      "--first-batch %lld starts at row %lld but the data "
+                      "have %lld rows", (long long)o->first_batch,
+                      (long long)h->first_row, (long long)h->rows);
+  HR_CHECK(hr_agree(ctx->world, rc));
+  h->count = (h->rows - h->first_row + h->batch - 1) / h->batch;
+  if (o->max_batches && h->count > o->max_batches) h->count = o->max_batches;
+  return HR_OK;
+}
+
+/* auto: gram where it is exact and smaller (logistic, whose H is its
+ * Gauss-Newton part, or --part gn), lowrank for other batch Hessians whose
+ * rank is bounded well below N, dense otherwise. */
+static int resolve_method(hr_ctx_t *ctx, hr_hessian_t *h) {
+  const hr_options_t *o = ctx->opts;
+  int64_t N = h->model.nparams, m = h->batch * h->classes;
+  int logistic = h->model.layers == 1;
+  int gram_exact = h->part == HR_PART_GN || (logistic && h->part == HR_PART_FULL);
+  h->method = (hr_method_t)o->method;
+  if (h->method == HR_METHOD_AUTO) {
+    if (gram_exact && m < N) h->method = HR_METHOD_GRAM;
+    else h->method = HR_METHOD_DENSE;
+  }
+  int rc = HR_OK;
+  if (h->method == HR_METHOD_GRAM && !gram_exact)
+    rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                      "--method gram is exact only for the Gauss-Newton part "
+                      "(--part gn) or logistic regression; use --method dense "
+                      "or lowrank");
+  else if (h->method == HR_METHOD_LOWRANK && h->all)
+    rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                      "--method lowrank is for batch spectra (--batch-size B)");
+  return hr_agree(ctx->world, rc);
+}
+
+static int setup(hr_ctx_t *ctx, hr_hessian_t *h) {
+  const hr_options_t *o = ctx->opts;
+  data_spec(o, &h->spec);
+  h->part = (hr_part_t)o->part;
+  HR_CHECK(hr_dataset_shape(ctx->world, &h->spec, &h->rows, &h->dim));
+  int need_pass = 0;
+  HR_CHECK(resolve_classes(ctx, h, &need_pass));
+  if (!o->dry_run && (need_pass || o->standardize))
+    HR_CHECK(dataset_pass(ctx, h, need_pass));
+  if (o->dry_run && need_pass)
+    h->classes = o->classes ? o->classes : 10;  /* a plan needs a guess */
+  HR_CHECK(init_model(ctx, h));
+  HR_CHECK(plan_spectra(ctx, h));
+  return resolve_method(ctx, h);
+}
+
+/* ---- one spectrum: the rows, their labels, the loss ---------------------- */
+
+/* Read this rank's slice of rows [first, first + count) for the group. */
+static int load_rows(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
+                     int64_t first, int64_t count) {
+  const hr_options_t *o = ctx->opts;
+  int64_t f, c;
+  hr_row_slice(count, run->grid.rank, run->grid.size, &f, &c);
+  if (h->loaded && h->data.first == first + f && h->data.count == c)
+    return HR_OK;  /* the whole-dataset slice, already here */
+  if (h->loaded) hr_dataset_free(&h->data);
+  free(h->targets);
+  h->targets = NULL;
+  h->loaded = 0;
+  hr_timer_start(&ctx->timer, HR_PHASE_READ);
+  int rc = hr_dataset_read(run->grid.comm, &h->spec, first + f, c, &h->data);
+  if (rc == HR_OK) h->loaded = 1;
+  if (rc == HR_OK && o->targets[0]) {
+    int64_t r = 0, cols = 0;
+    rc = hr_matrix_read(run->grid.comm, o->targets, o->targets_dset, first + f,
+                        c, &r, &cols, &h->targets);
+    if (rc == HR_OK && (cols != h->classes || r < first + count))
+      rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                        "targets '%s' are %lld x %lld but the data need %lld "
+                        "rows of %lld outputs", o->targets, (long long)r,
+                        (long long)cols, (long long)h->rows,
+                        (long long)h->classes);
+    rc = hr_agree(run->grid.comm, rc);
+  }
+  hr_timer_stop(&ctx->timer, HR_PHASE_READ);
+  HR_CHECK(rc);
+  apply_preprocessing(o, h, &h->data);
+  return HR_OK;
+}
+
+/* Labels index the outputs for ce and one-hot mse. */
+static int check_labels(const hr_hessian_t *h, MPI_Comm comm) {
+  int rc = HR_OK;
+  if (!h->targets)
+    for (int64_t i = 0; i < h->data.count && rc == HR_OK; i++)
+      if (h->data.labels[i] < 0 || h->data.labels[i] >= h->classes)
+        rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                          "label %d of row %lld is outside [0, %lld): the "
+                          "model has %lld outputs", h->data.labels[i],
+                          (long long)(h->data.first + i), (long long)h->classes,
+                          (long long)h->classes);
+  return hr_agree(comm, rc);
+}
+
+hr_samples_t hr_hessian_samples(const hr_hessian_t *h, int64_t first,
+                                int64_t count) {
+  hr_samples_t s = {count, h->data.x + first * h->dim, h->data.labels + first,
+                    h->targets ? h->targets + first * h->classes : NULL};
+  return s;
+}
+
+/* Mean per-sample loss over the spectrum's rows (a record, whatever the
+ * reduction). */
+static int batch_loss(const hr_hessian_t *h, MPI_Comm comm, int64_t rows,
+                      double *loss) {
+  hr_mlp_work_t *w;
+  int64_t chunk = h->data.count < 256 ? (h->data.count ? h->data.count : 1) : 256;
+  HR_CHECK(hr_agree(comm, hr_mlp_work_create(&h->model, chunk, 1, &w)));
+  double total = 0;
+  for (int64_t i = 0; i < h->data.count; i += chunk) {
+    int64_t c = h->data.count - i < chunk ? h->data.count - i : chunk;
+    hr_samples_t s = hr_hessian_samples(h, i, c);
+    double part;
+    hr_mlp_loss_grad(&h->model, h->theta, &s, w, &part, NULL);
+    total += part;
+  }
+  hr_mlp_work_free(w);
+  HR_MPI(MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_DOUBLE, MPI_SUM, comm));
+  *loss = total / (double)rows;
+  return HR_OK;
+}
+
+/* Count of |l| above the precision's noise level: the numerical rank. */
+static double numerical_rank(const double *v, int64_t n, hr_precision_t p) {
+  double big = fmax(fabs(v[0]), fabs(v[n - 1]));
+  double cut = 100.0 * (p == HR_PRECISION_DOUBLE ? 2.2e-16 : 1.2e-7) *
+               (double)n * big;
+  int64_t r = 0;
+  for (int64_t i = 0; i < n; i++) r += fabs(v[i]) > cut;
+  return (double)r;
+}
+
+static int solve_spectrum(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
+                          double *evals, double *checks, void *user) {
+  hr_hessian_t *h = user;
+  int64_t first = h->first_row + k * h->batch;
+  int64_t count = h->rows - first < h->batch ? h->rows - first : h->batch;
+  if (count < run->grid.size)
+    HR_CHECK(hr_agree(run->grid.comm, hr_error_set(
+        HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+        "spectrum %lld has %lld rows but its group has %d ranks: every rank "
+        "needs at least one row; use fewer ranks or more --groups",
+        (long long)k, (long long)count, run->grid.size)));
+  HR_CHECK(load_rows(ctx, run, h, first, count));
+  HR_CHECK(check_labels(h, run->grid.comm));
+  HR_CHECK(batch_loss(h, run->grid.comm, count, &checks[HR_CHECK_LOSS]));
+  h->scale = ctx->opts->reduction == HR_REDUCTION_MEAN ? 1.0 / (double)count : 1.0;
+  checks[HR_CHECK_ROWS] = (double)count;
+  switch (h->method) {
+    case HR_METHOD_GRAM: HR_CHECK(hr_hessian_gram(ctx, run, h, count, evals, checks)); break;
+    case HR_METHOD_LOWRANK: HR_CHECK(hr_hessian_lowrank(ctx, run, h, k, evals, checks)); break;
+    default: HR_CHECK(hr_hessian_dense(ctx, run, h, evals, checks)); break;
+  }
+  double sum = 0;
+  for (int64_t i = 0; i < run->n; i++) sum += evals[i];
+  checks[HR_CHECK_EVSUM] = sum;
+  if (isnan(checks[HR_CHECK_RANK]))
+    checks[HR_CHECK_RANK] = numerical_rank(evals, run->n,
+                                           (hr_precision_t)ctx->opts->precision);
+  return HR_OK;
+}
+
+/* ---- plan, provenance, the command ---------------------------------------- */
+
+int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
+                          const hr_hessian_t *h, char *breakdown, size_t len) {
+  hr_precision_t prec = (hr_precision_t)ctx->opts->precision;
+  int64_t N = h->model.nparams, C = h->classes;
+  int64_t slice = (h->batch + run->grid.size - 1) / run->grid.size;
+  int64_t data = slice * (h->dim + 1 + (h->targets || ctx->opts->targets[0] ? C : 0)) * 8;
+  int64_t order = N, work = 0, width = run->nblk * run->grid.npcol;
+  if (h->method == HR_METHOD_GRAM) {
+    int64_t m = h->batch * C;
+    order = m;
+    work = (slice * C * N + m * N + m * m) * 8;
+  } else if (h->method == HR_METHOD_LOWRANK) {
+    int64_t r = 4 * h->batch * C;
+    order = r;
+    work = (3 * N * r + r * r) * 8 + hr_mlp_work_bytes(&h->model, 128, 256);
+  } else if (h->model.layers == 1) {
+    work = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
+           slice * (h->dim + 1 + C + width) * 8;
+  } else {
+    work = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
+           2 * N * width * 8 + hr_mlp_work_bytes(&h->model, 128, width);
+  }
+  int64_t matrix = 2 * hr_dmat_local_bytes(order, order, run->nblk, prec, &run->grid);
+  int64_t solver = hr_eigensolver_workspace_bytes(run->solver, order, run->nblk,
+                                                  prec, &run->grid);
+  char a[32], b[32], c[32], d[32];
+  snprintf(breakdown, len, "matrix of order %lld and its check copy %s, "
+           "solver %s, %s workspace %s, data slice %s", (long long)order,
+           hr_format_bytes((double)matrix, a, sizeof a),
+           hr_format_bytes((double)solver, b, sizeof b),
+           h->method == HR_METHOD_GRAM ? "Gram factor" : "assembly",
+           hr_format_bytes((double)work, c, sizeof c),
+           hr_format_bytes((double)data, d, sizeof d));
+  return matrix + solver + work + data + 3 * N * 8;
+}
+
+static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {
+  if (ctx->rank != 0 || ctx->opts->quiet) return;
+  double N = (double)h->model.nparams, n = (double)h->batch;
+  double m = n * (double)h->classes, assemble, order;
+  switch (h->method) {
+    case HR_METHOD_GRAM: assemble = m * m * N + m * N * h->classes; order = m; break;
+    case HR_METHOD_LOWRANK: assemble = 12.0 * n * N * (3 * m) + 6.0 * N * 9 * m * m; order = 3 * m; break;
+    default: assemble = (h->model.layers == 1 ? 2.0 : 8.0) * n * N * N; order = N;
+  }
+  fprintf(stderr, "hessrmt hessian: per spectrum ~%.3g GFLOP to form, ~%.3g "
+          "GFLOP to solve ((4/3) order^3, order %.0f); %lld spectra\n",
+          assemble / 1e9, 4.0 / 3.0 * order * order * order / 1e9, order,
+          (long long)h->count);
+}
+
+static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
+                            const hr_options_t *o) {
+  char model[256], method[32], part[32];
+  hr_mlp_describe(&h->model, model, sizeof model);
+  hr_spectra_file_t *f = &run->file;
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "model", model));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "data", o->data));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "method_used",
+                                  hr_choice_name(HR_METHOD_CHOICES, h->method,
+                                                 method, sizeof method)));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "part",
+                                  hr_choice_name(HR_PART_CHOICES, h->part,
+                                                 part, sizeof part)));
+  HR_CHECK(hr_spectra_attr_int(f, "parameters", h->model.nparams));
+  HR_CHECK(hr_spectra_attr_int(f, "data_rows", h->rows));
+  HR_CHECK(hr_spectra_attr_int(f, "features", h->dim));
+  HR_CHECK(hr_spectra_attr_int(f, "classes", h->classes));
+  HR_CHECK(hr_spectra_attr_int(f, "batch_size", h->batch));
+  HR_CHECK(hr_spectra_attr_int(f, "first_row", h->first_row));
+  return hr_spectra_flush(f);
+}
+
+static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
+  const hr_options_t *o = ctx->opts;
+  HR_CHECK(setup(ctx, h));
+  HR_CHECK(hr_run_layout(ctx, h->model.nparams, run));
+  char breakdown[512], what[256], model[128], method[32];
+  int64_t need = hr_hessian_memory(ctx, run, h, breakdown, sizeof breakdown);
+  snprintf(what, sizeof what, "%lld spectr%s of %s (N = %lld) over %lld rows "
+           "of %s, method %s", (long long)h->count, h->count == 1 ? "um" : "a",
+           hr_mlp_describe(&h->model, model, sizeof model),
+           (long long)h->model.nparams, (long long)(h->all ? h->rows : h->batch),
+           o->data, hr_choice_name(HR_METHOD_CHOICES, h->method, method,
+                                   sizeof method));
+  if (o->dry_run) {
+    HR_CHECK(hr_memory_limit(ctx->world, o->max_mem, &run->mem_limit));
+    hr_run_print_plan(ctx, run, what, need);
+    if (ctx->rank == 0) fprintf(stderr, "hessrmt hessian: memory: %s\n", breakdown);
+    print_flops(ctx, h);
+    return HR_OK;
+  }
+  HR_CHECK(hr_run_check_memory(ctx, run, need, breakdown));
+  hr_run_print_plan(ctx, run, what, need);
+  HR_CHECK(hr_run_open(ctx, run, h->count, check_names, HR_N_CHECKS));
+  if (!o->resume) HR_CHECK(write_attributes(run, h, o));
+  HR_CHECK(hr_run_problems(ctx, run, solve_spectrum, h));
+  HR_CHECK(hr_run_finish(ctx, run));
+  int rc = ctx->rank == 0 ? hr_summary_print(o->output, NULL, stdout) : HR_OK;
+  return hr_agree(ctx->world, rc);
+}
+
+int hr_cmd_hessian(hr_ctx_t *ctx) {
+  hr_hessian_t h;
+  memset(&h, 0, sizeof h);
+  hr_run_t run;
+  hr_run_init(&run);
+  hr_timer_start(&ctx->timer, HR_PHASE_TOTAL);
+  int rc = run_hessian(ctx, &run, &h);
+  hr_run_free(ctx, &run);
+  if (h.loaded) hr_dataset_free(&h.data);
+  free(h.targets);
+  free(h.theta);
+  free(h.mean);
+  free(h.inv_std);
+  return rc;
+}

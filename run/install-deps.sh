@@ -19,6 +19,7 @@ PACKAGES=(
   libjansson-dev                        # JSON output
   libplplot-dev plplot-driver-cairo     # figures (optional at build time)
   python3-numpy python3-h5py            # independent references in tests
+  dataset-fashion-mnist                 # real data for tests and benchmarks
 )
 
 $SUDO apt-get update

@@ -1,0 +1,138 @@
+"""Shared harness of the end-to-end tests: run hessrmt under mpiexec, count
+expectations, find rank processes to kill, check failing runs."""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+
+class Harness:
+    def __init__(self, description, cases):
+        parser = argparse.ArgumentParser(description=description)
+        parser.add_argument("--hessrmt", required=True)
+        parser.add_argument("--mpiexec", required=True)
+        parser.add_argument("--workdir", required=True)
+        parser.add_argument("case", choices=sorted(cases))
+        self.args = parser.parse_args()
+        self.cases = cases
+        self.failures, self.passes = [], 0
+        self.workdir = os.path.join(self.args.workdir, self.args.case)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        os.makedirs(self.workdir)
+
+    def main(self):
+        self.cases[self.args.case](self)
+        print(f"e2e {self.args.case}: {self.passes} passed, "
+              f"{len(self.failures)} failed")
+        return 1 if self.failures else 0
+
+    def expect(self, cond, message):
+        if cond:
+            self.passes += 1
+        else:
+            self.failures.append(message)
+            print("FAIL:", message, file=sys.stderr)
+
+    def path(self, name):
+        return os.path.join(self.workdir, name)
+
+    def command(self, np_, args):
+        return [self.args.mpiexec, "--oversubscribe", "-n", str(np_),
+                self.args.hessrmt] + [str(a) for a in args]
+
+    def run(self, np_, *args, timeout=300, check=True):
+        """Run hessrmt on np_ ranks; return the CompletedProcess."""
+        cmd = self.command(np_, args)
+        start = time.time()
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=timeout)
+        proc.seconds = time.time() - start
+        if check and proc.returncode != 0:
+            print(proc.stdout, proc.stderr, file=sys.stderr)
+            raise SystemExit(f"command failed ({proc.returncode}): "
+                             f"{' '.join(cmd)}")
+        return proc
+
+    def error_case(self, np_, args, needle, name):
+        """A failing run: non-zero exit on all ranks within the timeout, one
+        message naming the problem, no output, an existing file untouched."""
+        out = self.path(f"err_{name}_{np_}.h5")
+        with open(out, "w") as f:
+            f.write("precious")
+        a = [x if x != "OUT" else out for x in args]
+        if "OUT" not in args and "-o" not in args:
+            a += ["-o", out]
+        try:
+            proc = self.run(np_, *a, timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            self.expect(False, f"{name} at {np_} ranks hung")
+            return
+        self.expect(proc.returncode != 0, f"{name}: exit status 0")
+        self.expect(needle in proc.stderr, f"{name}: message lacks "
+                    f"'{needle}': {proc.stderr.strip()[:400]}")
+        n = proc.stderr.count("hessrmt: error")
+        self.expect(n == 1, f"{name}: {n} error lines")
+        with open(out) as f:
+            self.expect(f.read() == "precious",
+                        f"{name}: existing output changed")
+        self.expect(not os.path.exists(out + ".partial"),
+                    f"{name}: partial left")
+        self.expect(proc.seconds < 30, f"{name}: took {proc.seconds:.1f} s")
+
+
+def evals(path):
+    with h5py.File(path, "r") as f:
+        return f["hessian_evals"][...].astype(np.float64)
+
+
+def max_rel(a, b):
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def rank_pids(mpirun_pid):
+    """PIDs of hessrmt processes descended from mpirun."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        children.setdefault(ppid, []).append((int(entry), cmd))
+    found, todo = [], [mpirun_pid]
+    while todo:
+        pid = todo.pop()
+        for child, cmd in children.get(pid, []):
+            todo.append(child)
+            if b"hessrmt" in cmd and b"mpiexec" not in cmd:
+                found.append(child)
+    return found
+
+
+def kill_one_rank_after(h, np_, args, done_lines=3):
+    """Start a run, SIGKILL one rank after `done_lines` progress lines;
+    return the finished Popen."""
+    import signal
+    proc = subprocess.Popen(h.command(np_, args), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    seen, deadline = 0, time.time() + 120
+    while seen < done_lines and time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen += "done" in line
+    victims = rank_pids(proc.pid)
+    h.expect(len(victims) == np_, f"found rank pids {victims}")
+    if victims:
+        os.kill(victims[-1], signal.SIGKILL)
+    proc.communicate(timeout=60)
+    return proc

@@ -197,6 +197,8 @@ static int resolve_method(hr_ctx_t *ctx, hr_hessian_t *h) {
   h->method = (hr_method_t)o->method;
   if (h->method == HR_METHOD_AUTO) {
     if (gram_exact && m < N) h->method = HR_METHOD_GRAM;
+    else if (!h->all && !logistic && h->part != HR_PART_GN && 4 * m < N)
+      h->method = HR_METHOD_LOWRANK;
     else h->method = HR_METHOD_DENSE;
   }
   int rc = HR_OK;

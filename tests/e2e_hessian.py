@@ -254,6 +254,46 @@ def case_batches(h):
              "--first-batch 2 --max-batches 2 differs from rows 2-3")
 
 
+def case_lowrank(h):
+    """The low-rank path equals the dense path and the reference on ReLU
+    batch Hessians (rank well below N), at 1 and 2 ranks and with groups;
+    where the rank passes N/2 it falls back to dense and says so."""
+    x, y, _, theta = write_problem(h, "lr", 48, 30, 4, [30, 12, 10, 4], True,
+                                   seed=5)
+    common = ["hessian", *data_args(h, "lr"), "--model", "mlp:30-12-10-4",
+              "--batch-size", 8, "--max-batches", 3, "-q"]
+    h.run(1, *common, "--method", "dense", "-o", h.path("dense.h5"))
+    d = evals(h.path("dense.h5"))
+    m = Mlp([30, 12, 10, 4], True, "relu", "ce")
+    for np_, extra in [(1, []), (2, []), (2, ["--groups", 2])]:
+        out = h.path(f"lr_{np_}_{len(extra)}.h5")
+        h.run(np_, *common, "--method", "lowrank", *extra, "-o", out)
+        got = evals(out)
+        h.expect(max_rel(got, d) < 1e-12, f"lowrank np{np_} {extra} vs dense "
+                 f"{max_rel(got, d):.3g}")
+        with h5py.File(out, "r") as f:
+            lr_rank = f["checks/rank"][...]
+            h.expect(f.attrs["method_used"] == "lowrank", "method_used")
+        with h5py.File(h.path("dense.h5"), "r") as f:
+            h.expect(np.array_equal(lr_rank, f["checks/rank"][...]),
+                     f"lowrank rank {lr_rank} vs dense {f['checks/rank'][...]}")
+        h.expect(0 < lr_rank.max() < 499 // 2, f"rank {lr_rank} below N/2")
+    check_spectrum(h, d[1], m.hessian(theta, x[8:16], y[8:16]) / 8, 1e-6,
+                   "batch 1 reference")
+    # auto picks lowrank here (4 x 8 x 4 < N = 499)
+    h.run(1, *common, "-o", h.path("auto.h5"))
+    with h5py.File(h.path("auto.h5"), "r") as f:
+        h.expect(f.attrs["method_used"] == "lowrank", "auto did not pick lowrank")
+    # tanh: H1 has nearly full rank, so lowrank falls back to dense
+    out = h.path("fallback.h5")
+    proc = h.run(1, "hessian", *data_args(h, "lr"), "--model", "mlp:30-12-10-4",
+                 "--activation", "tanh", "--batch-size", 24, "--max-batches",
+                 1, "--method", "lowrank", "-o", out)
+    h.expect("dense path is faster" in proc.stderr, "no fallback note")
+    ref = Mlp([30, 12, 10, 4], True, "tanh", "ce").hessian(theta, x[:24], y[:24]) / 24
+    check_spectrum(h, evals(out)[0], ref, 1e-6, "fallback vs reference")
+
+
 def case_resume(h):
     x, y, _, theta = write_problem(h, "rs", 400, 6, 4, [6, 8, 4], True, seed=3)
     common = ["hessian", *data_args(h, "rs"), "--model", "mlp:6-8-4",
@@ -351,6 +391,7 @@ CASES = {
     "logistic": case_logistic,
     "mlp": case_mlp,
     "batches": case_batches,
+    "lowrank": case_lowrank,
     "resume": case_resume,
     "fashion_mnist": case_fashion_mnist,
     "errors_np1": lambda h: errors(h, 1),

@@ -1,0 +1,15 @@
+/* Prototypes of the serial LAPACK routines hessrmt calls (Fortran
+ * interfaces: arguments by reference, column-major). */
+#ifndef HESSRMT_LAPACK_H
+#define HESSRMT_LAPACK_H
+
+void dgeqp3_(const int *m, const int *n, double *a, const int *lda, int *jpvt,
+             double *tau, double *work, const int *lwork, int *info);
+void dorgqr_(const int *m, const int *n, const int *k, double *a,
+             const int *lda, const double *tau, double *work,
+             const int *lwork, int *info);
+void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
+             const int *lda, double *w, double *work, const int *lwork,
+             int *iwork, const int *liwork, int *info);
+
+#endif

@@ -203,3 +203,34 @@ int hr_infile_read_rows(hr_infile_t *f, int64_t data_offset, hr_elem_t t,
   free(buf);
   return rc;
 }
+
+/* ---- binary arrays with a header ----------------------------------------- */
+
+int hr_binary_info(const char *path, hr_layout_reader_t read_layout,
+                   hr_array_info_t *info) {
+  hr_infile_t f;
+  hr_binary_layout_t h;
+  HR_CHECK(hr_infile_open(path, &f));
+  int rc = read_layout(&f, &h);
+  hr_infile_close(&f);
+  HR_CHECK(rc);
+  *info = h.info;
+  return HR_OK;
+}
+
+int hr_binary_read_rows(const char *path, hr_layout_reader_t read_layout,
+                        int64_t first, int64_t count, double *out) {
+  hr_infile_t f;
+  hr_binary_layout_t h;
+  HR_CHECK(hr_infile_open(path, &f));
+  int rc = read_layout(&f, &h);
+  if (rc == HR_OK && first + count > h.info.rows)
+    rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                      "'%s' has %lld rows; rows up to %lld were asked for",
+                      path, (long long)h.info.rows, (long long)(first + count));
+  if (rc == HR_OK)
+    rc = hr_infile_read_rows(&f, h.data_offset, h.elem,
+                             h.info.ndim ? h.info.cols : 0, first, count, out);
+  hr_infile_close(&f);
+  return rc;
+}

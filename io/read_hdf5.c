@@ -10,20 +10,9 @@
 #include <sys/stat.h>
 
 #include "hessrmt/error.h"
+#include "hessrmt/h5util.h"
 #include "readers.h"
 
-/* The innermost message of HDF5's error stack, captured before any close
- * resets the stack. */
-static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data) {
-  if (n == 0) snprintf((char *)data, 256, "%s", e->desc ? e->desc : "");
-  return 0;
-}
-
-static const char *h5_reason(char *buf) {
-  buf[0] = '\0';
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost, buf);
-  return buf[0] ? buf : "unknown HDF5 error";
-}
 
 static int check_exists(const char *path) {
   struct stat st;
@@ -62,7 +51,7 @@ static int info_in_file(hid_t file, const char *path, const char *name,
   char why[256];
   if (d < 0)
     HR_FAIL(HR_ERR_IO, "cannot open dataset '%s' in '%s': %s", name, path,
-            h5_reason(why));
+            hr_h5_reason(why));
   int rc = describe(d, path, name, info);
   H5Dclose(d);
   return rc;
@@ -75,7 +64,7 @@ int hr_h5_info(const char *path, const char *dset, hr_array_info_t *info) {
   char why[256];
   if (file < 0)
     HR_FAIL(HR_ERR_INPUT, "cannot open '%s' as an HDF5 file: %s", path,
-            h5_reason(why));
+            hr_h5_reason(why));
   int rc = info_in_file(file, path, dset, info);
   H5Fclose(file);
   return rc;
@@ -92,7 +81,7 @@ static int open_parallel(MPI_Comm comm, const char *path, hid_t *file) {
   if (st >= 0) st = H5Pset_all_coll_metadata_ops(fapl, 1);
   if (st >= 0) *file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
   char why[256] = "";
-  if (*file < 0) h5_reason(why);
+  if (*file < 0) hr_h5_reason(why);
   if (fapl >= 0) H5Pclose(fapl);
   if (*file < 0)
     HR_FAIL(HR_ERR_IO, "cannot open '%s' with parallel HDF5: %s", path, why);
@@ -133,7 +122,7 @@ static int select_rows(slab_t *s, const hr_array_info_t *info, int64_t first,
   if (st < 0)
     HR_FAIL(HR_ERR_IO, "cannot select rows %lld..%lld of '%s' in '%s': %s",
             (long long)first, (long long)(first + count), name, path,
-            h5_reason(why));
+            hr_h5_reason(why));
   return HR_OK;
 }
 
@@ -161,7 +150,7 @@ static int read_one(MPI_Comm comm, hid_t file, const char *path,
   if (s.dset < 0)
     rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
                       "cannot open dataset '%s' in '%s': %s", name, path,
-                      h5_reason(why));
+                      hr_h5_reason(why));
   if (rc == HR_OK) rc = prepare(&s, path, name, first, count);
   rc = hr_agree(comm, rc);
   if (rc == HR_OK &&
@@ -169,7 +158,7 @@ static int read_one(MPI_Comm comm, hid_t file, const char *path,
     rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
                       "cannot read rows %lld..%lld of '%s' in '%s': %s",
                       (long long)first, (long long)(first + count), name,
-                      path, h5_reason(why));
+                      path, hr_h5_reason(why));
   slab_close(&s);
   return hr_agree(comm, rc);
 }

@@ -56,30 +56,21 @@ static int read_header(hr_infile_t *f, idx_header_t *h) {
   return hr_infile_check_size(f, h->data_offset, h->elem, &h->info);
 }
 
-int hr_idx_info(const char *path, hr_array_info_t *info) {
-  hr_infile_t f;
+/* The npy/IDX-independent part of the header, for the shared reader. */
+static int read_layout(hr_infile_t *f, hr_binary_layout_t *out) {
   idx_header_t h;
-  HR_CHECK(hr_infile_open(path, &f));
-  int rc = read_header(&f, &h);
-  hr_infile_close(&f);
-  HR_CHECK(rc);
-  *info = h.info;
+  HR_CHECK(read_header(f, &h));
+  out->elem = h.elem;
+  out->info = h.info;
+  out->data_offset = h.data_offset;
   return HR_OK;
 }
 
+int hr_idx_info(const char *path, hr_array_info_t *info) {
+  return hr_binary_info(path, read_layout, info);
+}
+
 int hr_idx_read_rows(const char *path, int64_t first, int64_t count,
-                     double *out) {
-  hr_infile_t f;
-  idx_header_t h;
-  HR_CHECK(hr_infile_open(path, &f));
-  int rc = read_header(&f, &h);
-  if (rc == HR_OK && first + count > h.info.rows)
-    rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                      "'%s' has %lld rows; rows up to %lld were asked for",
-                      path, (long long)h.info.rows, (long long)(first + count));
-  if (rc == HR_OK)
-    rc = hr_infile_read_rows(&f, h.data_offset, h.elem, h.info.cols, first,
-                             count, out);
-  hr_infile_close(&f);
-  return rc;
+                    double *out) {
+  return hr_binary_read_rows(path, read_layout, first, count, out);
 }

@@ -84,6 +84,24 @@ int hr_infile_read_rows(hr_infile_t *f, int64_t data_offset, hr_elem_t t,
 int hr_infile_check_size(const hr_infile_t *f, int64_t data_offset,
                          hr_elem_t t, const hr_array_info_t *info);
 
+/* ---- binary arrays with a header (npy, IDX) ----------------------------- */
+
+typedef struct {
+  hr_elem_t elem;
+  hr_array_info_t info;
+  int64_t data_offset; /* where row 0 starts */
+} hr_binary_layout_t;
+
+/* Parse a format's header from the start of f into its layout. */
+typedef int (*hr_layout_reader_t)(hr_infile_t *f, hr_binary_layout_t *out);
+
+/* The shape, from the header alone. */
+int hr_binary_info(const char *path, hr_layout_reader_t read_layout,
+                   hr_array_info_t *info);
+/* Rows [first, first + count) as doubles. */
+int hr_binary_read_rows(const char *path, hr_layout_reader_t read_layout,
+                        int64_t first, int64_t count, double *out);
+
 /* ---- formats ------------------------------------------------------------ */
 
 int hr_npy_info(const char *path, hr_array_info_t *info);

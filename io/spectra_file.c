@@ -6,19 +6,9 @@
 #include <string.h>
 
 #include "hessrmt/error.h"
+#include "hessrmt/h5util.h"
 #include "hessrmt/output.h"
 
-/* The innermost message of HDF5's error stack, for our own error text. */
-static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data) {
-  if (n == 0) snprintf((char *)data, 256, "%s", e->desc ? e->desc : "");
-  return 0;
-}
-
-static const char *h5_reason(char *buf) {
-  buf[0] = '\0';
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost, buf);
-  return buf[0] ? buf : "unknown HDF5 error";
-}
 
 #define HR_H5(call, ...)                                                      \
   do {                                                                        \
@@ -26,7 +16,7 @@ static const char *h5_reason(char *buf) {
       char hr_h5_buf_[256];                                                   \
       char hr_h5_what_[1024];                                                 \
       snprintf(hr_h5_what_, sizeof hr_h5_what_, __VA_ARGS__);                 \
-      HR_FAIL(HR_ERR_IO, "%s: %s", hr_h5_what_, h5_reason(hr_h5_buf_));       \
+      HR_FAIL(HR_ERR_IO, "%s: %s", hr_h5_what_, hr_h5_reason(hr_h5_buf_));       \
     }                                                                         \
   } while (0)
 
@@ -82,7 +72,7 @@ static int create_dataset(hid_t loc, const char *name, hid_t type, int rank,
   *out = ok ? H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)
             : H5I_INVALID_HID;
   char why[256] = "";
-  if (*out < 0) h5_reason(why);  /* before any close clears the stack */
+  if (*out < 0) hr_h5_reason(why);  /* before any close clears the stack */
   if (space >= 0) H5Sclose(space);
   if (dcpl >= 0) H5Pclose(dcpl);
   if (*out < 0) HR_FAIL(HR_ERR_IO, "cannot create dataset '%s': %s", name, why);
@@ -122,7 +112,7 @@ int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
   f->file = fapl >= 0 ? H5Fcreate(f->partial, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
                       : H5I_INVALID_HID;
   char why[256] = "";
-  if (f->file < 0) h5_reason(why);
+  if (f->file < 0) hr_h5_reason(why);
   if (fapl >= 0) H5Pclose(fapl);
   if (f->file < 0)
     rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
@@ -146,7 +136,7 @@ static int read_string_attr(hid_t loc, const char *name, char *buf,
   H5Tset_cset(t, H5T_CSET_UTF8);  /* as written: HDF5 will not convert */
   char *value = NULL, why[256] = "";
   herr_t st = H5Aread(a, t, &value);
-  if (st < 0) h5_reason(why);
+  if (st < 0) hr_h5_reason(why);
   if (st >= 0 && value) {
     snprintf(buf, len, "%s", value);
     H5free_memory(value);
@@ -207,7 +197,7 @@ int hr_spectra_open_resume(MPI_Comm comm, const char *path, int64_t count,
   f->file = fapl >= 0 ? H5Fopen(f->partial, H5F_ACC_RDWR, fapl)
                       : H5I_INVALID_HID;
   char why[256] = "";
-  if (f->file < 0) h5_reason(why);
+  if (f->file < 0) hr_h5_reason(why);
   if (fapl >= 0) H5Pclose(fapl);
   int rc = HR_OK;
   if (f->file < 0)
@@ -245,7 +235,7 @@ static int write_row_slab(hid_t dset, int64_t row, int64_t cols, hid_t memtype,
   if (st >= 0) st = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT);
   if (st >= 0) st = H5Dwrite(dset, memtype, mspace, fspace, dxpl, values);
   char why[256] = "";
-  if (st < 0) h5_reason(why);
+  if (st < 0) hr_h5_reason(why);
   H5Pclose(dxpl);
   H5Sclose(mspace);
   H5Sclose(fspace);
@@ -279,7 +269,7 @@ static int write_attr(hid_t loc, const char *name, hid_t type,
   hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
   herr_t st = a >= 0 ? H5Awrite(a, type, value) : -1;
   char why[256] = "";
-  if (st < 0) h5_reason(why);
+  if (st < 0) hr_h5_reason(why);
   if (a >= 0) H5Aclose(a);
   H5Sclose(space);
   if (st < 0) HR_FAIL(HR_ERR_IO, "cannot write attribute '%s': %s", name, why);

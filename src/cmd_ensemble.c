@@ -8,6 +8,7 @@
 #include "hessrmt/eigensolver.h"
 #include "hessrmt/ensemble.h"
 #include "hessrmt/error.h"
+#include "hessrmt/memory.h"
 #include "hessrmt/spectra_run.h"
 
 /* Per-row self-checks stored under /checks. */
@@ -25,12 +26,16 @@ static int64_t memory_need(const hr_ctx_t *ctx, const hr_run_t *run,
   int64_t extra = hr_ensemble_extra_bytes(e, run->nblk, &run->grid);
   char a[32], b[32], c[32];
   snprintf(breakdown, len,
-           "matrix and its check copy %s, solver workspace %s, generator %s",
-           hr_format_bytes(2.0 * (double)matrix, a, sizeof a),
+           "matrix %s, then the largest of its check copy, the solver "
+           "workspace %s and the generator's %s",
+           hr_format_bytes((double)matrix, a, sizeof a),
            hr_format_bytes((double)solver, b, sizeof b),
            hr_format_bytes((double)extra, c, sizeof c));
-  /* The asymmetry check holds a transposed copy beside the matrix. */
-  return 2 * matrix + solver + extra + 2 * e->n * (int64_t)sizeof(double);
+  /* Generation, the symmetry check (a transposed copy) and the solve come
+   * one after another: the peak is the matrix plus the largest of them. */
+  int64_t phase = matrix > solver ? matrix : solver;
+  if (extra > phase) phase = extra;
+  return HR_MEMORY_BASELINE + matrix + phase + 2 * e->n * (int64_t)sizeof(double);
 }
 
 /* Generate, check and solve member k on this group's grid. */

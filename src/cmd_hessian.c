@@ -25,6 +25,9 @@
 #include "hessrmt/spectra_run.h"
 #include "hessrmt/weights.h"
 
+static const char *const hr_method_names[] = {"auto", "dense", "Gram",
+                                             "low-rank"};
+
 static const char *const check_names[] = {"trace", "eigenvalue_sum",
                                           "asymmetry", "rank", "loss", "rows"};
 
@@ -220,8 +223,12 @@ static int setup(hr_ctx_t *ctx, hr_hessian_t *h) {
   HR_CHECK(hr_dataset_shape(ctx->world, &h->spec, &h->rows, &h->dim));
   int need_pass = 0;
   HR_CHECK(resolve_classes(ctx, h, &need_pass));
-  if (!o->dry_run && (need_pass || o->standardize))
-    HR_CHECK(dataset_pass(ctx, h, need_pass));
+  if (!o->dry_run && (need_pass || o->standardize)) {
+    hr_timer_start(&ctx->timer, HR_PHASE_READ);
+    int rc = dataset_pass(ctx, h, need_pass);
+    hr_timer_stop(&ctx->timer, HR_PHASE_READ);
+    HR_CHECK(rc);
+  }
   if (o->dry_run && need_pass)
     h->classes = o->classes ? o->classes : 10;  /* a plan needs a guess */
   HR_CHECK(init_model(ctx, h));
@@ -353,35 +360,40 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
   hr_precision_t prec = (hr_precision_t)ctx->opts->precision;
   int64_t N = h->model.nparams, C = h->classes;
   int64_t slice = (h->batch + run->grid.size - 1) / run->grid.size;
-  int64_t data = slice * (h->dim + 1 + (h->targets || ctx->opts->targets[0] ? C : 0)) * 8;
-  int64_t order = N, work = 0, width = run->nblk * run->grid.npcol;
+  int64_t data = slice * (h->dim + 1 + (ctx->opts->targets[0] ? C : 0)) * 8;
+  int64_t order = N, build = 0, width = run->nblk * run->grid.npcol;
   if (h->method == HR_METHOD_GRAM) {
     int64_t m = h->batch * C;
     order = m;
-    work = (slice * C * N + m * N + m * m) * 8;
+    build = (slice * C * N + m * N + m * m) * 8;   /* factor rows, G, K */
   } else if (h->method == HR_METHOD_LOWRANK) {
-    int64_t r = 4 * h->batch * C;
-    order = r;
-    work = (3 * N * r + r * r) * 8 + hr_mlp_work_bytes(&h->model, 128, 256);
-  } else if (h->model.layers == 1) {
-    work = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
-           slice * (h->dim + 1 + C + width) * 8;
-  } else {
-    work = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
-           2 * N * width * 8 + hr_mlp_work_bytes(&h->model, 128, width);
+    order = 0;                                      /* nothing distributed */
+    build = (N * (N / 2) + 3 * N * 128 + (N / 2) * (N / 2)) * 8 +
+            hr_mlp_work_bytes(&h->model, 64, 128);
+  } else if (h->model.layers == 1) {                /* Kronecker panels */
+    build = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
+            slice * (h->dim + 1 + C + width) * 8;
+  } else {                                          /* unit-direction HVPs */
+    build = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
+            2 * N * width * 8 + hr_mlp_work_bytes(&h->model, 128, width);
   }
-  int64_t matrix = 2 * hr_dmat_local_bytes(order, order, run->nblk, prec, &run->grid);
-  int64_t solver = hr_eigensolver_workspace_bytes(run->solver, order, run->nblk,
-                                                  prec, &run->grid);
+  int64_t matrix = order ? hr_dmat_local_bytes(order, order, run->nblk, prec,
+                                               &run->grid) : 0;
+  int64_t solver = order ? hr_eigensolver_workspace_bytes(
+                               run->solver, order, run->nblk, prec, &run->grid)
+                         : 0;
+  /* Building, the symmetry check (a copy of the matrix) and the solve come
+   * one after another beside the matrix and the data. */
+  int64_t phase = build > solver ? build : solver;
+  if (matrix > phase) phase = matrix;
   char a[32], b[32], c[32], d[32];
-  snprintf(breakdown, len, "matrix of order %lld and its check copy %s, "
-           "solver %s, %s workspace %s, data slice %s", (long long)order,
-           hr_format_bytes((double)matrix, a, sizeof a),
+  snprintf(breakdown, len, "data slice %s, matrix of order %lld %s, then the "
+           "largest of its check copy, the solver's workspace %s and the %s "
+           "workspace %s", hr_format_bytes((double)data, d, sizeof d),
+           (long long)order, hr_format_bytes((double)matrix, a, sizeof a),
            hr_format_bytes((double)solver, b, sizeof b),
-           h->method == HR_METHOD_GRAM ? "Gram factor" : "assembly",
-           hr_format_bytes((double)work, c, sizeof c),
-           hr_format_bytes((double)data, d, sizeof d));
-  return matrix + solver + work + data + 3 * N * 8;
+           hr_method_names[h->method], hr_format_bytes((double)build, c, sizeof c));
+  return HR_MEMORY_BASELINE + data + matrix + phase + 3 * N * 8;
 }
 
 static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {

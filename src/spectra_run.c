@@ -80,6 +80,8 @@ int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run) {
 int hr_run_check_memory(hr_ctx_t *ctx, hr_run_t *run, int64_t need,
                         const char *breakdown) {
   HR_CHECK(hr_memory_limit(ctx->world, ctx->opts->max_mem, &run->mem_limit));
+  run->mem_need = need;
+  MPI_Allreduce(MPI_IN_PLACE, &run->mem_need, 1, MPI_INT64_T, MPI_MAX, ctx->world);
   return hr_memory_check(ctx->world, need, run->mem_limit, breakdown);
 }
 
@@ -201,8 +203,13 @@ static int write_layout(hr_ctx_t *ctx, hr_run_t *run,
   HR_CHECK(hr_spectra_attr_int(&run->file, "nblk", run->nblk));
   HR_CHECK(hr_spectra_attr_int(&run->file, "groups", run->groups.count));
   HR_CHECK(hr_spectra_attr_int(&run->file, "n", run->n));
+  /* Measured against estimated memory, both the largest over ranks. */
+  int64_t peak = hr_memory_peak_bytes();
+  HR_MPI(MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_INT64_T, MPI_MAX, ctx->world));
+  HR_CHECK(hr_spectra_attr_int(&run->file, "peak_rss_bytes_max", peak));
+  HR_CHECK(hr_spectra_attr_int(&run->file, "memory_estimate_bytes_max",
+                               run->mem_need));
   HR_CHECK(hr_provenance_write_timings(&run->file, times));
-  (void)ctx;
   return HR_OK;
 }
 

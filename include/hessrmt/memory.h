@@ -7,6 +7,10 @@
 #include <mpi.h>
 #include <stdint.h>
 
+/* What a rank holds before any of hessrmt's own arrays: MPI, ELPA,
+ * OpenBLAS and HDF5 (29 MiB measured on one rank; more with more ranks). */
+enum { HR_MEMORY_BASELINE = 64 * 1024 * 1024 };
+
 /* The per-rank limit: `requested` bytes if non-zero, else MemAvailable of
  * this node over the ranks on it (the minimum over all ranks).  Collective. */
 int hr_memory_limit(MPI_Comm world, int64_t requested, int64_t *limit);

@@ -25,6 +25,7 @@ typedef struct hr_run {
   int64_t nblk;               /* one block size for all groups */
   int64_t count;              /* number of spectra */
   int64_t mem_limit;          /* bytes per rank */
+  int64_t mem_need;           /* the estimate checked against it */
   int file_open;
   hr_spectra_file_t file;
   unsigned char *done;        /* rows finished (count) */

@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""Hessian benchmarks on Fashion-MNIST (Debian's dataset-fashion-mnist):
+
+  A. the full-dataset logistic Hessian (60,000 x 784, N = 7,850) at 1 and 2
+     ranks: seconds per phase, peak resident memory per rank against the
+     program's own estimate;
+  B. logistic batch-64 spectra: Gram path against the dense path;
+  C. mlp:784-10-100-10 (N = 9,960) batch-64 spectra: low-rank path against
+     the dense path.
+
+    run/bench/bench_hessian.py [--cases A,B,C] [--hessrmt build/hessrmt]
+
+Times are read from the output files' time_* attributes (max over ranks).
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if os.geteuid() == 0:
+    os.environ["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    os.environ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+
+import h5py  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+FM = "/usr/share/datasets/fashion-mnist"
+DATA = ["--data", f"{FM}/train-images-idx3-ubyte.gz", "--labels",
+        f"{FM}/train-labels-idx1-ubyte.gz", "--scale-pixels"]
+
+
+def run(hessrmt, ranks, args, work):
+    out = os.path.join(work, "bench.h5")
+    cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), hessrmt, "hessian",
+           *DATA, *map(str, args), "-q", "-o", out]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    with h5py.File(out, "r") as f:
+        a = dict(f.attrs)
+        a["rows_done"] = int(f["rows_done"][...].sum())
+        a["rank"] = f["checks/rank"][...]
+    os.remove(out)
+    return a
+
+
+def gib(b):
+    return f"{b / 2**30:.2f} GiB"
+
+
+def case_a(hessrmt, work):
+    print("### A. Full-dataset logistic Hessian, Fashion-MNIST (n = 60,000, N = 7,850)\n")
+    print("| ranks | read | assemble | check | solve | total | peak RSS / rank | estimate / rank |")
+    print("|---|---|---|---|---|---|---|---|")
+    for ranks in (1, 2):
+        a = run(hessrmt, ranks, ["--method", "dense"], work)
+        t = {p: a[f"time_{p}_max"] for p in
+             ("read", "assemble", "check", "solve", "total")}
+        print(f"| {ranks} | " + " | ".join(f"{t[p]:.1f} s" for p in t) +
+              f" | {gib(a['peak_rss_bytes_max'])} | "
+              f"{gib(a['memory_estimate_bytes_max'])} |", flush=True)
+
+
+def per_spectrum(hessrmt, ranks, args, work):
+    a = run(hessrmt, ranks, args, work)
+    n = a["rows_done"]
+    return (a["time_total_max"] - a["time_read_max"]) / n, a
+
+
+def case_bc(hessrmt, work, model, label, fast):
+    print(f"\n### {label}\n")
+    print("| method | ranks | spectra | seconds per spectrum (excluding read) | numerical rank |")
+    print("|---|---|---|---|---|")
+    base = ["--model", model, "--batch-size", 64, "--init-seed", 1]
+    for method, count in ((fast, 4), ("dense", 1)):
+        s, a = per_spectrum(hessrmt, 1, base + ["--method", method,
+                                                "--max-batches", count], work)
+        print(f"| {method} | 1 | {count} | {s:.2f} s | {a['rank'][0]:.0f} |",
+              flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", default="A,B,C")
+    p.add_argument("--hessrmt", default=os.path.join(ROOT, "build", "hessrmt"))
+    args = p.parse_args()
+    if not os.path.exists(f"{FM}/train-images-idx3-ubyte.gz"):
+        sys.exit("needs Debian's dataset-fashion-mnist (run/install-deps.sh)")
+    print(f"command: {' '.join(sys.argv)}\n")
+    with tempfile.TemporaryDirectory() as work:
+        if "A" in args.cases:
+            case_a(args.hessrmt, work)
+        if "B" in args.cases:
+            case_bc(args.hessrmt, work, "logistic", "B. Logistic batch-64 spectra "
+                    "(N = 7,850)", "gram")
+        if "C" in args.cases:
+            case_bc(args.hessrmt, work, "mlp:784-10-100-10", "C. mlp:784-10-100-10 "
+                    "batch-64 spectra (N = 9,960)", "lowrank")
+
+
+if __name__ == "__main__":
+    main()

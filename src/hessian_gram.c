@@ -109,8 +109,10 @@ int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                       "group's %d ranks and N = %lld; use --method dense",
                       (long long)m, run->grid.size, (long long)N);
   HR_CHECK(hr_agree(comm, rc));
+  /* A group of one rank already holds every row: no gather, no copy. */
+  int alone = run->grid.size == 1;
   double *mine = malloc((size_t)(h->data.count * C * N + 1) * sizeof *mine);
-  double *G = malloc((size_t)(m * N) * sizeof *G);
+  double *G = alone ? mine : malloc((size_t)(m * N) * sizeof *G);
   double *K = malloc((size_t)(m * m) * sizeof *K);
   rc = mine && G && K ? HR_OK
                       : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
@@ -119,15 +121,15 @@ int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   hr_timer_start(&ctx->timer, HR_PHASE_ASSEMBLE);
   if (rc == HR_OK) rc = local_factor(h, mine);
   rc = hr_agree(comm, rc);
-  if (rc == HR_OK) rc = gather_factor(comm, h, mine, rows, G);
+  if (rc == HR_OK && !alone) rc = gather_factor(comm, h, mine, rows, G);
   /* Every rank forms all of K = G G^T: m^2 N flops, small beside the
    * factor's gather for the sizes where this path is chosen. */
   if (rc == HR_OK)
     cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)m, (int)N, 1.0, G,
                 (int)N, 0.0, K, (int)m);
   hr_timer_stop(&ctx->timer, HR_PHASE_ASSEMBLE);
+  if (!alone) free(G);
   free(mine);
-  free(G);
   if (rc == HR_OK) rc = solve_gram_matrix(ctx, run, K, m, evals, checks);
   free(K);
   HR_CHECK(rc);

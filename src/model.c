@@ -453,7 +453,8 @@ void hr_mlp_gn_factor(const hr_mlp_t *m, const double *theta,
     for (int64_t k = 0; k < C; k++)
       for (int64_t c = 0; c < C; c++) cur[(i * C + k) * C + c] = M[c * C + k];
   }
-  memset(G, 0, (size_t)(R * N) * sizeof *G);
+  /* Every entry of every row is written below (each layer's weights and
+   * biases), so G needs no clearing. */
   for (int l = L; l >= 1; l--) {
     int64_t in = m->width[l - 1], out = m->width[l];
     const double *A = layer_input(m, s, w, l);

@@ -168,6 +168,12 @@ static int group_loop(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
     for (int i = 0; i < HR_SPECTRA_MAX_CHECKS; i++) checks[i] = NAN;
     rc = solve_and_write(ctx, run, k, fn, user, evals, checks);
     if (rc == HR_OK) {
+      double scale = fmax(fabs(checks[0]), fabs(evals[run->n - 1]) + fabs(evals[0]));
+      if (!isnan(checks[0]) && scale > 0)
+        run->worst_trace_error = fmax(run->worst_trace_error,
+                                      fabs(checks[0] - checks[1]) / scale);
+      if (!isnan(checks[2]))
+        run->worst_asymmetry = fmax(run->worst_asymmetry, checks[2]);
       if (run->grid.rank == 0) ++*written;
       report_progress(ctx, run, k, finished, mine, MPI_Wtime() - t0);
     }
@@ -209,6 +215,11 @@ static int write_layout(hr_ctx_t *ctx, hr_run_t *run,
   HR_CHECK(hr_spectra_attr_int(&run->file, "peak_rss_bytes_max", peak));
   HR_CHECK(hr_spectra_attr_int(&run->file, "memory_estimate_bytes_max",
                                run->mem_need));
+  /* The self-checks at a glance; per-row values are in /checks. */
+  double worst[2] = {run->worst_trace_error, run->worst_asymmetry};
+  HR_MPI(MPI_Allreduce(MPI_IN_PLACE, worst, 2, MPI_DOUBLE, MPI_MAX, ctx->world));
+  HR_CHECK(hr_spectra_attr_double(&run->file, "check_trace_error_max", worst[0]));
+  HR_CHECK(hr_spectra_attr_double(&run->file, "check_asymmetry_max", worst[1]));
   HR_CHECK(hr_provenance_write_timings(&run->file, times));
   return HR_OK;
 }

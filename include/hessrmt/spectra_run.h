@@ -26,6 +26,9 @@ typedef struct hr_run {
   int64_t count;              /* number of spectra */
   int64_t mem_limit;          /* bytes per rank */
   int64_t mem_need;           /* the estimate checked against it */
+  /* Worst self-checks over the rows this run computed (checks 0-2 of
+   * every command are trace, eigenvalue_sum, asymmetry). */
+  double worst_trace_error, worst_asymmetry;
   int file_open;
   hr_spectra_file_t file;
   unsigned char *done;        /* rows finished (count) */

@@ -25,6 +25,7 @@ typedef struct {
   const char *data, *features_dset, *labels_dset;
   char labels[PATH_MAX_LEN];  /* npy / IDX labels file */
   int64_t n, dim;             /* the whole file, before the limit */
+  int no_labels;              /* features only (see hr_dataset_spec_t) */
 } layout_t;
 
 /* ---- formats ------------------------------------------------------------ */
@@ -112,6 +113,7 @@ static int resolve_labels(const hr_dataset_spec_t *spec, layout_t *L) {
 
 static int resolve(const hr_dataset_spec_t *spec, layout_t *L) {
   memset(L, 0, sizeof *L);
+  L->no_labels = spec->no_labels;
   if (spec->limit < 0)
     HR_FAIL(HR_ERR_USAGE, "the row limit must be >= 0 (got %lld)",
             (long long)spec->limit);
@@ -119,7 +121,7 @@ static int resolve(const hr_dataset_spec_t *spec, layout_t *L) {
   HR_CHECK(hr_dataset_format_of(L->data, &L->format));
   L->features_dset = spec->features_dset ? spec->features_dset : "features";
   L->labels_dset = spec->labels_dset ? spec->labels_dset : "labels";
-  if (L->format == HR_FORMAT_NPY || L->format == HR_FORMAT_IDX)
+  if (!L->no_labels && (L->format == HR_FORMAT_NPY || L->format == HR_FORMAT_IDX))
     HR_CHECK(resolve_labels(spec, L));
   return HR_OK;
 }
@@ -181,6 +183,9 @@ static int shape_arrays(layout_t *L) {
   hr_array_info_t f, l;
   HR_CHECK(array_info(L->format, L->data, L->features_dset, &f));
   HR_CHECK(check_features(fwhat, &f));
+  L->n = f.rows;
+  L->dim = f.cols;
+  if (L->no_labels) return HR_OK;
   HR_CHECK(array_info(lformat, lpath, L->labels_dset, &l));
   HR_CHECK(check_labels(fwhat, &f, lwhat, &l));
   L->n = f.rows;
@@ -191,6 +196,11 @@ static int shape_arrays(layout_t *L) {
 static int shape_csv(layout_t *L) {
   hr_array_info_t t;
   HR_CHECK(hr_csv_info(L->data, &t));
+  if (L->no_labels) {  /* every column is a feature */
+    L->n = t.rows;
+    L->dim = t.cols;
+    return HR_OK;
+  }
   if (t.cols < 2)
     HR_FAIL(HR_ERR_INPUT, "'%s' has %lld column; a dataset needs features "
             "and a label in the last column", L->data, (long long)t.cols);
@@ -277,6 +287,8 @@ static int read_local(hr_format_t format, const char *path, int64_t first,
 
 /* CSV rows carry the label in their last column. */
 static int read_csv_rows(const layout_t *L, hr_dataset_t *ds, double *lab) {
+  if (L->no_labels)
+    return hr_csv_read_rows(L->data, ds->first, ds->count, L->dim, ds->x);
   int64_t cols = L->dim + 1, total;
   HR_CHECK(hr_mul_checked(ds->count, cols, L->data, "the slice", &total));
   double *t;
@@ -300,13 +312,14 @@ static int read_rows(MPI_Comm comm, const hr_dataset_spec_t *spec,
     case HR_FORMAT_HDF5: {
       const char *names[2] = {L->features_dset, L->labels_dset};
       double *const out[2] = {ds->x, lab};
-      return hr_h5_read_rows(comm, L->data, 2, names, ds->first, ds->count,
-                             out);
+      return hr_h5_read_rows(comm, L->data, L->no_labels ? 1 : 2, names,
+                             ds->first, ds->count, out);
     }
     case HR_FORMAT_CSV: return read_csv_rows(L, ds, lab);
     default:
       HR_CHECK(read_local(L->format, L->data, ds->first, ds->count, L->dim,
                           ds->x));
+      if (L->no_labels) return HR_OK;
       return read_local(L->labels_format, L->labels, ds->first, ds->count, 1,
                         lab);
   }
@@ -316,7 +329,7 @@ static int validate(const layout_t *L, hr_dataset_t *ds, const double *lab) {
   char what[PATH_MAX_LEN + 64];
   source(L->format, L->data, L->features_dset, what, sizeof what);
   HR_CHECK(check_finite(what, ds->x, ds->first, ds->count, ds->dim));
-  if (L->format == HR_FORMAT_SYNTHETIC) return HR_OK;
+  if (L->format == HR_FORMAT_SYNTHETIC || L->no_labels) return HR_OK;
   if (L->format == HR_FORMAT_NPY || L->format == HR_FORMAT_IDX)
     source(L->labels_format, L->labels, L->labels_dset, what, sizeof what);
   else if (L->format == HR_FORMAT_HDF5)

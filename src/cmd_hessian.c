@@ -40,6 +40,7 @@ static void data_spec(const hr_options_t *o, hr_dataset_spec_t *spec) {
   spec->features_dset = o->features_dset;
   spec->labels_dset = o->labels_dset;
   spec->limit = o->limit;
+  spec->no_labels = o->targets[0] != '\0';  /* regression: features only */
   spec->n = o->rows;
   spec->dim = o->dim;
   spec->classes = (int)(o->classes ? o->classes : 4);
@@ -56,21 +57,36 @@ static int feature_stats(hr_ctx_t *ctx, hr_hessian_t *h, const hr_dataset_t *d) 
   h->inv_std = calloc((size_t)D, sizeof *h->inv_std);
   double *sq = calloc((size_t)D, sizeof *sq);
   int ok = h->mean && h->inv_std && sq;
-  HR_CHECK(hr_agree(ctx->world, ok ? HR_OK : HR_ERR_MEMORY));
+  int rc = hr_agree(ctx->world, ok ? HR_OK : HR_ERR_MEMORY);
+  if (rc != HR_OK) { free(sq); return rc; }
+  /* Two passes (mean, then centred squares): one pass loses the variance
+   * of a feature with a large offset to cancellation. */
+  for (int64_t i = 0; i < d->count; i++)
+    for (int64_t j = 0; j < D; j++) h->mean[j] += d->x[i * D + j];
+  MPI_Allreduce(MPI_IN_PLACE, h->mean, (int)D, MPI_DOUBLE, MPI_SUM, ctx->world);
+  for (int64_t j = 0; j < D; j++) h->mean[j] /= (double)h->rows;
   for (int64_t i = 0; i < d->count; i++)
     for (int64_t j = 0; j < D; j++) {
-      double v = d->x[i * D + j];
-      h->mean[j] += v;
-      sq[j] += v * v;
+      double c = d->x[i * D + j] - h->mean[j];
+      sq[j] += c * c;
     }
-  MPI_Allreduce(MPI_IN_PLACE, h->mean, (int)D, MPI_DOUBLE, MPI_SUM, ctx->world);
   MPI_Allreduce(MPI_IN_PLACE, sq, (int)D, MPI_DOUBLE, MPI_SUM, ctx->world);
   for (int64_t j = 0; j < D; j++) {
-    h->mean[j] /= (double)h->rows;
-    double var = sq[j] / (double)h->rows - h->mean[j] * h->mean[j];
-    h->inv_std[j] = var > 1e-300 ? 1.0 / sqrt(var) : 1.0;  /* constant: centre only */
+    double var = sq[j] / (double)h->rows;
+    h->inv_std[j] = var > 0 ? 1.0 / sqrt(var) : 1.0;  /* constant: centre only */
   }
   free(sq);
+  return HR_OK;
+}
+
+/* --scale-pixels is for 0..255 data: anything else would be silently
+ * distorted, so it is an error naming the row. */
+static int check_pixel_range(const hr_dataset_t *d, int64_t dim) {
+  for (int64_t i = 0; i < d->count * dim; i++)
+    if (d->x[i] < 0.0 || d->x[i] > 255.0)
+      HR_FAIL(HR_ERR_INPUT, "--scale-pixels expects values in [0, 255], but "
+              "row %lld holds %g; drop --scale-pixels for data that are not "
+              "8-bit pixels", (long long)(d->first + i / dim), d->x[i]);
   return HR_OK;
 }
 
@@ -101,6 +117,8 @@ static int dataset_pass(hr_ctx_t *ctx, hr_hessian_t *h, int need_classes) {
     rc = hr_dataset_max_label(ctx->world, &d, &max_label);
     h->classes = max_label + 1;
   }
+  if (rc == HR_OK && o->scale_pixels)
+    rc = hr_agree(ctx->world, check_pixel_range(&d, h->dim));
   if (rc == HR_OK && o->standardize) {
     if (o->scale_pixels)
       for (int64_t i = 0; i < d.count * h->dim; i++) d.x[i] = d.x[i] / 127.5 - 1.0;
@@ -164,6 +182,11 @@ static int init_model(hr_ctx_t *ctx, hr_hessian_t *h) {
 static int plan_spectra(hr_ctx_t *ctx, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
   h->all = o->batch_size == 0;
+  if (h->all && (o->first_batch || o->max_batches))
+    HR_CHECK(hr_agree(ctx->world, hr_error_set(
+        HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+        "--first-batch and --max-batches need --batch-size: without it one "
+        "Hessian of the whole dataset is computed")));
   if (h->all) {
     h->batch = h->rows;
     h->first_row = 0;
@@ -176,13 +199,15 @@ static int plan_spectra(hr_ctx_t *ctx, hr_hessian_t *h) {
     return HR_OK;
   }
   h->batch = o->batch_size;
-  h->first_row = o->first_batch * o->batch_size;
+  int64_t batches = (h->rows + h->batch - 1) / h->batch;
   int rc = HR_OK;
-  if (h->first_row >= h->rows)
+  if (o->first_batch >= batches)  /* checked before multiplying: no overflow */
     rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                      "--first-batch %lld starts at row %lld but the data "
-                      "have %lld rows", (long long)o->first_batch,
-                      (long long)h->first_row, (long long)h->rows);
+                      "--first-batch %lld is past the last batch: %lld rows "
+                      "make %lld batches of %lld", (long long)o->first_batch,
+                      (long long)h->rows, (long long)batches,
+                      (long long)h->batch);
+  h->first_row = rc == HR_OK ? o->first_batch * h->batch : 0;
   HR_CHECK(hr_agree(ctx->world, rc));
   h->count = (h->rows - h->first_row + h->batch - 1) / h->batch;
   if (o->max_batches && h->count > o->max_batches) h->count = o->max_batches;
@@ -223,6 +248,8 @@ static int setup(hr_ctx_t *ctx, hr_hessian_t *h) {
   HR_CHECK(hr_dataset_shape(ctx->world, &h->spec, &h->rows, &h->dim));
   int need_pass = 0;
   HR_CHECK(resolve_classes(ctx, h, &need_pass));
+  /* Synthetic data get as many classes as the model has outputs. */
+  if (!o->classes && h->classes > 0) h->spec.classes = (int)h->classes;
   if (!o->dry_run && (need_pass || o->standardize)) {
     hr_timer_start(&ctx->timer, HR_PHASE_READ);
     int rc = dataset_pass(ctx, h, need_pass);
@@ -265,6 +292,8 @@ static int load_rows(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                         (long long)h->classes);
     rc = hr_agree(run->grid.comm, rc);
   }
+  if (rc == HR_OK && o->scale_pixels)
+    rc = hr_agree(run->grid.comm, check_pixel_range(&h->data, h->dim));
   hr_timer_stop(&ctx->timer, HR_PHASE_READ);
   HR_CHECK(rc);
   apply_preprocessing(o, h, &h->data);
@@ -386,6 +415,18 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
    * one after another beside the matrix and the data. */
   int64_t phase = build > solver ? build : solver;
   if (matrix > phase) phase = matrix;
+  if (h->method == HR_METHOD_LOWRANK) {
+    /* Past rank N/2 it falls back to dense, which must fit too. */
+    hr_hessian_t dense = *h;
+    dense.method = HR_METHOD_DENSE;
+    char unused[512];
+    int64_t fallback = hr_hessian_memory(ctx, run, &dense, unused, sizeof unused);
+    int64_t mine = HR_MEMORY_BASELINE + data + matrix + phase + 3 * N * 8;
+    if (fallback > mine) {
+      snprintf(breakdown, len, "the dense fallback's: %s", unused);
+      return fallback;
+    }
+  }
   char a[32], b[32], c[32], d[32];
   snprintf(breakdown, len, "data slice %s, matrix of order %lld %s, then the "
            "largest of its check copy, the solver's workspace %s and the %s "

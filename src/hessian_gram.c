@@ -38,7 +38,8 @@ static int gather_factor(MPI_Comm comm, const hr_hessian_t *h, const double *min
   int64_t C = h->classes, N = h->model.nparams;
   int *counts = malloc((size_t)size * sizeof *counts);
   int *displs = malloc((size_t)size * sizeof *displs);
-  HR_CHECK(hr_agree(comm, counts && displs ? HR_OK : HR_ERR_MEMORY));
+  int ok = hr_agree(comm, counts && displs ? HR_OK : HR_ERR_MEMORY);
+  if (ok != HR_OK) { free(counts); free(displs); return ok; }
   int local = (int)(h->data.count * C);
   MPI_Allgather(&local, 1, MPI_INT, counts, 1, MPI_INT, comm);
   int64_t offset = 0;

@@ -87,22 +87,26 @@ static double frobenius(const double *A, int64_t n) {
  * keeping columns whose R_ii is above rounding).  Returns how many. */
 static int64_t new_directions(lowrank_t *L, double *Y, int64_t b, double scale) {
   int m = (int)L->N, n = (int)b, info = 0, lwork = -1;
+  int diag = m < n ? m : n;  /* R is min(m, n) on its diagonal */
   int *jpvt = calloc((size_t)n, sizeof *jpvt);
   double *tau = malloc((size_t)n * sizeof *tau), wq = 0;
+  if (!jpvt || !tau) { free(jpvt); free(tau); return -1; }
   dgeqp3_(&m, &n, Y, &m, jpvt, tau, &wq, &lwork, &info);
-  lwork = (int)wq + 1;
+  lwork = (int)wq + n + 1;  /* dorgqr below reuses it and needs >= n */
   double *work = malloc((size_t)lwork * sizeof *work);
-  dgeqp3_(&m, &n, Y, &m, jpvt, tau, work, &lwork, &info);
+  if (work) dgeqp3_(&m, &n, Y, &m, jpvt, tau, work, &lwork, &info);
   int kept = 0;
-  while (kept < n && fabs(Y[(size_t)kept * (size_t)m + (size_t)kept]) > 1e-13 * scale)
+  while (work && info == 0 && kept < diag &&
+         fabs(Y[(size_t)kept * (size_t)m + (size_t)kept]) > 1e-13 * scale)
     kept++;
   if (kept > 0) {
     dorgqr_(&m, &kept, &kept, Y, &m, tau, work, &lwork, &info);
     if (L->r + kept > L->cap) kept = (int)(L->cap - L->r);
-    memcpy(L->Q + L->r * L->N, Y, (size_t)kept * (size_t)m * sizeof *Y);
+    if (info == 0) memcpy(L->Q + L->r * L->N, Y, (size_t)kept * (size_t)m * sizeof *Y);
   }
+  int failed = !work || info != 0;
   free(jpvt); free(tau); free(work);
-  return kept;
+  return failed ? -1 : kept;
 }
 
 /* Grow Q until a fresh block is reproduced; returns 1 if captured, 0 if
@@ -127,6 +131,12 @@ static int grow_basis(lowrank_t *L, int64_t k, int *captured) {
       if (!state[0]) state[1] = new_directions(L, L->Y, PROBE_BLOCK, before);
     }
     HR_MPI(MPI_Bcast(state, 2, MPI_INT64_T, 0, L->comm));
+    if (state[1] < 0) {  /* the leader's QR failed: everyone stops together */
+      rc = hr_error_set(HR_ERR_SOLVER, __FILE__, __LINE__, __func__,
+                        "QR of the low-rank probe block failed (out of "
+                        "memory or a LAPACK error)");
+      break;
+    }
     if (state[1] > 0)
       HR_MPI(MPI_Bcast(L->Q + L->r * L->N, (int)(state[1] * L->N), MPI_DOUBLE,
                        0, L->comm));
@@ -145,7 +155,7 @@ static int compare_doubles(const void *a, const void *b) {
 }
 
 /* T = Q^T H Q, block by block of Q, then its eigenvalues on the leader. */
-static int projected_spectrum(lowrank_t *L, double *evals, double *trace) {
+static int projected_spectrum(lowrank_t *L, double *evals) {
   int64_t r = L->r, N = L->N;
   double *T = malloc((size_t)(r * r + 1) * sizeof *T);
   HR_CHECK(hr_agree(L->comm, T ? HR_OK : HR_ERR_MEMORY));
@@ -159,8 +169,6 @@ static int projected_spectrum(lowrank_t *L, double *evals, double *trace) {
                   (int)r);
   }
   if (rc == HR_OK && L->leader) {
-    *trace = 0;
-    for (int64_t i = 0; i < r; i++) *trace += T[i * r + i];
     int n = (int)r, lwork = -1, liwork = -1, iq = 0, info = 0;
     double wq = 0;
     dsyevd_("N", "L", &n, T, &n, evals, &wq, &lwork, &iq, &liwork, &info);
@@ -180,7 +188,6 @@ static int projected_spectrum(lowrank_t *L, double *evals, double *trace) {
   free(T);
   HR_CHECK(hr_agree(L->comm, rc));
   HR_MPI(MPI_Bcast(evals, (int)r, MPI_DOUBLE, 0, L->comm));
-  HR_MPI(MPI_Bcast(trace, 1, MPI_DOUBLE, 0, L->comm));
   return HR_OK;
 }
 
@@ -210,7 +217,7 @@ int hr_hessian_lowrank(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   hr_timer_stop(&ctx->timer, HR_PHASE_ASSEMBLE);
   if (rc == HR_OK && captured) {
     hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);
-    rc = projected_spectrum(&L, evals, &checks[HR_CHECK_TRACE]);
+    rc = projected_spectrum(&L, evals);
     hr_timer_stop(&ctx->timer, HR_PHASE_SOLVE);
   }
   int64_t r = L.r;
@@ -228,6 +235,10 @@ int hr_hessian_lowrank(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   /* The basis may hold a few directions whose eigenvalues are at rounding
    * level; the rank recorded is the numerical one, as for the dense path. */
   checks[HR_CHECK_RANK] = NAN;
-  checks[HR_CHECK_ASYM] = NAN;  /* no matrix is assembled to check */
+  /* No matrix is assembled, so there is no independent trace or symmetry
+   * to check: the trace of Q^T H Q would equal its eigenvalue sum by
+   * construction. */
+  checks[HR_CHECK_ASYM] = NAN;
+  checks[HR_CHECK_TRACE] = NAN;
   return HR_OK;
 }

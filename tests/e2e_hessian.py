@@ -148,9 +148,11 @@ def write_problem(h, name, n, d, c, widths, bias, seed=0, targets=False):
 
 
 def data_args(h, name, targets=False):
-    a = ["--data", h.path(f"{name}_x.npy"), "--labels", h.path(f"{name}_y.npy"),
-         "--weights", h.path(f"{name}_w.h5")]
-    return a + (["--targets", h.path(f"{name}_t.npy")] if targets else [])
+    """Regression with --targets needs no labels file at all."""
+    a = ["--data", h.path(f"{name}_x.npy"), "--weights", h.path(f"{name}_w.h5")]
+    if targets:
+        return a + ["--targets", h.path(f"{name}_t.npy")]
+    return a + ["--labels", h.path(f"{name}_y.npy")]
 
 
 def check_spectrum(h, got, H, tol, what):
@@ -188,6 +190,20 @@ def case_logistic(h):
             sl = slice(5 * b, 5 * b + 5)
             check_spectrum(h, got[b], m.hessian(theta, x[sl], y[sl]), 1e-11,
                            f"logistic {loss} gram batch {b}")
+    # --standardize with a feature offset by 1e8: the statistics must not
+    # lose its variance to cancellation.
+    xo = x.copy()
+    xo[:, 2] = 1e8 + x[:, 2]
+    np.save(h.path("lg_off_x.npy"), xo)
+    xs = (xo - xo.mean(axis=0)) / xo.std(axis=0)
+    out = h.path("lg_std.h5")
+    h.run(2, "hessian", "--data", h.path("lg_off_x.npy"), "--labels",
+          h.path("lg_y.npy"), "--weights", h.path("lg_w.h5"), "--standardize",
+          "--method", "dense", "-q", "-o", out)
+    # 1e8 + x holds x only to ~1e-8 absolute, in numpy as in hessrmt; the
+    # one-pass variance this replaced was off by 0.16.
+    check_spectrum(h, evals(out)[0], Mlp([7, 3], True, "relu", "ce").hessian(
+        theta, xs, y) / 120, 1e-7, "logistic --standardize with an offset")
     with h5py.File(h.path("lg_ce_2.h5"), "r") as f:
         rank = f["checks/rank"][0]
         h.expect(rank == 3 * 8 - 8, f"logistic rank {rank}: N - (D+1) = 16")
@@ -284,6 +300,12 @@ def case_lowrank(h):
     h.run(1, *common, "-o", h.path("auto.h5"))
     with h5py.File(h.path("auto.h5"), "r") as f:
         h.expect(f.attrs["method_used"] == "lowrank", "auto did not pick lowrank")
+    # fewer parameters than a probe block (N = 81 < 128): no LAPACK misuse
+    proc = h.run(1, "hessian", "--model", "mlp:8-8-1", "--dim", 8, "--loss",
+                 "mse", "--activation", "tanh", "--batch-size", 16,
+                 "--max-batches", 1, "--method", "lowrank", "-o",
+                 h.path("tiny.h5"))
+    h.expect("illegal" not in proc.stderr, f"tiny lowrank: {proc.stderr}")
     # tanh: H1 has nearly full rank, so lowrank falls back to dense
     out = h.path("fallback.h5")
     proc = h.run(1, "hessian", *data_args(h, "lr"), "--model", "mlp:30-12-10-4",
@@ -348,15 +370,17 @@ def case_fashion_mnist(h):
 def errors(h, np_):
     write_problem(h, "er", 30, 4, 3, [4, 3], True, seed=4)
     base = ["hessian", *data_args(h, "er")]
+    unweighted = ["hessian", "--data", h.path("er_x.npy"), "--labels",
+                  h.path("er_y.npy")]
     e = h.error_case
     e(np_, base + ["--model", "mlp:5-3"], "5 inputs but the data have 4",
       "model_dim")
-    e(np_, ["hessian", *data_args(h, "er")[:4], "--weights",
-            h.path("er_w.h5"), "--model", "mlp:4-2-3"], "shape", "weights_shape")
-    e(np_, base[:5] + ["--classes", "2"], "outside [0, 2)", "classes")
+    e(np_, base + ["--model", "mlp:4-2-3"], "has shape (3, 4) but the model "
+      "needs (2, 4)", "weights_shape")
+    e(np_, unweighted + ["--classes", "2"], "outside [0, 2)", "classes")
     e(np_, base + ["--data", h.path("missing.npy")], "missing.npy", "missing")
     e(np_, base + ["--batch-size", "1000000", "--first-batch", "2"],
-      "--first-batch 2", "first_batch")
+      "--first-batch 2 is past", "first_batch")
     if np_ > 1:
         e(np_, base + ["--batch-size", str(np_ - 1)], "every rank needs",
           "ranks_rows")
@@ -375,6 +399,19 @@ def errors(h, np_):
       "gram is exact only", "gram_full")
     e(np_, ["hessian", "--n", "500", "--dim", "300", "--max-mem", "1M"],
       "not enough memory", "memory")
+    e(np_, base + ["--scale-pixels"], "expects values in [0, 255]", "pixels")
+    e(np_, base + ["--first-batch", "1"], "need --batch-size", "no_batches")
+    e(np_, base + ["--batch-size", "4194304", "--first-batch", "4398046511104"],
+      "past the last batch", "first_overflow")
+
+
+def case_synthetic(h):
+    """Synthetic data take the model's number of classes."""
+    out = h.path("syn.h5")
+    h.run(2, "hessian", "--model", "mlp:10-5-3", "--dim", 10, "--n", 64,
+          "-q", "-o", out)
+    with h5py.File(out, "r") as f:
+        h.expect(f.attrs["classes"] == 3, f"classes {f.attrs['classes']}")
 
 
 def case_dry_run(h):
@@ -397,6 +434,7 @@ CASES = {
     "errors_np1": lambda h: errors(h, 1),
     "errors_np4": lambda h: errors(h, 4),
     "dry_run": case_dry_run,
+    "synthetic": case_synthetic,
 }
 
 if __name__ == "__main__":

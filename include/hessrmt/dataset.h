@@ -47,6 +47,9 @@ typedef struct {
   const char *features_dset; /* HDF5 dataset names ("features", "labels") */
   const char *labels_dset;
   int64_t limit;             /* use only the first `limit` rows (0 = all) */
+  int no_labels;             /* features only (regression with targets):
+                                no labels file, every CSV column a feature;
+                                labels read as 0 */
   /* synthetic: n rows of dim features in `classes` Gaussian classes;
    * class c has mean separation * u_c with u_c a random unit-variance
    * direction scaled by 1/sqrt(dim), and unit-variance noise */

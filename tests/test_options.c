@@ -7,8 +7,11 @@
 #include "hessrmt/error.h"
 #include "hessrmt/options.h"
 
+/* The parsed options point into argv, so the words must outlive the call
+ * (as a real argv does) until the next parse. */
 static int parse(hr_options_t *o, const char *line) {
-  char buf[1024], *argv[64];
+  static char buf[1024];
+  char *argv[64];
   int argc = 0;
   snprintf(buf, sizeof buf, "hessrmt %s", line);
   for (char *tok = strtok(buf, " "); tok && argc < 63; tok = strtok(NULL, " "))

@@ -50,14 +50,10 @@ static int solve_member(hr_ctx_t *ctx, hr_run_t *run, int64_t k, double *evals,
   rc = hr_ensemble_generate(e, (uint64_t)k, &a);
   hr_timer_stop(&ctx->timer, HR_PHASE_GENERATE);
 
-  hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
-  if (rc == HR_OK) rc = hr_dmat_trace(&a, &checks[CHECK_TRACE]);
-  if (rc == HR_OK) rc = hr_dmat_asymmetry(&a, &checks[CHECK_ASYM]);
-  hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
-
-  hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);
-  if (rc == HR_OK) rc = hr_eigensolver_solve(run->solver, &a, evals);
-  hr_timer_stop(&ctx->timer, HR_PHASE_SOLVE);
+  rc = hr_agree(run->grid.comm, rc);  /* before the collective checks */
+  if (rc == HR_OK)
+    rc = hr_run_check_and_solve(ctx, run, &a, evals, &checks[CHECK_TRACE],
+                                &checks[CHECK_ASYM]);
   hr_dmat_free(&a);
   HR_CHECK(rc);
   double sum = 0.0;

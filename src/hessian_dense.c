@@ -179,13 +179,9 @@ int hr_hessian_dense(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                           (hr_precision_t)ctx->opts->precision, &H);
   HR_CHECK(hr_agree(run->grid.comm, rc));
   rc = assemble(ctx, run, h, &H);
-  hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
-  if (rc == HR_OK) rc = hr_dmat_trace(&H, &checks[HR_CHECK_TRACE]);
-  if (rc == HR_OK) rc = hr_dmat_asymmetry(&H, &checks[HR_CHECK_ASYM]);
-  hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
-  hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);
-  if (rc == HR_OK) rc = hr_eigensolver_solve(run->solver, &H, evals);
-  hr_timer_stop(&ctx->timer, HR_PHASE_SOLVE);
+  if (rc == HR_OK)
+    rc = hr_run_check_and_solve(ctx, run, &H, evals, &checks[HR_CHECK_TRACE],
+                                &checks[HR_CHECK_ASYM]);
   hr_dmat_free(&H);
   return rc;
 }

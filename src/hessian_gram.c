@@ -88,13 +88,8 @@ static int solve_gram_matrix(hr_ctx_t *ctx, hr_run_t *run, const double *K,
   double mm = (double)m;
   const double *fill_ctx[2] = {K, &mm};
   hr_dmat_fill(&Kd, gram_entry, (void *)fill_ctx);
-  hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
-  int rc = hr_dmat_trace(&Kd, &checks[HR_CHECK_TRACE]);
-  if (rc == HR_OK) rc = hr_dmat_asymmetry(&Kd, &checks[HR_CHECK_ASYM]);
-  hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
-  hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);
-  if (rc == HR_OK) rc = hr_eigensolver_solve(run->solver, &Kd, ev);
-  hr_timer_stop(&ctx->timer, HR_PHASE_SOLVE);
+  int rc = hr_run_check_and_solve(ctx, run, &Kd, ev, &checks[HR_CHECK_TRACE],
+                                  &checks[HR_CHECK_ASYM]);
   hr_dmat_free(&Kd);
   return rc;
 }

@@ -130,6 +130,19 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
 
 /* ---- the problems ---------------------------------------------------------- */
 
+int hr_run_check_and_solve(hr_ctx_t *ctx, const hr_run_t *run, hr_dmat_t *a,
+                           double *evals, double *trace, double *asymmetry) {
+  hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
+  int rc = hr_dmat_trace(a, trace);
+  if (rc == HR_OK) rc = hr_dmat_asymmetry(a, asymmetry);
+  hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
+  HR_CHECK(rc);
+  hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);
+  rc = hr_eigensolver_solve(run->solver, a, evals);
+  hr_timer_stop(&ctx->timer, HR_PHASE_SOLVE);
+  return rc;
+}
+
 static void report_progress(const hr_ctx_t *ctx, const hr_run_t *run,
                             int64_t k, int64_t finished, int64_t mine,
                             double seconds) {

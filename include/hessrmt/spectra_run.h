@@ -61,6 +61,12 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
 typedef int (*hr_problem_fn)(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
                              double *evals, double *checks, void *user);
 
+/* The self-checks (trace, max |A - A^T|) and then the solve of an
+ * assembled matrix, each timed; the matrix is destroyed.  Collective over
+ * its grid; agreed. */
+int hr_run_check_and_solve(hr_ctx_t *ctx, const hr_run_t *run, hr_dmat_t *a,
+                           double *evals, double *trace, double *asymmetry);
+
 /* Deal the unfinished problems to the groups (k = g, g + G, ...), solve,
  * write each row as it finishes.  On failure the file is closed, keeping
  * FILE.partial only if it holds finished rows.  Collective over world. */

@@ -18,11 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-if os.geteuid() == 0:
-    os.environ["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-    os.environ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+import benchenv  # noqa: E402,F401  (before numpy: one BLAS thread)
 
 import h5py  # noqa: E402
 

@@ -18,13 +18,7 @@ import sys
 import tempfile
 import time
 
-# One BLAS thread, set before numpy loads OpenBLAS: the DGEMM rate below is
-# one core's, and every MPI rank of the runs uses one core.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-if os.geteuid() == 0:
-    os.environ["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-    os.environ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+import benchenv  # noqa: E402,F401  (before numpy: one BLAS thread)
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402

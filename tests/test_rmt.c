@@ -1,0 +1,73 @@
+/* The spacing-ratio laws against independent computations: the densities
+ * integrate to 1 and their means equal the closed forms (composite Simpson,
+ * not GSL), the CDFs agree with Simpson integrals, the Kolmogorov p-values
+ * with the classical critical values, and KS tells Poisson samples from
+ * GOE ones. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "hessrmt/random.h"
+#include "hessrmt/rmt.h"
+
+/* Simpson's rule for f(x) * x^moment on [0, b] with 20,000 intervals. */
+static double simpson(hr_law_t law, double b, int moment) {
+  const int n = 20000;
+  double h = b / n, sum = 0.0;
+  for (int i = 0; i <= n; i++) {
+    double x = i * h, w = (i == 0 || i == n) ? 1 : (i % 2 ? 4 : 2);
+    sum += w * hr_ratio_density(law, x) * (moment ? x : 1.0);
+  }
+  return sum * h / 3.0;
+}
+
+static double cdf_of(double x, void *law) { return hr_ratio_cdf(*(hr_law_t *)law, x); }
+
+int main(void) {
+  /* Closed-form means quoted in DESIGN.md. */
+  static const double means[HR_LAW_COUNT] = {0.38629, 0.53590, 0.60266, 0.67617};
+  for (int l = 0; l < HR_LAW_COUNT; l++) {
+    hr_law_t law = (hr_law_t)l;
+    EXPECT_NEAR(simpson(law, 1.0, 0), 1.0, 1e-10, "%s density integrates to "
+                "%.12f", hr_law_name(law), simpson(law, 1.0, 0));
+    EXPECT_NEAR(simpson(law, 1.0, 1), hr_ratio_mean_exact(law), 1e-10,
+                "%s mean by quadrature vs closed form", hr_law_name(law));
+    EXPECT_NEAR(hr_ratio_mean_exact(law), means[l], 5e-6, "%s mean %.6f",
+                hr_law_name(law), hr_ratio_mean_exact(law));
+    for (double x = 0.1; x < 1.0; x += 0.2)
+      EXPECT_NEAR(hr_ratio_cdf(law, x), simpson(law, x, 0), 1e-10,
+                  "%s CDF at %g", hr_law_name(law), x);
+    EXPECT(hr_ratio_cdf(law, 1.0) == 1.0 && hr_ratio_cdf(law, 0.0) == 0.0,
+           "%s CDF ends", hr_law_name(law));
+  }
+
+  /* Kolmogorov's distribution: 5% and 1% critical values 1.358 and 1.628. */
+  int64_t big = 1000000;
+  double scale = sqrt((double)big) + 0.12 + 0.11 / sqrt((double)big);
+  EXPECT_NEAR(hr_ks_pvalue(1.358 / scale, big), 0.05, 5e-4, "Q(1.358)");
+  EXPECT_NEAR(hr_ks_pvalue(1.628 / scale, big), 0.01, 2e-4, "Q(1.628)");
+  EXPECT(hr_ks_pvalue(0.0, 10) == 1.0, "Q(0) = 1");
+
+  /* Samples of the Poisson ratio law by inversion, r~ = F / (2 - F): KS
+   * accepts Poisson and rejects GOE. */
+  const int64_t n = 20000;
+  double *sample = malloc((size_t)n * sizeof *sample);
+  hr_law_t poisson = HR_LAW_POISSON, goe = HR_LAW_GOE;
+  for (int64_t i = 0; i < n; i++) {
+    double u = hr_random_uniform(7, 0, i, 0, HR_STREAM_ENTRY);
+    sample[i] = u / (2.0 - u);
+  }
+  double d_poisson = hr_ks_distance(sample, n, cdf_of, &poisson);
+  double d_goe = hr_ks_distance(sample, n, cdf_of, &goe);
+  EXPECT(hr_ks_pvalue(d_poisson, n) > 0.001, "Poisson sample vs Poisson: D "
+         "%.4f p %.3g", d_poisson, hr_ks_pvalue(d_poisson, n));
+  EXPECT(hr_ks_pvalue(d_goe, n) < 1e-10 && d_goe > 0.1, "Poisson sample vs "
+         "GOE: D %.4f", d_goe);
+
+  /* Ratios of a known sequence: spacings 1, 2, 1, 4 give r~ 1/2, 1/2, 1/4. */
+  const double levels[] = {0, 1, 3, 4, 8};
+  double rt[3];
+  EXPECT(hr_spacing_ratios(levels, 5, rt) == 3 && rt[0] == 0.5 &&
+         rt[1] == 0.5 && rt[2] == 0.25, "ratios of a known sequence");
+  free(sample);
+  return test_finish_serial("test_rmt");
+}

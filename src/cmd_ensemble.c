@@ -2,12 +2,14 @@
  * tridiagonal matrix, generated in the distributed layout, dealt to rank
  * groups, solved, and written row by row into a spectra file. */
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "hessrmt/context.h"
 #include "hessrmt/eigensolver.h"
 #include "hessrmt/ensemble.h"
 #include "hessrmt/error.h"
+#include "hessrmt/lapack.h"
 #include "hessrmt/memory.h"
 #include "hessrmt/spectra_run.h"
 
@@ -38,10 +40,47 @@ static int64_t memory_need(const hr_ctx_t *ctx, const hr_run_t *run,
   return HR_MEMORY_BASELINE + matrix + phase + 2 * e->n * (int64_t)sizeof(double);
 }
 
+/* Kind beta: the tridiagonal model, solved by LAPACK's dsterf (O(N^2))
+ * on the group's first rank, which alone writes the row; no distributed
+ * matrix is needed. */
+static int solve_beta_member(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
+                             double *evals, double *checks,
+                             const hr_ensemble_t *e) {
+  if (run->grid.rank != 0) return hr_agree(run->grid.comm, HR_OK);
+  double *offd = malloc((size_t)(e->n > 1 ? e->n - 1 : 1) * sizeof *offd);
+  int rc = offd ? HR_OK : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__,
+                                       __func__, "out of memory for the "
+                                       "tridiagonal model");
+  hr_timer_start(&ctx->timer, HR_PHASE_GENERATE);
+  if (rc == HR_OK) hr_ensemble_beta_tridiagonal(e, (uint64_t)k, evals, offd);
+  hr_timer_stop(&ctx->timer, HR_PHASE_GENERATE);
+  double trace = 0;
+  for (int64_t i = 0; rc == HR_OK && i < e->n; i++) trace += evals[i];
+  checks[CHECK_TRACE] = trace;
+  checks[CHECK_ASYM] = NAN;  /* symmetric by construction: nothing to check */
+  hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);
+  int n = (int)e->n, info = 0;
+  if (rc == HR_OK) dsterf_(&n, evals, offd, &info);
+  hr_timer_stop(&ctx->timer, HR_PHASE_SOLVE);
+  if (rc == HR_OK && info != 0)
+    rc = hr_error_set(HR_ERR_SOLVER, __FILE__, __LINE__, __func__,
+                      "dsterf failed on member %lld (info %d)", (long long)k,
+                      info);
+  free(offd);
+  return hr_agree(run->grid.comm, rc);
+}
+
 /* Generate, check and solve member k on this group's grid. */
 static int solve_member(hr_ctx_t *ctx, hr_run_t *run, int64_t k, double *evals,
                         double *checks, void *user) {
   const hr_ensemble_t *e = user;
+  if (e->kind == HR_KIND_BETA) {
+    HR_CHECK(solve_beta_member(ctx, run, k, evals, checks, e));
+    double sum = 0.0;
+    for (int64_t i = 0; i < e->n; i++) sum += evals[i];
+    checks[CHECK_EVSUM] = sum;
+    return HR_OK;
+  }
   hr_dmat_t a;
   hr_timer_start(&ctx->timer, HR_PHASE_GENERATE);
   int rc = hr_dmat_create(&run->grid, e->n, e->n, run->nblk,
@@ -93,7 +132,7 @@ static int run_ensemble(hr_ctx_t *ctx, hr_run_t *run, const hr_ensemble_t *e) {
 int hr_cmd_ensemble(hr_ctx_t *ctx) {
   const hr_options_t *o = ctx->opts;
   hr_ensemble_t e = {(hr_kind_t)o->kind, o->n, (uint64_t)o->seed,
-                     o->wishart_ratio};
+                     o->wishart_ratio, o->beta};
   hr_run_t run;
   hr_run_init(&run);
   hr_timer_start(&ctx->timer, HR_PHASE_TOTAL);

@@ -91,8 +91,38 @@ int hr_ensemble_generate(const hr_ensemble_t *e, uint64_t k, hr_dmat_t *a) {
     case HR_KIND_POISSON: hr_dmat_fill(a, poisson_entry, &ctx); return HR_OK;
     case HR_KIND_TRIDIAG: hr_dmat_fill(a, tridiag_entry, &ctx); return HR_OK;
     case HR_KIND_WISHART: return generate_wishart(e, k, a);
+    case HR_KIND_BETA: break;  /* tridiagonal: see hr_ensemble_beta_tridiagonal */
   }
   HR_FAIL(HR_ERR_INTERNAL, "unknown ensemble kind %d", (int)e->kind);
+}
+
+/* Gamma(alpha, 1) by Marsaglia and Tsang (ACM TOMS 26, 363, 2000), with
+ * every attempt drawing from its own counter so the variate depends only on
+ * (seed, k, i); alpha < 1 is boosted: Gamma(alpha) = Gamma(alpha + 1) U^(1/alpha). */
+static double gamma_variate(uint64_t seed, uint64_t k, int64_t i, double alpha) {
+  double boost = 1.0;
+  if (alpha < 1.0) {
+    boost = pow(hr_random_uniform(seed, k, i, 1 << 20, HR_STREAM_FACTOR), 1.0 / alpha);
+    alpha += 1.0;
+  }
+  double d = alpha - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+  for (int64_t attempt = 0;; attempt++) {
+    double x = hr_random_normal(seed, k, i, 2 * attempt, HR_STREAM_FACTOR);
+    double v = 1.0 + c * x;
+    if (v <= 0.0) continue;
+    v = v * v * v;
+    double u = hr_random_uniform(seed, k, i, 2 * attempt + 1, HR_STREAM_FACTOR);
+    if (log(u) < 0.5 * x * x + d - d * v + d * log(v)) return boost * d * v;
+  }
+}
+
+void hr_ensemble_beta_tridiagonal(const hr_ensemble_t *e, uint64_t k,
+                                  double *d, double *offd) {
+  for (int64_t i = 0; i < e->n; i++)
+    d[i] = hr_random_normal(e->seed, k, i, i, HR_STREAM_ENTRY);
+  /* chi_m = sqrt(2 Gamma(m / 2)), so chi_m / sqrt 2 = sqrt(Gamma(m / 2)). */
+  for (int64_t i = 1; i < e->n; i++)
+    offd[i - 1] = sqrt(gamma_variate(e->seed, k, i, 0.5 * e->beta * (double)(e->n - i)));
 }
 
 int hr_ensemble_exact_eigenvalues(const hr_ensemble_t *e, double *evals) {

@@ -48,7 +48,9 @@ static const opt_entry_t option_table[] = {
   {"kind", 0, OPT_CHOICE, FIELD(kind), "goe", HR_KIND_CHOICES, 0, 0, "KIND",
    "Ensemble", "matrix ensemble: goe (N(0,1) off-diagonal, N(0,2) diagonal), "
    "poisson (diagonal of uniform levels), wishart (X^T X / m), tridiag "
-   "(the (2,-1) matrix, eigenvalues 2-2cos(k pi/(N+1)))", HR_CMD_ENSEMBLE, 1},
+   "(the (2,-1) matrix, eigenvalues 2-2cos(k pi/(N+1))), beta (Gaussian "
+   "beta ensemble from its tridiagonal model: GOE, GUE, GSE spectra for "
+   "--beta 1, 2, 4)", HR_CMD_ENSEMBLE, 1},
   {"n", 0, OPT_INT, FIELD(n), "1000", NULL, 1, 46340, "N", "Ensemble",
    "matrix order N (ScaLAPACK descriptors limit N to 46340)", HR_CMD_ENSEMBLE, 1},
   {"count", 0, OPT_INT, FIELD(count), "1", NULL, 1, 1e9, "K", "Ensemble",
@@ -138,6 +140,9 @@ static const opt_entry_t option_table[] = {
   {"reduction", 0, OPT_CHOICE, FIELD(reduction), "mean", HR_REDUCTION_CHOICES,
    0, 0, "R", "Hessian", "loss over the samples of a spectrum: mean, or sum "
    "(what the paper's scripts used per batch)", HR_CMD_HESSIAN, 1},
+  {"beta", 0, OPT_DOUBLE, FIELD(beta), "1", NULL, 1e-3, 1e3, "B",
+   "Ensemble", "Dyson index of --kind beta (1 GOE, 2 GUE, 4 GSE; any B > 0)",
+   HR_CMD_ENSEMBLE, 1},
   {"wishart-ratio", 0, OPT_DOUBLE, FIELD(wishart_ratio), "0.5", NULL, 1e-6,
    1e6, "C", "Ensemble",
    "wishart aspect ratio C = N/m: X is m x N with m = ceil(N/C); for C < 1 "

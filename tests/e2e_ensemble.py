@@ -136,6 +136,43 @@ def case_wishart_poisson(h):
     h.expect(abs(ev.mean() - 0.5) < 0.05, f"poisson mean {ev.mean()}")
 
 
+def central_ratio_means(ev):
+    """Mean r~ of the central half of each spectrum (one value per
+    spectrum, so the spread gives an honest standard error)."""
+    means = []
+    for row in ev:
+        s = np.diff(row)
+        r = s[1:] / s[:-1]
+        rt = np.minimum(r, 1 / r)
+        n = len(rt)
+        means.append(rt[n // 4: 3 * n // 4].mean())
+    means = np.array(means)
+    return means.mean(), means.std(ddof=1) / np.sqrt(len(means))
+
+
+def case_beta_ensembles(h):
+    """Dumitriu-Edelman beta ensembles and Poisson levels: mean r~ within 3
+    standard errors of the large-N values (Atas et al. 2013); the same
+    spectra on 1 and 2 ranks."""
+    refs = {1: 0.5307, 2: 0.5996, 4: 0.6744}
+    for beta, ref in refs.items():
+        out = h.path(f"beta{beta}.h5")
+        h.run(2, "ensemble", "--kind", "beta", "--beta", beta, "--n", 1000,
+              "--count", 64, "--groups", 2, "--seed", 21, "-q", "-o", out)
+        mean, se = central_ratio_means(evals(out))
+        h.expect(abs(mean - ref) < 3 * se, f"beta {beta}: mean r~ {mean:.4f} "
+                 f"+/- {se:.4f}, large-N value {ref}")
+    out = h.path("poisson.h5")
+    h.run(2, "ensemble", "--kind", "poisson", "--n", 1000, "--count", 32,
+          "--seed", 21, "-q", "-o", out)
+    mean, se = central_ratio_means(evals(out))
+    h.expect(abs(mean - 0.38629) < 3 * se, f"poisson mean r~ {mean:.4f} +/- {se:.4f}")
+    h.run(1, "ensemble", "--kind", "beta", "--beta", 2, "--n", 1000, "--count",
+          64, "--seed", 21, "-q", "-o", h.path("beta2_np1.h5"))
+    h.expect(np.array_equal(evals(h.path("beta2_np1.h5")), evals(h.path("beta2.h5"))),
+             "beta spectra differ between 1 rank and 2 groups")
+
+
 def case_resume(h):
     """SIGKILL one rank part-way; --resume finishes the file, bit for bit
     equal to an uninterrupted run."""
@@ -205,6 +242,7 @@ CASES = {
     "file_format": case_file_format,
     "wishart_poisson": case_wishart_poisson,
     "resume": case_resume,
+    "beta_ensembles": case_beta_ensembles,
     "errors_np1": lambda h: errors(h, 1),
     "errors_np2": lambda h: errors(h, 2),
     "errors_np4": lambda h: errors(h, 4),

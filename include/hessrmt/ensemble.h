@@ -14,6 +14,7 @@ typedef struct {
   int64_t n;
   uint64_t seed;
   double wishart_ratio;  /* N / m */
+  double beta;           /* Dyson index (kind beta) */
 } hr_ensemble_t;
 
 /* Rows m of the Wishart factor X (m x N): ceil(N / ratio). */
@@ -26,6 +27,14 @@ int64_t hr_ensemble_extra_bytes(const hr_ensemble_t *e, int64_t nb,
 /* Fill a (n x n, already created) with member k.  Collective over the
  * grid for Wishart (a distributed product); local otherwise. */
 int hr_ensemble_generate(const hr_ensemble_t *e, uint64_t k, hr_dmat_t *a);
+
+/* Kind beta: the Dumitriu-Edelman tridiagonal model of the Gaussian beta
+ * ensemble (J. Math. Phys. 43, 5830, 2002): diagonal N(0, 1), off-diagonal
+ * b_i = chi_(beta (N - i)) / sqrt 2, i = 1..N-1, whose eigenvalues have the
+ * joint density prod |l_i - l_j|^beta exp(-sum l^2 / 2).  Member k's
+ * diagonal into d (n) and off-diagonal into e (n - 1). */
+void hr_ensemble_beta_tridiagonal(const hr_ensemble_t *e, uint64_t k,
+                                  double *d, double *offd);
 
 /* The exact eigenvalues, ascending, where known in closed form (tridiag:
  * 2 - 2 cos(k pi / (N + 1))).  Returns 0 if the kind has none. */

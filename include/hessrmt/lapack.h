@@ -8,6 +8,7 @@ void dgeqp3_(const int *m, const int *n, double *a, const int *lda, int *jpvt,
 void dorgqr_(const int *m, const int *n, const int *k, double *a,
              const int *lda, const double *tau, double *work,
              const int *lwork, int *info);
+void dsterf_(const int *n, double *d, double *e, int *info);
 void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
              const int *lda, double *w, double *work, const int *lwork,
              int *iwork, const int *liwork, int *info);

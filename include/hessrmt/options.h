@@ -16,8 +16,9 @@ typedef enum {
 } hr_command_t;
 
 /* Choice lists, in the order of the enums that index them. */
-#define HR_KIND_CHOICES "goe|poisson|wishart|tridiag"
-typedef enum { HR_KIND_GOE, HR_KIND_POISSON, HR_KIND_WISHART, HR_KIND_TRIDIAG } hr_kind_t;
+#define HR_KIND_CHOICES "goe|poisson|wishart|tridiag|beta"
+typedef enum { HR_KIND_GOE, HR_KIND_POISSON, HR_KIND_WISHART, HR_KIND_TRIDIAG,
+               HR_KIND_BETA } hr_kind_t;
 
 #define HR_SOLVER_CHOICES "elpa2|elpa1|pdsyevr|pdsyev"
 typedef enum { HR_SOLVER_ELPA2, HR_SOLVER_ELPA1, HR_SOLVER_PDSYEVR, HR_SOLVER_PDSYEV } hr_solver_t;
@@ -43,6 +44,7 @@ typedef struct {
   int64_t count;            /* number of matrices */
   int64_t seed;
   double wishart_ratio;     /* N / m for X (m x N) */
+  double beta;              /* Dyson index of --kind beta */
   const char *output;
 
   /* hessian: data (synthetic rows use n/seed too) */

@@ -1,0 +1,176 @@
+/* Unfolding and the statistics of unfolded levels (see unfold.h). */
+#include "hessrmt/unfold.h"
+
+#include <gsl/gsl_min.h>
+#include <gsl/gsl_multifit.h>
+#include <gsl/gsl_sf_gamma.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "hessrmt/error.h"
+
+/* ---- unfolding ------------------------------------------------------------ */
+
+/* How many of the sorted values are <= x (upper bound by bisection). */
+static int64_t count_at_most(const double *sorted, int64_t m, double x) {
+  int64_t lo = 0, hi = m;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (sorted[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+void hr_unfold_pool(const double *levels, int64_t n, const double *pool,
+                    int64_t m, int64_t pool_spectra, double *out) {
+  for (int64_t i = 0; i < n; i++)
+    out[i] = (double)count_at_most(pool, m, levels[i]) / (double)pool_spectra;
+}
+
+int hr_unfold_poly(const double *levels, int64_t n, int degree, double trim,
+                   double *out) {
+  int64_t cut = (int64_t)(trim * (double)n), first = cut, count = n - 2 * cut;
+  if (degree < 1 || count < degree + 2)
+    HR_FAIL(HR_ERR_INPUT, "polynomial unfolding of degree %d needs at least "
+            "%d levels after trimming; %lld remain", degree, degree + 2,
+            (long long)count);
+  /* Fit in a scaled variable t = (l - centre) / half-width: the monomials
+   * of raw eigenvalues are badly conditioned. */
+  double lo = levels[first], hi = levels[first + count - 1];
+  double centre = 0.5 * (lo + hi), half = hi > lo ? 0.5 * (hi - lo) : 1.0;
+  gsl_matrix *X = gsl_matrix_alloc((size_t)count, (size_t)degree + 1);
+  gsl_vector *y = gsl_vector_alloc((size_t)count), *c = gsl_vector_alloc((size_t)degree + 1);
+  gsl_matrix *cov = gsl_matrix_alloc((size_t)degree + 1, (size_t)degree + 1);
+  gsl_multifit_linear_workspace *w = gsl_multifit_linear_alloc((size_t)count, (size_t)degree + 1);
+  if (!X || !y || !c || !cov || !w) {
+    gsl_matrix_free(X); gsl_vector_free(y); gsl_vector_free(c);
+    gsl_matrix_free(cov); gsl_multifit_linear_free(w);
+    HR_FAIL(HR_ERR_MEMORY, "out of memory for the unfolding fit");
+  }
+  for (int64_t i = 0; i < count; i++) {
+    double t = (levels[first + i] - centre) / half, p = 1.0;
+    for (int k = 0; k <= degree; k++, p *= t) gsl_matrix_set(X, (size_t)i, (size_t)k, p);
+    gsl_vector_set(y, (size_t)i, (double)(first + i) + 0.5);
+  }
+  double chisq;
+  gsl_multifit_linear(X, y, c, cov, &chisq, w);
+  for (int64_t i = 0; i < n; i++) {
+    double t = (levels[i] - centre) / half, p = 1.0, v = 0.0;
+    for (int k = 0; k <= degree; k++, p *= t) v += gsl_vector_get(c, (size_t)k) * p;
+    out[i] = v;
+  }
+  gsl_matrix_free(X); gsl_vector_free(y); gsl_vector_free(c);
+  gsl_matrix_free(cov); gsl_multifit_linear_free(w);
+  return HR_OK;
+}
+
+void hr_unfold_kde(const double *levels, int64_t n, double bandwidth,
+                   double *out) {
+  double h = bandwidth;
+  if (h <= 0.0) {  /* Silverman's rule of thumb */
+    double mean = 0.0, sq = 0.0;
+    for (int64_t i = 0; i < n; i++) mean += levels[i];
+    mean /= (double)n;
+    for (int64_t i = 0; i < n; i++) sq += (levels[i] - mean) * (levels[i] - mean);
+    h = 1.06 * sqrt(sq / (double)n) * pow((double)n, -0.2);
+    if (h <= 0.0) h = 1.0;
+  }
+  /* n times the kernel CDF: the integrated density, scaled to the number
+   * of levels so the unfolded spacing is 1 on average. */
+  for (int64_t i = 0; i < n; i++) {
+    double sum = 0.0;
+    for (int64_t j = 0; j < n; j++)
+      sum += 0.5 * erfc(-(levels[i] - levels[j]) / (h * M_SQRT2));
+    out[i] = sum;
+  }
+}
+
+/* ---- spacing laws ------------------------------------------------------------- */
+
+double hr_spacing_density(hr_spacing_law_t law, double s) {
+  if (s < 0.0) return 0.0;
+  switch (law) {
+    case HR_SPACING_POISSON: return exp(-s);
+    case HR_SPACING_GOE: return 0.5 * M_PI * s * exp(-0.25 * M_PI * s * s);
+    case HR_SPACING_GUE: return 32.0 / (M_PI * M_PI) * s * s * exp(-4.0 * s * s / M_PI);
+  }
+  return NAN;
+}
+
+double hr_spacing_cdf(hr_spacing_law_t law, double s) {
+  if (s <= 0.0) return 0.0;
+  switch (law) {
+    case HR_SPACING_POISSON: return 1.0 - exp(-s);
+    case HR_SPACING_GOE: return 1.0 - exp(-0.25 * M_PI * s * s);
+    case HR_SPACING_GUE:
+      return erf(2.0 * s / sqrt(M_PI)) - 4.0 * s / M_PI * exp(-4.0 * s * s / M_PI);
+  }
+  return NAN;
+}
+
+/* ---- Brody ------------------------------------------------------------------- */
+
+typedef struct {
+  const double *s;
+  int64_t n;
+} brody_data_t;
+
+/* Minus the mean log-likelihood of the Brody law at q. */
+static double brody_nll(double q, void *vd) {
+  const brody_data_t *d = vd;
+  double a = pow(gsl_sf_gamma((q + 2.0) / (q + 1.0)), q + 1.0), sum = 0.0;
+  for (int64_t i = 0; i < d->n; i++) {
+    double s = d->s[i] > 1e-300 ? d->s[i] : 1e-300;
+    sum += log((q + 1.0) * a) + q * log(s) - a * pow(s, q + 1.0);
+  }
+  return -sum / (double)d->n;
+}
+
+double hr_brody_fit(const double *spacings, int64_t n) {
+  brody_data_t d = {spacings, n};
+  gsl_function f = {brody_nll, &d};
+  /* The likelihood is unimodal on [0, 1]; scan for a bracket, then Brent. */
+  double best_q = 0.0, best = brody_nll(0.0, &d);
+  for (int k = 1; k <= 20; k++) {
+    double q = k / 20.0, v = brody_nll(q, &d);
+    if (v < best) { best = v; best_q = q; }
+  }
+  if (best_q <= 0.0 || best_q >= 1.0) return best_q;  /* at a bound */
+  gsl_min_fminimizer *m = gsl_min_fminimizer_alloc(gsl_min_fminimizer_brent);
+  if (!m) return best_q;
+  if (gsl_min_fminimizer_set(m, &f, best_q, best_q - 0.05, best_q + 0.05) == 0)
+    for (int it = 0; it < 100; it++) {
+      gsl_min_fminimizer_iterate(m);
+      if (gsl_min_test_interval(gsl_min_fminimizer_x_lower(m),
+                                gsl_min_fminimizer_x_upper(m), 1e-8, 0.0) == 0)
+        break;
+    }
+  double q = gsl_min_fminimizer_x_minimum(m);
+  gsl_min_fminimizer_free(m);
+  return q;
+}
+
+/* ---- long-range statistics ------------------------------------------------------ */
+
+double hr_number_variance(const double *unfolded, int64_t n, double L,
+                          int64_t windows) {
+  double lo = unfolded[0], hi = unfolded[n - 1] - L;
+  if (windows < 2 || hi <= lo) return NAN;
+  double sum = 0.0, sq = 0.0;
+  for (int64_t w = 0; w < windows; w++) {
+    double x = lo + (hi - lo) * (double)w / (double)(windows - 1);
+    double c = (double)(count_at_most(unfolded, n, x + L) -
+                        count_at_most(unfolded, n, x));
+    sum += c;
+    sq += c * c;
+  }
+  double mean = sum / (double)windows;
+  return sq / (double)windows - mean * mean;
+}
+
+double hr_number_variance_goe(double L) {
+  const double euler_gamma = 0.5772156649015329;
+  return 2.0 / (M_PI * M_PI) *
+         (log(2.0 * M_PI * L) + euler_gamma + 1.0 - M_PI * M_PI / 8.0);
+}

@@ -1,0 +1,88 @@
+/* Unfolding and unfolded-level statistics against known cases: a
+ * hand-computed pool unfolding, exact polynomial unfolding of a linear
+ * staircase, mean spacing 1 after KDE unfolding, the spacing laws'
+ * normalisation and means (Simpson quadrature), Brody's q on samples drawn
+ * from the Poisson and Wigner laws, and the number variance of a Poisson
+ * process (L) and of a picket fence (0). */
+#include <stdlib.h>
+
+#include "check.h"
+#include "hessrmt/random.h"
+#include "hessrmt/unfold.h"
+
+static double simpson_spacing(hr_spacing_law_t law, double b, int moment) {
+  const int n = 40000;
+  double h = b / n, sum = 0.0;
+  for (int i = 0; i <= n; i++) {
+    double x = i * h, w = (i == 0 || i == n) ? 1 : (i % 2 ? 4 : 2);
+    sum += w * hr_spacing_density(law, x) * (moment ? x : 1.0);
+  }
+  return sum * h / 3.0;
+}
+
+static int compare(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int main(void) {
+  /* pool: counts of pool values <= each level over 2 pool spectra */
+  const double levels[] = {1.5, 2.5, 10.0}, pool[] = {1, 2, 3, 4};
+  double out[3];
+  hr_unfold_pool(levels, 3, pool, 4, 2, out);
+  EXPECT(out[0] == 0.5 && out[1] == 1.0 && out[2] == 2.0,
+         "pool unfolding %g %g %g, expected 0.5 1 2", out[0], out[1], out[2]);
+
+  /* poly: a linear staircase is unfolded exactly */
+  const int64_t n = 2000;
+  double *l = malloc((size_t)n * sizeof *l), *u = malloc((size_t)n * sizeof *u);
+  for (int64_t i = 0; i < n; i++) l[i] = 3.0 + 0.01 * (double)i;
+  EXPECT(hr_unfold_poly(l, n, 3, 0.05, u) == 0, "poly fit");
+  double worst = 0;
+  for (int64_t i = 1; i < n; i++) worst = fmax(worst, fabs(u[i] - u[i - 1] - 1.0));
+  EXPECT(worst < 1e-9, "linear staircase: spacing deviates by %.2e", worst);
+
+  /* kde: Gaussian levels unfold to mean spacing 1 */
+  for (int64_t i = 0; i < n; i++) l[i] = hr_random_normal(3, 0, i, 0, HR_STREAM_ENTRY);
+  qsort(l, (size_t)n, sizeof *l, compare);
+  hr_unfold_kde(l, n, 0.0, u);
+  double mean_spacing = (u[n - 1] - u[0]) / (double)(n - 1);
+  EXPECT(fabs(mean_spacing - 1.0) < 0.01, "KDE mean spacing %.4f", mean_spacing);
+
+  /* spacing laws: normalised, mean 1, CDFs are their integrals */
+  for (int law = 0; law < 3; law++) {
+    EXPECT_NEAR(simpson_spacing(law, 40.0, 0), 1.0, 1e-9, "spacing law %d norm", law);
+    EXPECT_NEAR(simpson_spacing(law, 40.0, 1), 1.0, 1e-9, "spacing law %d mean", law);
+    for (double s = 0.25; s < 3.0; s += 0.5)
+      EXPECT_NEAR(hr_spacing_cdf(law, s), simpson_spacing(law, s, 0), 1e-9,
+                  "spacing law %d CDF at %g", law, s);
+  }
+
+  /* Brody: Poisson (q = 0) and Wigner GOE (q = 1) samples by inversion */
+  const int64_t m = 20000;
+  double *s = malloc((size_t)m * sizeof *s);
+  for (int64_t i = 0; i < m; i++)
+    s[i] = -log(hr_random_uniform(5, 0, i, 0, HR_STREAM_ENTRY));
+  double q0 = hr_brody_fit(s, m);
+  for (int64_t i = 0; i < m; i++)
+    s[i] = sqrt(-4.0 * log(hr_random_uniform(5, 1, i, 0, HR_STREAM_ENTRY)) / M_PI);
+  double q1 = hr_brody_fit(s, m);
+  EXPECT(q0 < 0.03, "Brody q of Poisson spacings %.4f", q0);
+  EXPECT(q1 > 0.97, "Brody q of Wigner spacings %.4f", q1);
+
+  /* number variance: Poisson process L; picket fence 0 */
+  double x = 0;
+  for (int64_t i = 0; i < m; i++) {
+    x += -log(hr_random_uniform(9, 0, i, 0, HR_STREAM_ENTRY));
+    s[i] = x;
+  }
+  for (double L = 1; L <= 10; L += 4.5) {
+    double v = hr_number_variance(s, m, L, 5000);
+    EXPECT(fabs(v / L - 1.0) < 0.1, "Poisson Sigma^2(%g) = %.3f", L, v);
+  }
+  for (int64_t i = 0; i < m; i++) s[i] = (double)i + 0.5;
+  EXPECT(hr_number_variance(s, m, 3.0, 777) < 1e-12, "picket fence Sigma^2");
+  EXPECT_NEAR(hr_number_variance_goe(1.0), 0.442, 0.002, "GOE Sigma^2(1)");
+  free(l); free(u); free(s);
+  return test_finish_serial("test_unfold");
+}

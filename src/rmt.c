@@ -93,6 +93,47 @@ double hr_ratio_mean_exact(hr_law_t law) {
   }
 }
 
+/* ---- higher-order ratios ------------------------------------------------------- */
+
+int64_t hr_higher_order_ratios(const double *levels, int64_t n, int k,
+                               double *out) {
+  int64_t used = 0;
+  for (int64_t i = 0; i + 2 * k < n; i++) {
+    double below = levels[i + k] - levels[i], above = levels[i + 2 * k] - levels[i + k];
+    if (!(below > 0.0) || !(above > 0.0)) continue;
+    double r = above / below;
+    out[used++] = r < 1.0 ? r : 1.0 / r;
+  }
+  return used;
+}
+
+double hr_ratio_effective_index(double beta, int k) {
+  return 0.5 * k * (k + 1) * beta + (k - 1);
+}
+
+/* The unnormalised surmise of index b, and b times r~ for its mean. */
+static double surmise_shape(double r, void *vb) {
+  double b = *(const double *)vb;
+  return pow(r + r * r, b) / pow(1.0 + r + r * r, 1.0 + 1.5 * b);
+}
+
+static double surmise_shape_x(double r, void *vb) { return r * surmise_shape(r, vb); }
+
+static double integrate01(double (*fn)(double, void *), void *ctx) {
+  gsl_integration_workspace *w = gsl_integration_workspace_alloc(64);
+  if (!w) return NAN;
+  gsl_function f = {fn, ctx};
+  double value = NAN, error = 0.0;
+  gsl_integration_qag(&f, 0.0, 1.0, 1e-13, 1e-12, 64, GSL_INTEG_GAUSS21, w,
+                      &value, &error);
+  gsl_integration_workspace_free(w);
+  return value;
+}
+
+double hr_ratio_mean_index(double b) {
+  return integrate01(surmise_shape_x, &b) / integrate01(surmise_shape, &b);
+}
+
 /* ---- Kolmogorov-Smirnov --------------------------------------------------------- */
 
 static int compare_doubles(const void *a, const void *b) {

@@ -174,3 +174,43 @@ double hr_number_variance_goe(double L) {
   return 2.0 / (M_PI * M_PI) *
          (log(2.0 * M_PI * L) + euler_gamma + 1.0 - M_PI * M_PI / 8.0);
 }
+
+/* Delta_3 of one window [a, a + L]: with y_j the levels inside relative to
+ * a (ascending) and N(x) = #{y_j <= x} (a constant offset is absorbed by
+ * B), the integrals are I0 = int N = sum (L - y_j), I1 = int x N =
+ * sum (L^2 - y_j^2) / 2, I2 = int N^2 = sum (2j - 1)(L - y_j); the normal
+ * equations give A, B and the residual I2 - A I1 - B I0. */
+static double rigidity_window(const double *y, int64_t k, double a, double L) {
+  double i0 = 0.0, i1 = 0.0, i2 = 0.0;
+  for (int64_t j = 0; j < k; j++) {
+    double t = y[j] - a;
+    i0 += L - t;
+    i1 += 0.5 * (L * L - t * t);
+    i2 += (double)(2 * j + 1) * (L - t);
+  }
+  /* [L^3/3 L^2/2; L^2/2 L] [A; B] = [I1; I0] */
+  double det = L * L * L * L / 3.0 - L * L * L * L / 4.0;
+  double A = (L * i1 - 0.5 * L * L * i0) / det;
+  double B = (L * L * L / 3.0 * i0 - 0.5 * L * L * i1) / det;
+  return (i2 - A * i1 - B * i0) / L;
+}
+
+double hr_spectral_rigidity(const double *unfolded, int64_t n, double L,
+                            int64_t windows) {
+  double lo = unfolded[0], hi = unfolded[n - 1] - L;
+  if (windows < 2 || hi <= lo) return NAN;
+  double sum = 0.0;
+  for (int64_t w = 0; w < windows; w++) {
+    double a = lo + (hi - lo) * (double)w / (double)(windows - 1);
+    int64_t first = count_at_most(unfolded, n, a);
+    int64_t last = count_at_most(unfolded, n, a + L);
+    sum += rigidity_window(unfolded + first, last - first, a, L);
+  }
+  return sum / (double)windows;
+}
+
+double hr_spectral_rigidity_goe(double L) {
+  const double euler_gamma = 0.5772156649015329;
+  return (log(2.0 * M_PI * L) + euler_gamma - 1.25 - M_PI * M_PI / 8.0) /
+         (M_PI * M_PI);
+}

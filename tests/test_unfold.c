@@ -83,6 +83,22 @@ int main(void) {
   for (int64_t i = 0; i < m; i++) s[i] = (double)i + 0.5;
   EXPECT(hr_number_variance(s, m, 3.0, 777) < 1e-12, "picket fence Sigma^2");
   EXPECT_NEAR(hr_number_variance_goe(1.0), 0.442, 0.002, "GOE Sigma^2(1)");
+  /* rigidity: a picket fence tends to Delta_3 = 1/12 (the variance of its
+   * sawtooth) as L grows; small windows fit the teeth a little better */
+  for (double L = 11; L <= 40; L += 14)
+    EXPECT_NEAR(hr_spectral_rigidity(s, m, L, 501), 1.0 / 12.0, 1e-3,
+                "picket fence Delta_3(%g) = %.5f", L,
+                hr_spectral_rigidity(s, m, L, 501));
+  x = 0;
+  for (int64_t i = 0; i < m; i++) {
+    x += -log(hr_random_uniform(9, 0, i, 0, HR_STREAM_ENTRY));
+    s[i] = x;
+  }
+  for (double L = 5; L <= 15; L += 10) {
+    double d3 = hr_spectral_rigidity(s, m, L, 5000);
+    EXPECT(fabs(d3 / (L / 15.0) - 1.0) < 0.1, "Poisson Delta_3(%g) = %.4f vs "
+           "L/15", L, d3);
+  }
   free(l); free(u); free(s);
   return test_finish_serial("test_unfold");
 }

@@ -37,6 +37,18 @@ double hr_ratio_cdf(hr_law_t law, double rt);
  * GUE 2 sqrt 3 / pi - 1/2, GSE 32 sqrt 3 / (15 pi) - 1/2. */
 double hr_ratio_mean_exact(hr_law_t law);
 
+/* Higher-order (non-overlapping) ratios r~^(k) = min(r, 1/r) with
+ * r = (l_(i+2k) - l_(i+k)) / (l_(i+k) - l_i) into out; returns how many.
+ * Tekur, Bhosale and Santhanam (PRB 98, 104305, 2018) found them
+ * distributed as the nearest-neighbour surmise of the effective index
+ * b' = k (k + 1) / 2 * b + k - 1. */
+int64_t hr_higher_order_ratios(const double *levels, int64_t n, int k,
+                               double *out);
+double hr_ratio_effective_index(double beta, int k);
+
+/* Mean of r~ under the surmise of any index b > 0 (quadrature). */
+double hr_ratio_mean_index(double b);
+
 /* Kolmogorov-Smirnov distance sup |F_n - F| of a sample against a
  * distribution function; sorts the sample in place. */
 double hr_ks_distance(double *sample, int64_t n, double (*cdf)(double, void *),

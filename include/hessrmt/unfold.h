@@ -53,4 +53,14 @@ double hr_number_variance(const double *unfolded, int64_t n, double L,
  * pi^2 / 8) (large L). */
 double hr_number_variance_goe(double L);
 
+/* Spectral rigidity Delta_3(L) (Dyson and Mehta): the least-squares
+ * deviation of the staircase from its best straight line over a window
+ * of length L, (1/L) min_{A,B} int (N(x) - A x - B)^2 dx, averaged over
+ * `windows` starts; the integrals of the piecewise-constant staircase are
+ * taken exactly.  References: Poisson L/15; GOE (1/pi^2)(ln 2 pi L + gamma
+ * - 5/4 - pi^2/8) (large L); a picket fence 1/12. */
+double hr_spectral_rigidity(const double *unfolded, int64_t n, double L,
+                            int64_t windows);
+double hr_spectral_rigidity_goe(double L);
+
 #endif

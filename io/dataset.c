@@ -466,84 +466,101 @@ int hr_matrix_read(MPI_Comm comm, const char *path, const char *dset,
 
 /* ---- preprocessing ------------------------------------------------------ */
 
-static int scale_pixels(MPI_Comm comm, hr_dataset_t *ds) {
-  size_t total = (size_t)ds->count * (size_t)ds->dim;
-  double range[2] = {INFINITY, INFINITY};  /* min, -max */
-  for (size_t k = 0; k < total; k++) {
-    if (ds->x[k] < range[0]) range[0] = ds->x[k];
-    if (-ds->x[k] < range[1]) range[1] = -ds->x[k];
-  }
-  HR_MPI(MPI_Allreduce(MPI_IN_PLACE, range, 2, MPI_DOUBLE, MPI_MIN, comm));
-  /* Data that are not raw pixels would be silently distorted. */
+/* Data that are not raw pixels would be silently distorted by scaling. */
+static int check_pixels(MPI_Comm comm, const hr_dataset_t *ds) {
   int rc = HR_OK;
-  if (range[0] < 0 || -range[1] > 255)
-    rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                      "pixel scaling expects raw pixels in [0, 255]; the "
-                      "data range over [%g, %g]: leave scaling off",
-                      range[0], -range[1]);
-  HR_CHECK(hr_agree(comm, rc));
-  for (size_t k = 0; k < total; k++) ds->x[k] = ds->x[k] / 127.5 - 1.0;
-  return HR_OK;
+  for (int64_t k = 0; k < ds->count * ds->dim && rc == HR_OK; k++)
+    if (ds->x[k] < 0.0 || ds->x[k] > 255.0)
+      rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                        "--scale-pixels expects values in [0, 255], but row "
+                        "%lld holds %g; drop --scale-pixels for data that "
+                        "are not 8-bit pixels",
+                        (long long)(ds->first + k / ds->dim), ds->x[k]);
+  return hr_agree(comm, rc);
 }
 
-/* Column sums, minima and negated maxima over all ranks. */
-static int column_stats(MPI_Comm comm, const hr_dataset_t *ds, double *sum,
-                        double *lo, int64_t *n) {
+static double pixel(const hr_preprocess_t *p, double v) {
+  return p->scale_pixels ? v / 127.5 - 1.0 : v;
+}
+
+/* Means, and the scale 1/sd of every feature over all ranks: two passes
+ * (the mean first) for accuracy.  A feature is constant exactly when its
+ * minimum equals its maximum; its scale is 0, which is what centring it
+ * would give without rounding. */
+static int feature_stats(MPI_Comm comm, const hr_dataset_t *ds,
+                         hr_preprocess_t *p, double *work) {
   int d = (int)ds->dim;
+  double *sq = work, *lo = work + d;  /* lo: minima, then negated maxima */
   for (int j = 0; j < d; j++) lo[j] = lo[d + j] = INFINITY;
   for (int64_t r = 0; r < ds->count; r++)
     for (int j = 0; j < d; j++) {
-      double v = ds->x[r * d + j];
-      sum[j] += v;
+      double v = pixel(p, ds->x[r * d + j]);
+      p->mean[j] += v;
       if (v < lo[j]) lo[j] = v;
       if (-v < lo[d + j]) lo[d + j] = -v;
     }
-  HR_MPI(MPI_Allreduce(MPI_IN_PLACE, sum, d, MPI_DOUBLE, MPI_SUM, comm));
-  HR_MPI(MPI_Allreduce(MPI_IN_PLACE, lo, 2 * d, MPI_DOUBLE, MPI_MIN, comm));
-  HR_MPI(MPI_Allreduce(&ds->count, n, 1, MPI_INT64_T, MPI_SUM, comm));
-  return HR_OK;
-}
-
-/* Population variance, two passes (the mean first) for accuracy.  A column
- * is constant exactly when its minimum equals its maximum; it is set to 0,
- * which is what centring it would give without rounding. */
-static int standardize(MPI_Comm comm, hr_dataset_t *ds, double *work) {
-  int d = (int)ds->dim;
-  double *sum = work, *sq = work + d, *lo = work + 2 * d;
   int64_t n;
-  HR_CHECK(column_stats(comm, ds, sum, lo, &n));
+  HR_MPI(MPI_Allreduce(MPI_IN_PLACE, p->mean, d, MPI_DOUBLE, MPI_SUM, comm));
+  HR_MPI(MPI_Allreduce(MPI_IN_PLACE, lo, 2 * d, MPI_DOUBLE, MPI_MIN, comm));
+  HR_MPI(MPI_Allreduce(&ds->count, &n, 1, MPI_INT64_T, MPI_SUM, comm));
   if (n == 0) return HR_OK;
-  for (int j = 0; j < d; j++) sum[j] /= (double)n;  /* now the means */
+  for (int j = 0; j < d; j++) p->mean[j] /= (double)n;
   for (int64_t r = 0; r < ds->count; r++)
     for (int j = 0; j < d; j++) {
-      double c = ds->x[r * d + j] - sum[j];
+      double c = pixel(p, ds->x[r * d + j]) - p->mean[j];
       sq[j] += c * c;
     }
   HR_MPI(MPI_Allreduce(MPI_IN_PLACE, sq, d, MPI_DOUBLE, MPI_SUM, comm));
-  for (int j = 0; j < d; j++) {
-    int constant = lo[j] == -lo[d + j];
-    double scale = constant ? 0.0 : 1.0 / sqrt(sq[j] / (double)n);
-    for (int64_t r = 0; r < ds->count; r++)
-      ds->x[r * d + j] = (ds->x[r * d + j] - sum[j]) * scale;
-  }
+  for (int j = 0; j < d; j++)
+    p->scale[j] = lo[j] == -lo[d + j] ? 0.0 : 1.0 / sqrt(sq[j] / (double)n);
   return HR_OK;
 }
 
-int hr_dataset_preprocess(MPI_Comm comm, hr_dataset_t *ds, int scale,
-                          int standard) {
-  if (scale) HR_CHECK(scale_pixels(comm, ds));
-  if (!standard) return HR_OK;
+int hr_preprocess_fit(MPI_Comm comm, const hr_dataset_t *ds,
+                      hr_preprocess_t *p) {
+  if (p->scale_pixels) HR_CHECK(check_pixels(comm, ds));
+  if (!p->standardize) return HR_OK;
+  p->dim = ds->dim;
   double *work = NULL;
   int rc = HR_OK;
   if (ds->dim > INT_MAX / 4)
     rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
                       "%lld features are too many to standardize",
                       (long long)ds->dim);
-  else if (!(work = calloc((size_t)ds->dim * 4 + 1, sizeof *work)))
+  else if (!(work = calloc((size_t)ds->dim * 3 + 1, sizeof *work)) ||
+           !(p->mean = calloc((size_t)ds->dim + 1, sizeof *p->mean)) ||
+           !(p->scale = calloc((size_t)ds->dim + 1, sizeof *p->scale)))
     rc = hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                       "out of memory for feature statistics");
   rc = hr_agree(comm, rc);
-  if (rc == HR_OK) rc = standardize(comm, ds, work);
+  if (rc == HR_OK) rc = feature_stats(comm, ds, p, work);
   free(work);
+  return rc;
+}
+
+int hr_preprocess_apply(MPI_Comm comm, const hr_preprocess_t *p,
+                        hr_dataset_t *ds) {
+  if (p->scale_pixels) HR_CHECK(check_pixels(comm, ds));
+  for (int64_t r = 0; r < ds->count; r++)
+    for (int64_t j = 0; j < ds->dim; j++) {
+      double v = pixel(p, ds->x[r * ds->dim + j]);
+      if (p->standardize) v = (v - p->mean[j]) * p->scale[j];
+      ds->x[r * ds->dim + j] = v;
+    }
+  return HR_OK;
+}
+
+void hr_preprocess_free(hr_preprocess_t *p) {
+  free(p->mean);
+  free(p->scale);
+  p->mean = p->scale = NULL;
+}
+
+int hr_dataset_preprocess(MPI_Comm comm, hr_dataset_t *ds, int scale,
+                          int standard) {
+  hr_preprocess_t p = {.scale_pixels = scale, .standardize = standard};
+  int rc = hr_preprocess_fit(comm, ds, &p);
+  if (rc == HR_OK) rc = hr_preprocess_apply(comm, &p, ds);
+  hr_preprocess_free(&p);
   return rc;
 }

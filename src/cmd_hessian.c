@@ -48,65 +48,9 @@ static void data_spec(const hr_options_t *o, hr_dataset_spec_t *spec) {
   spec->seed = (uint64_t)o->seed;
 }
 
-/* Feature mean and scale over the whole dataset (world slices), for
- * --standardize: batches must be standardised with the dataset's
- * statistics, not their own. */
-static int feature_stats(hr_ctx_t *ctx, hr_hessian_t *h, const hr_dataset_t *d) {
-  int64_t D = h->dim;
-  h->mean = calloc((size_t)D, sizeof *h->mean);
-  h->inv_std = calloc((size_t)D, sizeof *h->inv_std);
-  double *sq = calloc((size_t)D, sizeof *sq);
-  int ok = h->mean && h->inv_std && sq;
-  int rc = hr_agree(ctx->world, ok ? HR_OK : HR_ERR_MEMORY);
-  if (rc != HR_OK) { free(sq); return rc; }
-  /* Two passes (mean, then centred squares): one pass loses the variance
-   * of a feature with a large offset to cancellation. */
-  for (int64_t i = 0; i < d->count; i++)
-    for (int64_t j = 0; j < D; j++) h->mean[j] += d->x[i * D + j];
-  MPI_Allreduce(MPI_IN_PLACE, h->mean, (int)D, MPI_DOUBLE, MPI_SUM, ctx->world);
-  for (int64_t j = 0; j < D; j++) h->mean[j] /= (double)h->rows;
-  for (int64_t i = 0; i < d->count; i++)
-    for (int64_t j = 0; j < D; j++) {
-      double c = d->x[i * D + j] - h->mean[j];
-      sq[j] += c * c;
-    }
-  MPI_Allreduce(MPI_IN_PLACE, sq, (int)D, MPI_DOUBLE, MPI_SUM, ctx->world);
-  for (int64_t j = 0; j < D; j++) {
-    double var = sq[j] / (double)h->rows;
-    h->inv_std[j] = var > 0 ? 1.0 / sqrt(var) : 1.0;  /* constant: centre only */
-  }
-  free(sq);
-  return HR_OK;
-}
-
-/* --scale-pixels is for 0..255 data: anything else would be silently
- * distorted, so it is an error naming the row. */
-static int check_pixel_range(const hr_dataset_t *d, int64_t dim) {
-  for (int64_t i = 0; i < d->count * dim; i++)
-    if (d->x[i] < 0.0 || d->x[i] > 255.0)
-      HR_FAIL(HR_ERR_INPUT, "--scale-pixels expects values in [0, 255], but "
-              "row %lld holds %g; drop --scale-pixels for data that are not "
-              "8-bit pixels", (long long)(d->first + i / dim), d->x[i]);
-  return HR_OK;
-}
-
-static void apply_preprocessing(const hr_options_t *o, const hr_hessian_t *h,
-                                hr_dataset_t *d) {
-  for (int64_t i = 0; i < d->count * h->dim; i++) {
-    double v = d->x[i];
-    if (o->scale_pixels) v = v / 127.5 - 1.0;
-    if (o->standardize) {
-      int64_t j = i % h->dim;
-      v = (v - h->mean[j]) * h->inv_std[j];
-    }
-    d->x[i] = v;
-  }
-}
-
 /* The world-sliced pass over the data that classes and standardisation
  * need: largest label, and feature statistics.  Collective. */
 static int dataset_pass(hr_ctx_t *ctx, hr_hessian_t *h, int need_classes) {
-  const hr_options_t *o = ctx->opts;
   int64_t first, count;
   hr_row_slice(h->rows, ctx->rank, ctx->size, &first, &count);
   hr_dataset_t d;
@@ -117,13 +61,8 @@ static int dataset_pass(hr_ctx_t *ctx, hr_hessian_t *h, int need_classes) {
     rc = hr_dataset_max_label(ctx->world, &d, &max_label);
     h->classes = max_label + 1;
   }
-  if (rc == HR_OK && o->scale_pixels)
-    rc = hr_agree(ctx->world, check_pixel_range(&d, h->dim));
-  if (rc == HR_OK && o->standardize) {
-    if (o->scale_pixels)
-      for (int64_t i = 0; i < d.count * h->dim; i++) d.x[i] = d.x[i] / 127.5 - 1.0;
-    rc = feature_stats(ctx, h, &d);
-  }
+  /* --standardize: batches use the whole dataset's statistics. */
+  if (rc == HR_OK) rc = hr_preprocess_fit(ctx->world, &d, &h->prep);
   hr_dataset_free(&d);
   return rc;
 }
@@ -244,6 +183,8 @@ static int resolve_method(hr_ctx_t *ctx, hr_hessian_t *h) {
 static int setup(hr_ctx_t *ctx, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
   data_spec(o, &h->spec);
+  h->prep.scale_pixels = o->scale_pixels;
+  h->prep.standardize = o->standardize;
   h->part = (hr_part_t)o->part;
   HR_CHECK(hr_dataset_shape(ctx->world, &h->spec, &h->rows, &h->dim));
   int need_pass = 0;
@@ -292,12 +233,9 @@ static int load_rows(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                         (long long)h->classes);
     rc = hr_agree(run->grid.comm, rc);
   }
-  if (rc == HR_OK && o->scale_pixels)
-    rc = hr_agree(run->grid.comm, check_pixel_range(&h->data, h->dim));
   hr_timer_stop(&ctx->timer, HR_PHASE_READ);
   HR_CHECK(rc);
-  apply_preprocessing(o, h, &h->data);
-  return HR_OK;
+  return hr_preprocess_apply(run->grid.comm, &h->prep, &h->data);
 }
 
 /* Labels index the outputs for ce and one-hot mse. */
@@ -514,7 +452,6 @@ int hr_cmd_hessian(hr_ctx_t *ctx) {
   if (h.loaded) hr_dataset_free(&h.data);
   free(h.targets);
   free(h.theta);
-  free(h.mean);
-  free(h.inv_std);
+  hr_preprocess_free(&h.prep);
   return rc;
 }

@@ -90,9 +90,29 @@ int hr_matrix_read(MPI_Comm comm, const char *path, const char *dset,
 
 /* Preprocessing, in this order when both are asked for:
  * scale_pixels maps [0, 255] to [-1, 1] (x / 127.5 - 1, the paper's MNIST
- * pipeline: ToTensor then Normalize(0.5, 0.5)); standardize makes every
- * feature mean 0 and variance 1 over all rows of all ranks (features with
- * zero variance are only centred).  Collective. */
+ * pipeline: ToTensor then Normalize(0.5, 0.5)), and data outside [0, 255]
+ * are an error naming the row; standardize makes every feature mean 0 and
+ * variance 1 (features that are constant become 0).
+ *
+ * The statistics are fitted on one set of rows and applied to any rows, so
+ * batch spectra use the whole dataset's statistics, not their own. */
+typedef struct {
+  int scale_pixels, standardize;  /* set by the caller before fitting */
+  int64_t dim;
+  double *mean, *scale;           /* standardize: x -> (x - mean) * scale */
+} hr_preprocess_t;
+
+/* Fit the standardisation over all ranks' rows of comm (after pixel
+ * scaling, whose range it checks).  Collective; agreed. */
+int hr_preprocess_fit(MPI_Comm comm, const hr_dataset_t *ds,
+                      hr_preprocess_t *p);
+
+/* Apply p to ds (pixel range checked, agreed over comm).  Collective. */
+int hr_preprocess_apply(MPI_Comm comm, const hr_preprocess_t *p,
+                        hr_dataset_t *ds);
+void hr_preprocess_free(hr_preprocess_t *p);
+
+/* Fit on ds and apply to ds.  Collective. */
 int hr_dataset_preprocess(MPI_Comm comm, hr_dataset_t *ds, int scale_pixels,
                           int standardize);
 

@@ -39,7 +39,8 @@ typedef struct {
   hr_method_t method;          /* resolved: never AUTO */
   int all;                     /* one Hessian of the whole dataset */
   int64_t batch, first_row, count;
-  double *mean, *inv_std;      /* --standardize statistics (dim) */
+  hr_preprocess_t prep;        /* --scale-pixels / --standardize, fitted
+                                  on the whole dataset */
   /* the current spectrum */
   int loaded;
   hr_dataset_t data;           /* this rank's rows */

@@ -9,6 +9,7 @@
  * (gram: DESIGN.md, "Gram shortcut").  Low-rank batch spectra live in
  * hessian_lowrank.c. */
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "hessrmt/error.h"
 #include "hessrmt/hessian.h"
 #include "hessrmt/memory.h"
+#include "hessrmt/rmt.h"
 #include "hessrmt/spectra_run.h"
 #include "hessrmt/weights.h"
 
@@ -282,9 +284,8 @@ static int batch_loss(const hr_hessian_t *h, MPI_Comm comm, int64_t rows,
 
 /* Count of |l| above the precision's noise level: the numerical rank. */
 static double numerical_rank(const double *v, int64_t n, hr_precision_t p) {
-  double big = fmax(fabs(v[0]), fabs(v[n - 1]));
-  double cut = 100.0 * (p == HR_PRECISION_DOUBLE ? 2.2e-16 : 1.2e-7) *
-               (double)n * big;
+  double cut = hr_zero_cut(v, n, p == HR_PRECISION_DOUBLE ? DBL_EPSILON
+                                                          : FLT_EPSILON);
   int64_t r = 0;
   for (int64_t i = 0; i < n; i++) r += fabs(v[i]) > cut;
   return (double)r;
@@ -353,14 +354,14 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
    * one after another beside the matrix and the data. */
   int64_t phase = build > solver ? build : solver;
   if (matrix > phase) phase = matrix;
+  int64_t need = HR_MEMORY_BASELINE + data + matrix + phase + 3 * N * 8;
   if (h->method == HR_METHOD_LOWRANK) {
     /* Past rank N/2 it falls back to dense, which must fit too. */
     hr_hessian_t dense = *h;
     dense.method = HR_METHOD_DENSE;
     char unused[512];
     int64_t fallback = hr_hessian_memory(ctx, run, &dense, unused, sizeof unused);
-    int64_t mine = HR_MEMORY_BASELINE + data + matrix + phase + 3 * N * 8;
-    if (fallback > mine) {
+    if (fallback > need) {
       snprintf(breakdown, len, "the dense fallback's: %s", unused);
       return fallback;
     }
@@ -372,7 +373,7 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
            (long long)order, hr_format_bytes((double)matrix, a, sizeof a),
            hr_format_bytes((double)solver, b, sizeof b),
            hr_method_names[h->method], hr_format_bytes((double)build, c, sizeof c));
-  return HR_MEMORY_BASELINE + data + matrix + phase + 3 * N * 8;
+  return need;
 }
 
 static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {

@@ -9,26 +9,33 @@ static const char *law_names[HR_LAW_COUNT] = {"poisson", "goe", "gue", "gse"};
 
 const char *hr_law_name(hr_law_t law) { return law_names[law]; }
 
+double hr_zero_cut(const double *levels, int64_t n, double eps) {
+  double big = fmax(fabs(levels[0]), fabs(levels[n - 1]));
+  return 100.0 * eps * (double)n * big;
+}
+
+/* r~ of the spacings below and above level i; 0 if either is not
+ * positive (degenerate levels have no ratio). */
+static int ratio_at(const double *levels, int64_t i, double *rt) {
+  double prev = levels[i] - levels[i - 1], next = levels[i + 1] - levels[i];
+  if (!(prev > 0.0) || !(next > 0.0)) return 0;
+  double r = next / prev;
+  *rt = r < 1.0 ? r : 1.0 / r;
+  return 1;
+}
+
 int64_t hr_spacing_ratios(const double *levels, int64_t n, double *out) {
   int64_t used = 0;
-  for (int64_t i = 1; i + 1 < n; i++) {
-    double prev = levels[i] - levels[i - 1], next = levels[i + 1] - levels[i];
-    if (!(prev > 0.0) || !(next > 0.0)) continue;
-    double r = next / prev;
-    out[used++] = r < 1.0 ? r : 1.0 / r;
-  }
+  for (int64_t i = 1; i + 1 < n; i++) used += ratio_at(levels, i, &out[used]);
   return used;
 }
 
 void hr_spacing_ratio_mean(const double *levels, int64_t n, double *mean,
                            double *stderr_mean, int64_t *count) {
-  double sum = 0.0, sum2 = 0.0;
+  double sum = 0.0, sum2 = 0.0, rt;
   int64_t used = 0;
   for (int64_t i = 1; i + 1 < n; i++) {
-    double prev = levels[i] - levels[i - 1], next = levels[i + 1] - levels[i];
-    if (!(prev > 0.0) || !(next > 0.0)) continue;
-    double r = next / prev;
-    double rt = r < 1.0 ? r : 1.0 / r;
+    if (!ratio_at(levels, i, &rt)) continue;
     sum += rt;
     sum2 += rt * rt;
     used++;

@@ -9,12 +9,6 @@
 #include "hessrmt/spectra_read.h"
 #include "hessrmt/spectra_run.h"
 
-/* Eigenvalues that are zero to the solve's rounding: |l| <= cut. */
-static double zero_cut(const double *v, int64_t n) {
-  double big = fmax(fabs(v[0]), fabs(v[n - 1]));
-  return 100.0 * DBL_EPSILON * (double)n * big;
-}
-
 /* Mean r~ over the levels above the cut (the structural zeros of a
  * rank-deficient Hessian would otherwise dominate the ratios). */
 static void ratio_of_nonzero(const double *v, int64_t n, double cut,
@@ -36,7 +30,7 @@ typedef struct {
 
 static row_stats_t row_stats(const double *v, int64_t n) {
   row_stats_t st;
-  ratio_of_nonzero(v, n, zero_cut(v, n), &st.mean, &st.se, &st.used, &st.rank);
+  ratio_of_nonzero(v, n, hr_zero_cut(v, n, DBL_EPSILON), &st.mean, &st.se, &st.used, &st.rank);
   return st;
 }
 

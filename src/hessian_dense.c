@@ -57,14 +57,8 @@ static int logistic_setup(panel_ctx_t *p) {
   hr_mlp_work_t *w;
   HR_CHECK(hr_mlp_work_create(&h->model, S ? S : 1, 1, &w));
   hr_samples_t all = hr_hessian_samples(h, 0, S);
-  hr_mlp_outputs(&h->model, h->theta, &all, w, p->prob);
+  hr_mlp_probabilities(&h->model, h->theta, &all, w, p->prob);
   hr_mlp_work_free(w);
-  for (int64_t s = 0; s < S; s++) {  /* softmax, stably */
-    double *f = p->prob + s * C, mx = f[0], z = 0;
-    for (int64_t c = 1; c < C; c++) mx = fmax(mx, f[c]);
-    for (int64_t c = 0; c < C; c++) z += (f[c] = exp(f[c] - mx));
-    for (int64_t c = 0; c < C; c++) f[c] /= z;
-  }
   return HR_OK;
 }
 

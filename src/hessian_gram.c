@@ -66,11 +66,6 @@ static double gram_entry(int64_t i, int64_t j, void *ctx) {
   return i >= j ? K[i * m + j] : K[j * m + i];  /* dsyrk filled the lower part */
 }
 
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* Solve K (m x m) distributed on the group's grid into ev (m values). */
 static int solve_gram_matrix(hr_ctx_t *ctx, hr_run_t *run, const double *K,
                              int64_t m, double *ev, double *checks) {
@@ -131,7 +126,16 @@ int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   HR_CHECK(rc);
   checks[HR_CHECK_RANK] = NAN;  /* counted on the full spectrum below */
   /* The other N - m eigenvalues of G^T G are exactly zero. */
-  for (int64_t i = m; i < N; i++) evals[i] = 0.0;
-  qsort(evals, (size_t)N, sizeof *evals, compare_doubles);
+  hr_hessian_add_zeros(evals, m, N);
   return HR_OK;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+void hr_hessian_add_zeros(double *evals, int64_t found, int64_t n) {
+  for (int64_t i = found; i < n; i++) evals[i] = 0.0;
+  qsort(evals, (size_t)n, sizeof *evals, compare_doubles);
 }

@@ -149,11 +149,6 @@ static int grow_basis(lowrank_t *L, int64_t k, int *captured) {
   return rc;
 }
 
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* T = Q^T H Q, block by block of Q, then its eigenvalues on the leader. */
 static int projected_spectrum(lowrank_t *L, double *evals) {
   int64_t r = L->r, N = L->N;
@@ -230,8 +225,7 @@ int hr_hessian_lowrank(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
               (long long)(h->model.nparams / 2));
     return hr_hessian_dense(ctx, run, h, evals, checks);
   }
-  for (int64_t i = r; i < h->model.nparams; i++) evals[i] = 0.0;
-  qsort(evals, (size_t)h->model.nparams, sizeof *evals, compare_doubles);
+  hr_hessian_add_zeros(evals, r, h->model.nparams);
   /* The basis may hold a few directions whose eigenvalues are at rounding
    * level; the rank recorded is the numerical one, as for the dense path. */
   checks[HR_CHECK_RANK] = NAN;

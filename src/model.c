@@ -226,6 +226,16 @@ static double target(const hr_mlp_t *m, const hr_samples_t *s, int64_t i,
   return s->labels[i] == c ? 1.0 : 0.0;
 }
 
+/* Softmax of one row of outputs into p, stably; returns log-sum-exp. */
+static double softmax_row(const double *f, int64_t C, double *p) {
+  double fmax = f[0], sum = 0;
+  for (int64_t c = 1; c < C; c++) fmax = fmax > f[c] ? fmax : f[c];
+  for (int64_t c = 0; c < C; c++) sum += exp(f[c] - fmax);
+  double lse = fmax + log(sum);
+  for (int64_t c = 0; c < C; c++) p[c] = exp(f[c] - lse);
+  return lse;
+}
+
 /* Loss of each sample; D_L = dloss/df; softmax into w->p for ce. */
 static double output_layer(const hr_mlp_t *m, const hr_samples_t *s,
                            hr_mlp_work_t *w) {
@@ -235,15 +245,9 @@ static double output_layer(const hr_mlp_t *m, const hr_samples_t *s,
     const double *f = w->z[m->layers] + i * C;
     double *d = w->delta[m->layers] + i * C, *p = w->p + i * C;
     if (m->loss == HR_LOSS_CE) {
-      double fmax = f[0], sum = 0;
-      for (int64_t c = 1; c < C; c++) fmax = fmax > f[c] ? fmax : f[c];
-      for (int64_t c = 0; c < C; c++) sum += exp(f[c] - fmax);
-      double lse = fmax + log(sum);
-      total += lse - f[s->labels[i]];
-      for (int64_t c = 0; c < C; c++) {
-        p[c] = exp(f[c] - lse);
+      total += softmax_row(f, C, p) - f[s->labels[i]];
+      for (int64_t c = 0; c < C; c++)
         d[c] = p[c] - (s->labels[i] == c ? 1.0 : 0.0);
-      }
     } else {
       for (int64_t c = 0; c < C; c++) {
         d[c] = f[c] - target(m, s, i, c);
@@ -288,6 +292,14 @@ void hr_mlp_outputs(const hr_mlp_t *m, const double *theta,
   forward(m, theta, s, w);
   memcpy(f, w->z[m->layers],
          (size_t)(s->count * m->width[m->layers]) * sizeof *f);
+}
+
+void hr_mlp_probabilities(const hr_mlp_t *m, const double *theta,
+                          const hr_samples_t *s, hr_mlp_work_t *w, double *p) {
+  int64_t C = m->width[m->layers];
+  forward(m, theta, s, w);
+  for (int64_t i = 0; i < s->count; i++)
+    softmax_row(w->z[m->layers] + i * C, C, p + i * C);
 }
 
 void hr_mlp_loss_grad(const hr_mlp_t *m, const double *theta,

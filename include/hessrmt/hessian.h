@@ -52,6 +52,11 @@ typedef struct {
 hr_samples_t hr_hessian_samples(const hr_hessian_t *h, int64_t first,
                                 int64_t count);
 
+/* The spectrum of a rank-deficient H from its `found` nonzero-range
+ * eigenvalues: the other n - found are exactly zero; all n sorted
+ * ascending in place (evals holds n). */
+void hr_hessian_add_zeros(double *evals, int64_t found, int64_t n);
+
 /* Estimated bytes per rank, with a breakdown for messages. */
 int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
                           const hr_hessian_t *h, char *breakdown, size_t len);

@@ -74,6 +74,10 @@ int64_t hr_mlp_work_bytes(const hr_mlp_t *m, int64_t max_samples,
 void hr_mlp_outputs(const hr_mlp_t *m, const double *theta,
                     const hr_samples_t *s, hr_mlp_work_t *w, double *f);
 
+/* Their softmax probabilities p (S x C, row-major). */
+void hr_mlp_probabilities(const hr_mlp_t *m, const double *theta,
+                          const hr_samples_t *s, hr_mlp_work_t *w, double *p);
+
 /* Sum over the chunk of the loss (into *loss) and its gradient (added to
  * grad, length N; grad may be NULL). */
 void hr_mlp_loss_grad(const hr_mlp_t *m, const double *theta,

@@ -312,9 +312,6 @@ static int solve_spectrum(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
     case HR_METHOD_LOWRANK: HR_CHECK(hr_hessian_lowrank(ctx, run, h, k, evals, checks)); break;
     default: HR_CHECK(hr_hessian_dense(ctx, run, h, evals, checks)); break;
   }
-  double sum = 0;
-  for (int64_t i = 0; i < run->n; i++) sum += evals[i];
-  checks[HR_CHECK_EVSUM] = sum;
   if (isnan(checks[HR_CHECK_RANK]))
     checks[HR_CHECK_RANK] = numerical_rank(evals, run->n,
                                            (hr_precision_t)ctx->opts->precision);

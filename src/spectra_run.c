@@ -152,10 +152,27 @@ static void report_progress(const hr_ctx_t *ctx, const hr_run_t *run,
           (long long)finished, (long long)mine, seconds);
 }
 
+/* The row's writer records how far its checks are from exact. */
+static void note_checks(hr_run_t *run, const double *evals,
+                        const double *checks) {
+  double trace = checks[HR_RUN_CHECK_TRACE], asym = checks[HR_RUN_CHECK_ASYM];
+  double scale = fmax(fabs(trace), fabs(evals[run->n - 1]) + fabs(evals[0]));
+  if (!isnan(trace) && scale > 0)
+    run->worst_trace_error = fmax(run->worst_trace_error,
+                                  fabs(trace - checks[HR_RUN_CHECK_EVSUM]) / scale);
+  if (!isnan(asym)) run->worst_asymmetry = fmax(run->worst_asymmetry, asym);
+}
+
 static int solve_and_write(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
                            hr_problem_fn fn, void *user, double *evals,
                            double *checks) {
   HR_CHECK(fn(ctx, run, k, evals, checks, user));
+  if (run->grid.rank == 0) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < run->n; i++) sum += evals[i];
+    checks[HR_RUN_CHECK_EVSUM] = sum;
+    note_checks(run, evals, checks);
+  }
   hr_timer_start(&ctx->timer, HR_PHASE_WRITE);
   int rc = run->grid.rank == 0
                ? hr_spectra_write_row(&run->file, k, evals, checks)
@@ -181,12 +198,6 @@ static int group_loop(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
     for (int i = 0; i < HR_SPECTRA_MAX_CHECKS; i++) checks[i] = NAN;
     rc = solve_and_write(ctx, run, k, fn, user, evals, checks);
     if (rc == HR_OK) {
-      double scale = fmax(fabs(checks[0]), fabs(evals[run->n - 1]) + fabs(evals[0]));
-      if (!isnan(checks[0]) && scale > 0)
-        run->worst_trace_error = fmax(run->worst_trace_error,
-                                      fabs(checks[0] - checks[1]) / scale);
-      if (!isnan(checks[2]))
-        run->worst_asymmetry = fmax(run->worst_asymmetry, checks[2]);
       if (run->grid.rank == 0) ++*written;
       report_progress(ctx, run, k, finished, mine, MPI_Wtime() - t0);
     }

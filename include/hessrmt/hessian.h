@@ -21,9 +21,9 @@
 
 /* Per-row checks of a Hessian spectrum, in /checks. */
 enum {
-  HR_CHECK_TRACE,   /* trace of the matrix solved */
-  HR_CHECK_EVSUM,   /* sum of the eigenvalues (must equal the trace) */
-  HR_CHECK_ASYM,    /* max |H - H^T| of the assembled matrix */
+  HR_CHECK_TRACE = HR_RUN_CHECK_TRACE,  /* trace of the matrix solved */
+  HR_CHECK_EVSUM = HR_RUN_CHECK_EVSUM,  /* its eigenvalue sum (run layer) */
+  HR_CHECK_ASYM = HR_RUN_CHECK_ASYM,    /* max |H - H^T| */
   HR_CHECK_RANK,    /* numerical rank (gram and lowrank: as found) */
   HR_CHECK_LOSS,    /* mean per-sample loss over the rows */
   HR_CHECK_ROWS,    /* rows in this spectrum */

@@ -26,8 +26,7 @@ typedef struct hr_run {
   int64_t count;              /* number of spectra */
   int64_t mem_limit;          /* bytes per rank */
   int64_t mem_need;           /* the estimate checked against it */
-  /* Worst self-checks over the rows this run computed (checks 0-2 of
-   * every command are trace, eigenvalue_sum, asymmetry). */
+  /* Worst self-checks over the rows this run computed. */
   double worst_trace_error, worst_asymmetry;
   int file_open;
   hr_spectra_file_t file;
@@ -55,8 +54,14 @@ void hr_run_print_plan(const hr_ctx_t *ctx, const hr_run_t *run,
 int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
                 const char *const *checks, int nchecks);
 
-/* Produce spectrum k: all run->n eigenvalues, ascending, into evals (on
- * every rank of the group) and the per-row checks.  Collective over the
+/* The first three per-row checks of every command: the trace of the
+ * matrix solved (NaN where none is assembled), the sum of its eigenvalues
+ * (filled in by the problem loop) and max |A - A^T|. */
+enum { HR_RUN_CHECK_TRACE, HR_RUN_CHECK_EVSUM, HR_RUN_CHECK_ASYM };
+
+/* Produce spectrum k: all run->n eigenvalues, ascending, into evals (at
+ * least on the group's first rank, which writes the row) and the per-row
+ * checks other than the eigenvalue sum.  Collective over the
  * group's grid; failures agreed within the group. */
 typedef int (*hr_problem_fn)(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
                              double *evals, double *checks, void *user);

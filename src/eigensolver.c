@@ -98,7 +98,6 @@ int64_t hr_eigensolver_default_nblk(hr_solver_t solver, int64_t n, int nprow,
   int pmax = nprow > npcol ? nprow : npcol;
   while (nb > 1 && (nb * (pmax - 1) >= n || (!is_elpa(solver) && nb > n)))
     nb /= 2;
-  (void)solver;
   return nb;
 }
 

@@ -192,9 +192,8 @@ static double act_d2(hr_activation_t a, double z) {
 
 /* ---- forward and gradient ----------------------------------------------- */
 
-static const double *layer_input(const hr_mlp_t *m, const hr_samples_t *s,
-                                 const hr_mlp_work_t *w, int l) {
-  (void)m;
+static const double *layer_input(const hr_samples_t *s, const hr_mlp_work_t *w,
+                                 int l) {
   return l == 1 ? s->x : w->a[l - 1];
 }
 
@@ -205,7 +204,7 @@ static void forward(const hr_mlp_t *m, const double *theta,
     int64_t in = m->width[l - 1], out = m->width[l];
     const double *W = theta + m->offset_w[l - 1];
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)S, (int)out,
-                (int)in, 1.0, layer_input(m, s, w, l), (int)in, W, (int)in,
+                (int)in, 1.0, layer_input(s, w, l), (int)in, W, (int)in,
                 0.0, w->z[l], (int)out);
     if (m->bias) {
       const double *b = theta + m->offset_b[l - 1];
@@ -278,7 +277,7 @@ static void accumulate_grad(const hr_mlp_t *m, const hr_samples_t *s,
   for (int l = 1; l <= m->layers; l++) {
     int64_t in = m->width[l - 1], out = m->width[l];
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in,
-                (int)S, 1.0, w->delta[l], (int)out, layer_input(m, s, w, l),
+                (int)S, 1.0, w->delta[l], (int)out, layer_input(s, w, l),
                 (int)in, 1.0, grad + m->offset_w[l - 1], (int)in);
     if (m->bias)
       for (int64_t i = 0; i < S; i++)
@@ -323,7 +322,7 @@ static void r_forward_direct(const hr_mlp_t *m, const hr_samples_t *s,
     const double *Vd = V + d * N;
     double *rz = w->rz[l] + d * S * out;
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)S, (int)out,
-                (int)in, 1.0, layer_input(m, s, w, l), (int)in,
+                (int)in, 1.0, layer_input(s, w, l), (int)in,
                 Vd + m->offset_w[l - 1], (int)in, beta, rz, (int)out);
     if (m->bias)
       for (int64_t i = 0; i < S; i++)
@@ -388,7 +387,7 @@ static void r_backward_layer(const hr_mlp_t *m, const double *theta,
     double *hv = HV + d * N;
     const double *rd = w->rd[l] + d * S * out;
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in,
-                (int)S, 1.0, rd, (int)out, layer_input(m, s, w, l), (int)in,
+                (int)S, 1.0, rd, (int)out, layer_input(s, w, l), (int)in,
                 1.0, hv + m->offset_w[l - 1], (int)in);
     if (residual && l > 1)  /* D_l R{A_(l-1)}^T */
       cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in,
@@ -469,7 +468,7 @@ void hr_mlp_gn_factor(const hr_mlp_t *m, const double *theta,
    * biases), so G needs no clearing. */
   for (int l = L; l >= 1; l--) {
     int64_t in = m->width[l - 1], out = m->width[l];
-    const double *A = layer_input(m, s, w, l);
+    const double *A = layer_input(s, w, l);
     for (int64_t r = 0; r < R; r++) {
       const double *dl = cur + r * out, *a = A + (r / C) * in;
       double *g = G + r * N;

@@ -3,6 +3,9 @@
 
 #include <hdf5.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#include "hessrmt/error.h"
 
 static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data) {
   if (n == 0) snprintf((char *)data, 256, "%s", e->desc ? e->desc : "");
@@ -13,4 +16,46 @@ const char *hr_h5_reason(char *buf) {
   buf[0] = '\0';
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost, buf);
   return buf[0] ? buf : "unknown HDF5 error";
+}
+
+/* Read a string attribute whose stored type is `stored` (a string type). */
+static herr_t read_string(hid_t a, hid_t stored, char *buf, size_t len) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_cset(t, H5Tget_cset(stored));
+  herr_t st;
+  if (H5Tis_variable_str(stored) > 0) {
+    char *value = NULL;
+    H5Tset_size(t, H5T_VARIABLE);
+    st = H5Aread(a, t, &value);
+    if (st >= 0 && value) {
+      snprintf(buf, len, "%s", value);
+      H5free_memory(value);
+    }
+  } else {
+    size_t size = H5Tget_size(stored);
+    char *value = calloc(size + 1, 1);
+    H5Tset_size(t, size + 1);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    st = value ? H5Aread(a, t, value) : -1;
+    if (st >= 0) snprintf(buf, len, "%s", value);
+    free(value);
+  }
+  H5Tclose(t);
+  return st;
+}
+
+int hr_h5_read_string_attr(hid_t loc, const char *name, char *buf, size_t len) {
+  buf[0] = '\0';
+  if (H5Aexists(loc, name) <= 0) return HR_OK;
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  if (a < 0) HR_FAIL(HR_ERR_IO, "cannot open attribute '%s'", name);
+  hid_t stored = H5Aget_type(a);
+  char why[256] = "";
+  herr_t st = H5Tget_class(stored) == H5T_STRING ? read_string(a, stored, buf, len) : -2;
+  if (st == -1) hr_h5_reason(why);
+  H5Tclose(stored);
+  H5Aclose(a);
+  if (st == -2) HR_FAIL(HR_ERR_INPUT, "attribute '%s' is not a string", name);
+  if (st < 0) HR_FAIL(HR_ERR_IO, "cannot read attribute '%s': %s", name, why);
+  return HR_OK;
 }

@@ -125,28 +125,6 @@ int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
 
 /* ---- resume ------------------------------------------------------------ */
 
-static int read_string_attr(hid_t loc, const char *name, char *buf,
-                            size_t len) {
-  buf[0] = '\0';
-  if (H5Aexists(loc, name) <= 0) return HR_OK;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-  HR_H5(a, "cannot open attribute '%s'", name);
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);  /* as written: HDF5 will not convert */
-  char *value = NULL, why[256] = "";
-  herr_t st = H5Aread(a, t, &value);
-  if (st < 0) hr_h5_reason(why);
-  if (st >= 0 && value) {
-    snprintf(buf, len, "%s", value);
-    H5free_memory(value);
-  }
-  H5Tclose(t);
-  H5Aclose(a);
-  if (st < 0) HR_FAIL(HR_ERR_IO, "cannot read attribute '%s': %s", name, why);
-  return HR_OK;
-}
-
 static int open_dataset_checked(hid_t loc, const char *name, int64_t rows,
                                 int64_t cols, hid_t *out) {
   *out = H5Dopen2(loc, name, H5P_DEFAULT);
@@ -166,7 +144,7 @@ static int open_dataset_checked(hid_t loc, const char *name, int64_t rows,
 static int open_contents(hr_spectra_file_t *f, const char *const *names,
                          const char *identity) {
   char stored[4096];
-  HR_CHECK(read_string_attr(f->file, "identity", stored, sizeof stored));
+  HR_CHECK(hr_h5_read_string_attr(f->file, "identity", stored, sizeof stored));
   if (strcmp(stored, identity) != 0)
     HR_FAIL(HR_ERR_INPUT, "'%s' was made with other arguments, so --resume "
             "cannot continue it.\n  it has:   %s\n  this run: %s\nRun without "

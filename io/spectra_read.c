@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hessrmt/error.h"
+#include "hessrmt/h5util.h"
 
 static int read_done(hid_t file, hr_spectra_t *s) {
   s->done = malloc((size_t)(s->rows ? s->rows : 1));
@@ -57,6 +58,42 @@ static int read_values(hid_t file, const char *path, const char *dataset,
   return rc;
 }
 
+/* checks/rank, when the file has it with one value per row. */
+static int read_rank(hid_t file, hr_spectra_t *s) {
+  if (H5Lexists(file, "checks", H5P_DEFAULT) <= 0 ||
+      H5Lexists(file, "checks/rank", H5P_DEFAULT) <= 0)
+    return HR_OK;
+  hid_t d = H5Dopen2(file, "checks/rank", H5P_DEFAULT);
+  if (d < 0) return HR_OK;
+  hid_t space = H5Dget_space(d);
+  hssize_t count = H5Sget_simple_extent_npoints(space);
+  H5Sclose(space);
+  herr_t st = -1;
+  if (count == s->rows && s->rows > 0) {
+    s->rank = malloc((size_t)s->rows * sizeof *s->rank);
+    if (s->rank)
+      st = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->rank);
+  }
+  H5Dclose(d);
+  if (st < 0) { free(s->rank); s->rank = NULL; }
+  return HR_OK;
+}
+
+/* Provenance attributes; absent ones stay "". */
+static int read_description(hid_t file, hr_spectra_t *s) {
+  HR_CHECK(hr_h5_read_string_attr(file, "command", s->command, sizeof s->command));
+  HR_CHECK(hr_h5_read_string_attr(file, "model", s->model, sizeof s->model));
+  HR_CHECK(hr_h5_read_string_attr(file, "part", s->part, sizeof s->part));
+  HR_CHECK(hr_h5_read_string_attr(file, "method_used", s->method, sizeof s->method));
+  if (H5Lexists(file, "options", H5P_DEFAULT) <= 0) return HR_OK;
+  hid_t g = H5Gopen2(file, "options", H5P_DEFAULT);
+  if (g < 0) return HR_OK;
+  int rc = hr_h5_read_string_attr(g, "precision", s->precision, sizeof s->precision);
+  if (rc == HR_OK) rc = hr_h5_read_string_attr(g, "kind", s->kind, sizeof s->kind);
+  H5Gclose(g);
+  return rc;
+}
+
 int hr_spectra_load(const char *path, const char *dataset, hr_spectra_t *s) {
   memset(s, 0, sizeof *s);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -66,6 +103,8 @@ int hr_spectra_load(const char *path, const char *dataset, hr_spectra_t *s) {
             "unreadable or not HDF5)", path);
   int rc = read_values(file, path, dataset, s);
   if (rc == HR_OK) rc = read_done(file, s);
+  if (rc == HR_OK) rc = read_rank(file, s);
+  if (rc == HR_OK) rc = read_description(file, s);
   H5Fclose(file);
   if (rc != HR_OK) hr_spectra_free(s);
   return rc;
@@ -74,6 +113,8 @@ int hr_spectra_load(const char *path, const char *dataset, hr_spectra_t *s) {
 void hr_spectra_free(hr_spectra_t *s) {
   free(s->values);
   free(s->done);
+  free(s->rank);
   s->values = NULL;
   s->done = NULL;
+  s->rank = NULL;
 }

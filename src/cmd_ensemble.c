@@ -94,14 +94,11 @@ static int solve_member(hr_ctx_t *ctx, hr_run_t *run, int64_t k, double *evals,
 }
 
 static int summarize(const hr_ctx_t *ctx, const hr_ensemble_t *e) {
-  int rc = HR_OK;
-  if (ctx->rank == 0) {
-    double *exact = malloc((size_t)e->n * sizeof *exact);
-    int have = exact && hr_ensemble_exact_eigenvalues(e, exact);
-    rc = hr_summary_print(ctx->opts->output, have ? exact : NULL, stdout);
-    free(exact);
-  }
-  return hr_agree(ctx->world, rc);
+  double *exact = malloc((size_t)e->n * sizeof *exact);
+  int have = exact && hr_ensemble_exact_eigenvalues(e, exact);
+  int rc = hr_run_report(ctx, have ? exact : NULL);
+  free(exact);
+  return rc;
 }
 
 static int run_ensemble(hr_ctx_t *ctx, hr_run_t *run, const hr_ensemble_t *e) {

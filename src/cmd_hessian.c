@@ -33,92 +33,6 @@ static const char *const hr_method_names[] = {"auto", "dense", "Gram",
 static const char *const check_names[] = {"trace", "eigenvalue_sum",
                                           "asymmetry", "rank", "loss", "rows"};
 
-/* ---- set-up: data shape, classes, model, weights ------------------------- */
-
-static void data_spec(const hr_options_t *o, hr_dataset_spec_t *spec) {
-  memset(spec, 0, sizeof *spec);
-  spec->data = o->data;
-  spec->labels = o->labels[0] ? o->labels : NULL;
-  spec->features_dset = o->features_dset;
-  spec->labels_dset = o->labels_dset;
-  spec->limit = o->limit;
-  spec->no_labels = o->targets[0] != '\0';  /* regression: features only */
-  spec->n = o->rows;
-  spec->dim = o->dim;
-  spec->classes = (int)(o->classes ? o->classes : 4);
-  spec->separation = o->separation;
-  spec->seed = (uint64_t)o->seed;
-}
-
-/* The world-sliced pass over the data that classes and standardisation
- * need: largest label, and feature statistics.  Collective. */
-static int dataset_pass(hr_ctx_t *ctx, hr_hessian_t *h, int need_classes) {
-  int64_t first, count;
-  hr_row_slice(h->rows, ctx->rank, ctx->size, &first, &count);
-  hr_dataset_t d;
-  HR_CHECK(hr_dataset_read(ctx->world, &h->spec, first, count, &d));
-  int rc = HR_OK;
-  if (need_classes) {
-    int max_label = 0;
-    rc = hr_dataset_max_label(ctx->world, &d, &max_label);
-    h->classes = max_label + 1;
-  }
-  /* --standardize: batches use the whole dataset's statistics. */
-  if (rc == HR_OK) rc = hr_preprocess_fit(ctx->world, &d, &h->prep);
-  hr_dataset_free(&d);
-  return rc;
-}
-
-/* Outputs C: the model's, the targets' columns, --classes, or labels. */
-static int resolve_classes(hr_ctx_t *ctx, hr_hessian_t *h, int *need_pass) {
-  const hr_options_t *o = ctx->opts;
-  *need_pass = 0;
-  if (strncmp(o->model, "mlp:", 4) == 0) {
-    hr_mlp_t probe;
-    HR_CHECK(hr_agree(ctx->world, hr_mlp_init(&probe, o->model, h->dim, 0, 1,
-                                              HR_ACT_RELU, HR_LOSS_CE)));
-    h->classes = probe.width[probe.layers];
-  } else if (o->targets[0]) {
-    int64_t r = 0, cols = 0;
-    double *unused = NULL;
-    HR_CHECK(hr_matrix_read(ctx->world, o->targets, o->targets_dset, 0, 0, &r,
-                            &cols, &unused));
-    free(unused);
-    h->classes = cols;
-  } else if (o->classes) {
-    h->classes = o->classes;
-  } else if (strcmp(o->data, "synthetic") == 0) {
-    h->classes = h->spec.classes;
-  } else {
-    *need_pass = 1;  /* the largest label decides */
-  }
-  if (o->classes && h->classes && o->classes != h->classes && !*need_pass)
-    HR_CHECK(hr_agree(ctx->world,
-                      hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                                   "--classes %lld but the model/targets "
-                                   "have %lld outputs", (long long)o->classes,
-                                   (long long)h->classes)));
-  return HR_OK;
-}
-
-static int init_model(hr_ctx_t *ctx, hr_hessian_t *h) {
-  const hr_options_t *o = ctx->opts;
-  HR_CHECK(hr_agree(ctx->world,
-                    hr_mlp_init(&h->model, o->model, h->dim, h->classes,
-                                o->bias, (hr_activation_t)o->activation,
-                                (hr_loss_t)o->loss)));
-  if (o->targets[0] && o->loss != HR_LOSS_MSE)
-    HR_CHECK(hr_agree(ctx->world, hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__,
-                                               __func__, "--targets needs "
-                                               "--loss mse")));
-  h->theta = malloc((size_t)h->model.nparams * sizeof *h->theta);
-  HR_CHECK(hr_agree(ctx->world, h->theta ? HR_OK : HR_ERR_MEMORY));
-  if (o->weights[0])
-    return hr_weights_read(ctx->world, o->weights, &h->model, h->theta);
-  hr_weights_init(&h->model, (uint64_t)o->init_seed, h->theta);
-  return HR_OK;
-}
-
 /* Spectra: one for the whole dataset, or one per batch. */
 static int plan_spectra(hr_ctx_t *ctx, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
@@ -183,83 +97,13 @@ static int resolve_method(hr_ctx_t *ctx, hr_hessian_t *h) {
 }
 
 static int setup(hr_ctx_t *ctx, hr_hessian_t *h) {
-  const hr_options_t *o = ctx->opts;
-  data_spec(o, &h->spec);
-  h->prep.scale_pixels = o->scale_pixels;
-  h->prep.standardize = o->standardize;
-  h->part = (hr_part_t)o->part;
-  HR_CHECK(hr_dataset_shape(ctx->world, &h->spec, &h->rows, &h->dim));
-  int need_pass = 0;
-  HR_CHECK(resolve_classes(ctx, h, &need_pass));
-  /* Synthetic data get as many classes as the model has outputs. */
-  if (!o->classes && h->classes > 0) h->spec.classes = (int)h->classes;
-  if (!o->dry_run && (need_pass || o->standardize)) {
-    hr_timer_start(&ctx->timer, HR_PHASE_READ);
-    int rc = dataset_pass(ctx, h, need_pass);
-    hr_timer_stop(&ctx->timer, HR_PHASE_READ);
-    HR_CHECK(rc);
-  }
-  if (o->dry_run && need_pass)
-    h->classes = o->classes ? o->classes : 10;  /* a plan needs a guess */
-  HR_CHECK(init_model(ctx, h));
+  h->part = (hr_part_t)ctx->opts->part;
+  HR_CHECK(hr_hessian_prepare(ctx, h));
   HR_CHECK(plan_spectra(ctx, h));
   return resolve_method(ctx, h);
 }
 
 /* ---- one spectrum: the rows, their labels, the loss ---------------------- */
-
-/* Read this rank's slice of rows [first, first + count) for the group. */
-static int load_rows(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
-                     int64_t first, int64_t count) {
-  const hr_options_t *o = ctx->opts;
-  int64_t f, c;
-  hr_row_slice(count, run->grid.rank, run->grid.size, &f, &c);
-  if (h->loaded && h->data.first == first + f && h->data.count == c)
-    return HR_OK;  /* the whole-dataset slice, already here */
-  if (h->loaded) hr_dataset_free(&h->data);
-  free(h->targets);
-  h->targets = NULL;
-  h->loaded = 0;
-  hr_timer_start(&ctx->timer, HR_PHASE_READ);
-  int rc = hr_dataset_read(run->grid.comm, &h->spec, first + f, c, &h->data);
-  if (rc == HR_OK) h->loaded = 1;
-  if (rc == HR_OK && o->targets[0]) {
-    int64_t r = 0, cols = 0;
-    rc = hr_matrix_read(run->grid.comm, o->targets, o->targets_dset, first + f,
-                        c, &r, &cols, &h->targets);
-    if (rc == HR_OK && (cols != h->classes || r < first + count))
-      rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                        "targets '%s' are %lld x %lld but the data need %lld "
-                        "rows of %lld outputs", o->targets, (long long)r,
-                        (long long)cols, (long long)h->rows,
-                        (long long)h->classes);
-    rc = hr_agree(run->grid.comm, rc);
-  }
-  hr_timer_stop(&ctx->timer, HR_PHASE_READ);
-  HR_CHECK(rc);
-  return hr_preprocess_apply(run->grid.comm, &h->prep, &h->data);
-}
-
-/* Labels index the outputs for ce and one-hot mse. */
-static int check_labels(const hr_hessian_t *h, MPI_Comm comm) {
-  int rc = HR_OK;
-  if (!h->targets)
-    for (int64_t i = 0; i < h->data.count && rc == HR_OK; i++)
-      if (h->data.labels[i] < 0 || h->data.labels[i] >= h->classes)
-        rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
-                          "label %d of row %lld is outside [0, %lld): the "
-                          "model has %lld outputs", h->data.labels[i],
-                          (long long)(h->data.first + i), (long long)h->classes,
-                          (long long)h->classes);
-  return hr_agree(comm, rc);
-}
-
-hr_samples_t hr_hessian_samples(const hr_hessian_t *h, int64_t first,
-                                int64_t count) {
-  hr_samples_t s = {count, h->data.x + first * h->dim, h->data.labels + first,
-                    h->targets ? h->targets + first * h->classes : NULL};
-  return s;
-}
 
 /* Mean per-sample loss over the spectrum's rows (a record, whatever the
  * reduction). */
@@ -302,8 +146,8 @@ static int solve_spectrum(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
         "spectrum %lld has %lld rows but its group has %d ranks: every rank "
         "needs at least one row; use fewer ranks or more --groups",
         (long long)k, (long long)count, run->grid.size)));
-  HR_CHECK(load_rows(ctx, run, h, first, count));
-  HR_CHECK(check_labels(h, run->grid.comm));
+  HR_CHECK(hr_hessian_load(ctx, run->grid.comm, h, first, count));
+  HR_CHECK(hr_hessian_check_labels(h, run->grid.comm));
   HR_CHECK(batch_loss(h, run->grid.comm, count, &checks[HR_CHECK_LOSS]));
   h->scale = ctx->opts->reduction == HR_REDUCTION_MEAN ? 1.0 / (double)count : 1.0;
   checks[HR_CHECK_ROWS] = (double)count;
@@ -435,8 +279,7 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   if (!o->resume) HR_CHECK(write_attributes(run, h, o));
   HR_CHECK(hr_run_problems(ctx, run, solve_spectrum, h));
   HR_CHECK(hr_run_finish(ctx, run));
-  int rc = ctx->rank == 0 ? hr_summary_print(o->output, NULL, stdout) : HR_OK;
-  return hr_agree(ctx->world, rc);
+  return hr_run_report(ctx, NULL);
 }
 
 int hr_cmd_hessian(hr_ctx_t *ctx) {

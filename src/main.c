@@ -28,6 +28,10 @@ static int run_command(hr_ctx_t *ctx) {
   switch (ctx->opts->command) {
     case HR_CMD_ENSEMBLE: return hr_cmd_ensemble(ctx);
     case HR_CMD_HESSIAN: return hr_cmd_hessian(ctx);
+    case HR_CMD_STATS: return hr_cmd_stats(ctx);
+    case HR_CMD_TRAIN: return hr_cmd_train(ctx);
+    case HR_CMD_RELU_SIM: return hr_cmd_relu_sim(ctx);
+    case HR_CMD_LOSSFIT: return hr_cmd_lossfit(ctx);
     default: HR_FAIL(HR_ERR_INTERNAL, "command not implemented");
   }
 }

@@ -11,6 +11,7 @@
 
 #include "hessrmt/error.h"
 #include "hessrmt/model.h"
+#include "hessrmt/stats.h"
 #include "hessrmt/version.h"
 
 typedef enum {
@@ -19,6 +20,7 @@ typedef enum {
   OPT_INT,     /* int64, range-checked */
   OPT_AUTOINT, /* int64, or the word of default_text ("auto", "all") = 0 */
   OPT_DOUBLE,  /* finite double, range-checked */
+  OPT_AUTODOUBLE, /* a double, or the word of default_text ("auto") = -1 */
   OPT_STRING,
   OPT_CHOICE,  /* one word of a '|' list; stored as its index (int) */
   OPT_GRID,    /* "PxQ" or "auto" */
@@ -42,6 +44,11 @@ typedef struct {
 
 #define FIELD(f) offsetof(hr_options_t, f)
 #define ALL_SOLVING_COMMANDS (HR_CMD_ENSEMBLE | HR_CMD_HESSIAN)
+#define STATS_COMMANDS (HR_CMD_STATS | ALL_SOLVING_COMMANDS)
+#define DATA_COMMANDS (HR_CMD_HESSIAN | HR_CMD_TRAIN)
+#define LAYOUT_COMMANDS (ALL_SOLVING_COMMANDS | HR_CMD_RELU_SIM)
+#define ALL_COMMANDS (FIGURE_COMMANDS | HR_CMD_TRAIN)
+#define FIGURE_COMMANDS (STATS_COMMANDS | HR_CMD_RELU_SIM | HR_CMD_LOSSFIT)
 
 static const opt_entry_t option_table[] = {
   /* ensemble */
@@ -65,60 +72,60 @@ static const opt_entry_t option_table[] = {
   /* hessian: data */
   {"data", 0, OPT_STRING, FIELD(data), "synthetic", NULL, 0, 0, "PATH", "Data",
    "features: synthetic, FILE.h5, features.npy, *-ubyte[.gz] (IDX) or "
-   "FILE.csv[.gz] (label in the last column)", HR_CMD_HESSIAN, 1},
+   "FILE.csv[.gz] (label in the last column)", DATA_COMMANDS, 1},
   {"labels", 0, OPT_STRING, FIELD(labels), "", NULL, 0, 0, "PATH", "Data",
    "labels for .npy and IDX features (labels.npy, *-labels-idx1-ubyte)",
-   HR_CMD_HESSIAN, 1},
+   DATA_COMMANDS, 1},
   {"features-dset", 0, OPT_STRING, FIELD(features_dset), "features", NULL, 0,
-   0, "NAME", "Data", "HDF5 dataset of the features (n x d)", HR_CMD_HESSIAN, 1},
+   0, "NAME", "Data", "HDF5 dataset of the features (n x d)", DATA_COMMANDS, 1},
   {"labels-dset", 0, OPT_STRING, FIELD(labels_dset), "labels", NULL, 0, 0,
-   "NAME", "Data", "HDF5 dataset of the labels (n)", HR_CMD_HESSIAN, 1},
+   "NAME", "Data", "HDF5 dataset of the labels (n)", DATA_COMMANDS, 1},
   {"targets", 0, OPT_STRING, FIELD(targets), "", NULL, 0, 0, "PATH", "Data",
    "real-valued regression targets (n or n x C; .h5, .npy or .csv) for "
-   "--loss mse, instead of one-hot labels", HR_CMD_HESSIAN, 1},
+   "--loss mse, instead of one-hot labels", DATA_COMMANDS, 1},
   {"targets-dset", 0, OPT_STRING, FIELD(targets_dset), "targets", NULL, 0, 0,
-   "NAME", "Data", "HDF5 dataset of the targets", HR_CMD_HESSIAN, 1},
+   "NAME", "Data", "HDF5 dataset of the targets", DATA_COMMANDS, 1},
   {"limit", 0, OPT_INT, FIELD(limit), "0", NULL, 0, 9e15, "N", "Data",
-   "use only the first N rows (0 = all)", HR_CMD_HESSIAN, 1},
+   "use only the first N rows (0 = all)", DATA_COMMANDS, 1},
   {"scale-pixels", 0, OPT_FLAG, FIELD(scale_pixels), NULL, NULL, 0, 0, NULL,
    "Data", "map pixel values 0..255 to [-1, 1] (the paper's MNIST "
-   "normalisation)", HR_CMD_HESSIAN, 1},
+   "normalisation)", DATA_COMMANDS, 1},
   {"standardize", 0, OPT_FLAG, FIELD(standardize), NULL, NULL, 0, 0, NULL,
    "Data", "make every feature mean 0, variance 1 over the whole dataset",
-   HR_CMD_HESSIAN, 1},
+   DATA_COMMANDS, 1},
   {"n", 0, OPT_INT, FIELD(rows), "512", NULL, 1, 9e15, "N", "Data",
-   "synthetic data: number of rows", HR_CMD_HESSIAN, 1},
+   "synthetic data: number of rows", DATA_COMMANDS, 1},
   {"dim", 0, OPT_INT, FIELD(dim), "20", NULL, 1, 1e7, "D", "Data",
-   "synthetic data: features per row", HR_CMD_HESSIAN, 1},
+   "synthetic data: features per row", DATA_COMMANDS, 1},
   {"classes", 0, OPT_AUTOINT, FIELD(classes), "auto", NULL, 1, 1e6, "C",
    "Data", "number of classes; auto = the model's outputs, else the largest "
-   "label + 1 (synthetic: 4)", HR_CMD_HESSIAN, 1},
+   "label + 1 (synthetic: 4)", DATA_COMMANDS, 1},
   {"separation", 0, OPT_DOUBLE, FIELD(separation), "3", NULL, 0, 1e6, "S",
    "Data", "synthetic data: distance scale between class means (noise has "
-   "unit variance)", HR_CMD_HESSIAN, 1},
+   "unit variance)", DATA_COMMANDS, 1},
   {"seed", 0, OPT_INT, FIELD(seed), "1", NULL, 0, 9.2e18, "S", "Data",
    "synthetic data: random seed (row i depends only on S and i)",
-   HR_CMD_HESSIAN, 1},
+   DATA_COMMANDS, 1},
 
   /* hessian: model */
   {"model", 0, OPT_STRING, FIELD(model), "logistic", NULL, 0, 0, "SPEC",
-   "Model", "logistic (softmax regression) or mlp:D-H1-...-C", HR_CMD_HESSIAN, 1},
+   "Model", "logistic (softmax regression) or mlp:D-H1-...-C", DATA_COMMANDS, 1},
   {"activation", 0, OPT_CHOICE, FIELD(activation), "relu",
    HR_ACTIVATION_CHOICES, 0, 0, "A", "Model",
-   "activation between layers", HR_CMD_HESSIAN, 1},
+   "activation between layers", DATA_COMMANDS, 1},
   {"bias", 0, OPT_FLAG, FIELD(bias), "yes", NULL, 0, 0, NULL, "Model",
-   "layers have biases (the default)", HR_CMD_HESSIAN, 1},
+   "layers have biases (the default)", DATA_COMMANDS, 1},
   {"no-bias", 0, OPT_FLAG_OFF, FIELD(bias), NULL, NULL, 0, 0, NULL, "Model",
-   "layers have no biases", HR_CMD_HESSIAN, 0},
+   "layers have no biases", DATA_COMMANDS, 0},
   {"loss", 0, OPT_CHOICE, FIELD(loss), "ce", HR_LOSS_CHOICES, 0, 0, "L",
    "Model", "per-sample loss: ce (softmax cross-entropy) or mse (1/2 |f - "
-   "t|^2, t one-hot or --targets)", HR_CMD_HESSIAN, 1},
+   "t|^2, t one-hot or --targets)", DATA_COMMANDS, 1},
   {"weights", 0, OPT_STRING, FIELD(weights), "", NULL, 0, 0, "FILE.h5",
-   "Model", "trained weights: layers/<l>/weight (out x in) and "
-   "layers/<l>/bias; without it, --init-seed", HR_CMD_HESSIAN, 1},
+   "Model", "trained weights (train: the weights to start from): "
+   "layers/<l>/weight (out x in) and layers/<l>/bias; without it, --init-seed", DATA_COMMANDS, 1},
   {"init-seed", 0, OPT_INT, FIELD(init_seed), "1", NULL, 0, 9.2e18, "S",
    "Model", "untrained weights: PyTorch's default uniform +-1/sqrt(fan_in) "
-   "from seed S", HR_CMD_HESSIAN, 1},
+   "from seed S", DATA_COMMANDS, 1},
 
   /* hessian: what to compute */
   {"batch-size", 0, OPT_AUTOINT, FIELD(batch_size), "all", NULL, 1, 9e15, "B",
@@ -156,37 +163,151 @@ static const opt_entry_t option_table[] = {
   {"solver", 0, OPT_CHOICE, FIELD(solver), "elpa2", HR_SOLVER_CHOICES, 0, 0,
    "NAME", "Eigensolver and layout",
    "eigensolver: elpa2 (ELPA 2-stage), elpa1 (ELPA 1-stage), pdsyevr or "
-   "pdsyev (ScaLAPACK); eigenvalues only", ALL_SOLVING_COMMANDS, 1},
+   "pdsyev (ScaLAPACK); eigenvalues only", LAYOUT_COMMANDS, 1},
   {"precision", 0, OPT_CHOICE, FIELD(precision), "double",
    HR_PRECISION_CHOICES, 0, 0, "P", "Eigensolver and layout",
-   "precision of the matrix and the solve", ALL_SOLVING_COMMANDS, 1},
+   "precision of the matrix and the solve", LAYOUT_COMMANDS, 1},
   {"grid", 0, OPT_GRID, FIELD(grid_rows), "auto", NULL, 0, 0, "PxQ",
    "Eigensolver and layout",
    "BLACS process grid of each group (P*Q = ranks per group); auto is as "
-   "square as possible", ALL_SOLVING_COMMANDS, 0},
+   "square as possible", LAYOUT_COMMANDS, 0},
   {"nblk", 0, OPT_AUTOINT, FIELD(nblk), "auto", NULL, 1, 4096, "NB",
    "Eigensolver and layout",
    "block-cyclic block size; auto picks the largest of 64, 32, 16, ... that "
-   "ELPA 2-stage accepts (nblk*(max(P,Q)-1) < N)", ALL_SOLVING_COMMANDS, 0},
+   "ELPA 2-stage accepts (nblk*(max(P,Q)-1) < N)", LAYOUT_COMMANDS, 0},
   {"groups", 0, OPT_INT, FIELD(groups), "1", NULL, 1, 1e6, "G",
    "Eigensolver and layout",
    "split the ranks into G groups, each with its own grid; matrices are "
-   "dealt round-robin to groups", ALL_SOLVING_COMMANDS, 0},
+   "dealt round-robin to groups", LAYOUT_COMMANDS, 0},
   {"max-mem", 0, OPT_BYTES, FIELD(max_mem), "auto", NULL, 0, 0, "BYTES",
    "Eigensolver and layout",
    "refuse to run if the estimated memory per rank exceeds BYTES (suffix "
    "K, M, G, T; auto = available memory / ranks on the node)",
-   ALL_SOLVING_COMMANDS, 0},
+   LAYOUT_COMMANDS, 0},
+
+  /* statistics */
+  {"dataset", 0, OPT_STRING, FIELD(stats_dataset), "hessian_evals", NULL, 0, 0,
+   "NAME", "Statistics", "dataset of spectra (one per row, as the paper's "
+   "scripts wrote them)", HR_CMD_STATS, 0},
+  {"no-stats", 0, OPT_FLAG, FIELD(no_stats), NULL, NULL, 0, 0, NULL,
+   "Statistics", "do not run the statistics of 'hessrmt stats' on the "
+   "spectra at the end", ALL_SOLVING_COMMANDS, 0},
+  {"cut", 0, OPT_AUTODOUBLE, FIELD(cut), "auto", NULL, 0, 1e300, "EPS",
+   "Statistics", "levels with |l| <= EPS are numerical zeros and are left "
+   "out; auto = 100 eps N max|l| of each spectrum, eps of the file's "
+   "precision", STATS_COMMANDS, 0},
+  {"unfold", 0, OPT_CHOICE, FIELD(unfold), "auto", HR_UNFOLD_CHOICES, 0, 0,
+   "M", "Statistics", "unfolding: pool (every third spectrum against the "
+   "pooled levels of the rest), poly (polynomial fit of the counting "
+   "function), kde (integrated Gaussian kernel density); auto = pool with 6 "
+   "or more spectra, else poly", STATS_COMMANDS, 0},
+  {"poly-degree", 0, OPT_INT, FIELD(poly_degree), "9", NULL, 1, 30, "D",
+   "Statistics", "degree of the polynomial of --unfold poly", STATS_COMMANDS, 0},
+  {"trim", 0, OPT_DOUBLE, FIELD(trim), "0.05", NULL, 0, 0.45, "F",
+   "Statistics", "fraction of each spectrum's kept levels left out at each "
+   "end after unfolding (and of the poly fit): edges and outliers distort "
+   "the unfolding", STATS_COMMANDS, 0},
+  {"json", 0, OPT_STRING, FIELD(json), "", NULL, 0, 0, "FILE", "Statistics",
+   "write the statistics as JSON (several input files: an array)",
+   STATS_COMMANDS, 0},
+  {"plots", 0, OPT_STRING, FIELD(plots), "", NULL, 0, 0, "DIR", "Statistics",
+   "write figures (PNG and SVG) into DIR: density, degeneracy, ratios, "
+   "spacings, number_variance, rigidity (several input files: one "
+   "subdirectory each)", STATS_COMMANDS, 0},
+  {"plot-width", 0, OPT_INT, FIELD(plot_width), "1000", NULL, 200, 8000, "PX",
+   "Figures", "figure width in pixels", FIGURE_COMMANDS, 0},
+  {"plot-height", 0, OPT_INT, FIELD(plot_height), "700", NULL, 150, 8000, "PX",
+   "Figures", "figure height in pixels", FIGURE_COMMANDS, 0},
+  {"log-density", 0, OPT_FLAG, FIELD(log_density), NULL, NULL, 0, 0, NULL,
+   "Statistics", "spectral density figure on a logarithmic axis",
+   STATS_COMMANDS, 0},
+
+  /* train */
+  {"epochs", 0, OPT_INT, FIELD(epochs), "10", NULL, 1, 1e7, "E", "Training",
+   "passes over the training data", HR_CMD_TRAIN, 1},
+  {"batch-size", 0, OPT_INT, FIELD(train_batch), "128", NULL, 1, 9e15, "B",
+   "Training", "mini-batch size (summed over all ranks); the last batch of "
+   "an epoch may be shorter", HR_CMD_TRAIN, 1},
+  {"lr", 0, OPT_DOUBLE, FIELD(lr), "0.003", NULL, 0, 1e6, "ETA", "Training",
+   "learning rate of SGD", HR_CMD_TRAIN, 1},
+  {"momentum", 0, OPT_DOUBLE, FIELD(momentum), "0.9", NULL, 0, 1, "MU",
+   "Training", "momentum (PyTorch's SGD form: v = mu v + g, w -= lr v)",
+   HR_CMD_TRAIN, 1},
+  {"weight-decay", 0, OPT_DOUBLE, FIELD(weight_decay), "5e-4", NULL, 0, 1e6,
+   "WD", "Training", "L2 weight decay added to the gradient (wd w)",
+   HR_CMD_TRAIN, 1},
+  {"shuffle-seed", 0, OPT_INT, FIELD(shuffle_seed), "1", NULL, 0, 9.2e18, "S",
+   "Training", "seed of the per-epoch shuffle; the order depends only on S "
+   "and the epoch, never on the rank count", HR_CMD_TRAIN, 1},
+  {"test-data", 0, OPT_STRING, FIELD(test_data), "", NULL, 0, 0, "PATH",
+   "Training", "held-out features (same formats as --data; preprocessing "
+   "fitted on the training data)", HR_CMD_TRAIN, 1},
+  {"test-labels", 0, OPT_STRING, FIELD(test_labels), "", NULL, 0, 0, "PATH",
+   "Training", "held-out labels for .npy and IDX test features",
+   HR_CMD_TRAIN, 1},
+  {"checkpoint-every", 0, OPT_INT, FIELD(checkpoint_every), "0", NULL, 0, 1e7,
+   "K", "Training", "write FILE-epochE.h5 (the weights format hessian "
+   "reads) every K epochs (0 = never)", HR_CMD_TRAIN, 0},
+  {"resume", 0, OPT_STRING, FIELD(train_resume), "", NULL, 0, 0, "CKPT",
+   "Training", "continue from a checkpoint written by --checkpoint-every "
+   "(weights, momentum, epoch and history)", HR_CMD_TRAIN, 0},
+  {"history", 0, OPT_STRING, FIELD(history), "", NULL, 0, 0, "FILE.csv",
+   "Training", "also write the per-epoch losses and accuracies as CSV (what "
+   "'hessrmt lossfit' reads)", HR_CMD_TRAIN, 0},
+  {"output", 'o', OPT_STRING, FIELD(output), "weights.h5", NULL, 0, 0, "FILE",
+   "Training", "final weights (HDF5: layers/<l>/weight, layers/<l>/bias, "
+   "and the history), written atomically", HR_CMD_TRAIN, 0},
+
+  /* relu-sim */
+  {"n0", 0, OPT_STRING, FIELD(n0_list), "20", NULL, 0, 0, "LIST", "Simulation",
+   "input sizes n0 (comma-separated list: every combination of the lists "
+   "is run)", HR_CMD_RELU_SIM, 1},
+  {"n1", 0, OPT_STRING, FIELD(n1_list), "20", NULL, 0, 0, "LIST", "Simulation",
+   "hidden widths n1", HR_CMD_RELU_SIM, 1},
+  {"n2", 0, OPT_STRING, FIELD(n2_list), "20", NULL, 0, 0, "LIST", "Simulation",
+   "output sizes n2", HR_CMD_RELU_SIM, 1},
+  {"m", 0, OPT_STRING, FIELD(m_list), "50", NULL, 0, 0, "LIST", "Simulation",
+   "numbers of samples m", HR_CMD_RELU_SIM, 1},
+  {"sigma", 0, OPT_DOUBLE, FIELD(sigma), "1", NULL, 1e-12, 1e6, "S",
+   "Simulation", "standard deviation of data, targets and initial weights",
+   HR_CMD_RELU_SIM, 1},
+  {"iters", 0, OPT_INT, FIELD(iters), "2500", NULL, 0, 1e9, "T", "Simulation",
+   "gradient-descent iterations", HR_CMD_RELU_SIM, 1},
+  {"step", 0, OPT_DOUBLE, FIELD(step), "0.0005", NULL, 0, 1e6, "ETA",
+   "Simulation", "gradient-descent step size", HR_CMD_RELU_SIM, 1},
+  {"runs", 0, OPT_INT, FIELD(runs), "2", NULL, 1, 1e7, "R", "Simulation",
+   "independent runs per shape", HR_CMD_RELU_SIM, 1},
+  {"seed", 0, OPT_INT, FIELD(seed), "1", NULL, 0, 9.2e18, "S", "Simulation",
+   "random seed; run r of a shape depends only on S, the shape and r",
+   HR_CMD_RELU_SIM, 1},
+  {"rescale-h1", 0, OPT_FLAG, FIELD(rescale_h1), NULL, NULL, 0, 0, NULL,
+   "Simulation", "the notebook's scaling of H1 by sqrt(L_final / L_initial) "
+   "(off by default: it is not the Hessian)", HR_CMD_RELU_SIM, 1},
+  {"output", 'o', OPT_STRING, FIELD(output), "relu_sim.h5", NULL, 0, 0, "FILE",
+   "Simulation", "results file (HDF5), written atomically", HR_CMD_RELU_SIM, 0},
+  {"plots", 0, OPT_STRING, FIELD(plots), "", NULL, 0, 0, "DIR", "Figures",
+   "write the loss curves (mean and 95% band) and the spectra histograms "
+   "into DIR", HR_CMD_RELU_SIM, 0},
+
+  /* lossfit */
+  {"x-column", 0, OPT_STRING, FIELD(x_column), "epoch", NULL, 0, 0, "NAME",
+   "Fit", "CSV column of the time axis t", HR_CMD_LOSSFIT, 0},
+  {"y-column", 0, OPT_STRING, FIELD(y_column), "test_loss", NULL, 0, 0, "NAME",
+   "Fit", "CSV column of the loss to fit", HR_CMD_LOSSFIT, 0},
+  {"json", 0, OPT_STRING, FIELD(json), "", NULL, 0, 0, "FILE", "Fit",
+   "write the fitted parameters as JSON", HR_CMD_LOSSFIT, 0},
+  {"plots", 0, OPT_STRING, FIELD(plots), "", NULL, 0, 0, "DIR", "Figures",
+   "write the data and fitted curve into DIR", HR_CMD_LOSSFIT, 0},
 
   /* run control */
   {"resume", 0, OPT_FLAG, FIELD(resume), NULL, NULL, 0, 0, NULL, "Run control",
    "continue from FILE.partial left by a killed run with the same arguments; "
    "finished rows are kept", ALL_SOLVING_COMMANDS, 0},
   {"quiet", 'q', OPT_FLAG, FIELD(quiet), NULL, NULL, 0, 0, NULL, "Run control",
-   "no progress lines or timing table", ALL_SOLVING_COMMANDS, 0},
+   "no progress lines or timing table", LAYOUT_COMMANDS | HR_CMD_TRAIN, 0},
   {"debug", 0, OPT_FLAG, FIELD(debug), NULL, NULL, 0, 0, NULL, "Run control",
    "on error, also print where it happened (source trace)",
-   ALL_SOLVING_COMMANDS, 0},
+   ALL_COMMANDS, 0},
   {"dry-run", 0, OPT_FLAG, FIELD(dry_run), NULL, NULL, 0, 0, NULL, "Run control",
    "print the plan (grid, memory per rank, flops) and stop", HR_CMD_HESSIAN, 0},
 };
@@ -197,20 +318,56 @@ typedef struct {
   hr_command_t command;
   const char *brief;    /* one line for the program's --help */
   const char *summary;  /* a paragraph for the command's --help */
+  const char *positional;  /* metavar of positional arguments, NULL if none */
+  int min_inputs, max_inputs;
 } command_entry_t;
 
 static const command_entry_t command_table[] = {
   {"ensemble", HR_CMD_ENSEMBLE,
-   "spectra of GOE / Poisson / Wishart / tridiagonal matrices",
-   "Eigenvalues of random-matrix ensembles (GOE, Poisson, Wishart) and of "
-   "the analytic (2,-1) tridiagonal matrix, generated in the distributed "
-   "layout and solved in parallel: calibration and solver checks."},
+   "spectra of GOE / Poisson / Wishart / beta / tridiagonal matrices",
+   "Eigenvalues of random-matrix ensembles (GOE, Poisson, Wishart, the "
+   "Gaussian beta ensembles) and of the analytic (2,-1) tridiagonal matrix, "
+   "generated in the distributed layout and solved in parallel: "
+   "calibration and solver checks.",
+   NULL, 0, 0},
   {"hessian", HR_CMD_HESSIAN,
    "exact Hessian spectra of a model over a dataset or its mini-batches",
    "Exact eigenvalues of the loss Hessian of a model (logistic regression "
    "or an MLP) over a dataset or over each of its mini-batches: every rank "
    "reads its slice of the rows, partial Hessian blocks are summed into the "
-   "2D block-cyclic matrix, and the whole spectrum is solved in parallel."},
+   "2D block-cyclic matrix, and the whole spectrum is solved in parallel.",
+   NULL, 0, 0},
+  {"stats", HR_CMD_STATS,
+   "random-matrix statistics of spectra files (no mpirun needed)",
+   "Random-matrix statistics of the spectra in FILE (ours, or an HDF5 file "
+   "of the paper's scripts with the same dataset): degeneracy, spacing "
+   "ratios with KS tests against the Poisson, GOE, GUE and GSE laws, "
+   "unfolded spacings, the Brody parameter, number variance and spectral "
+   "rigidity, and a verdict naming the nearest law.  Runs serially; "
+   "'ensemble' and 'hessian' run it at the end unless --no-stats.",
+   "FILE...", 1, HR_MAX_INPUTS},
+  {"train", HR_CMD_TRAIN,
+   "data-parallel SGD training of a model hessian accepts",
+   "Train logistic regression or an MLP by mini-batch SGD with momentum and "
+   "weight decay, data-parallel: every rank reads its slice of each "
+   "mini-batch and the gradients are summed with MPI_Allreduce; the shuffle "
+   "depends only on the seed, so any rank count gives the same weights to "
+   "rounding.  Writes weights in the format 'hessian --weights' reads.",
+   NULL, 0, 0},
+  {"relu-sim", HR_CMD_RELU_SIM,
+   "the one-hidden-layer ReLU network simulation, with exact H0, H1, H",
+   "The second seed's experiment with correct mathematics: for each shape "
+   "(n0, n1, n2, m) and run, draw Gaussian data, targets and weights, run "
+   "gradient descent on L = |W2 relu(W1 x) - y|^2 / (2m), record the loss, "
+   "then solve the spectra of H0 (Gauss-Newton), H1 (residual) and H. Runs "
+   "are dealt to rank groups.",
+   NULL, 0, 0},
+  {"lossfit", HR_CMD_LOSSFIT,
+   "fit loss curves to a + b exp(-c t)",
+   "Fit a loss-versus-time curve from a CSV file (e.g. 'train --history') "
+   "to a + b exp(-c t) by nonlinear least squares (GSL), with standard "
+   "errors, as in the paper's exponential hardness of the true loss.",
+   "FILE.csv", 1, 1},
 };
 enum { N_COMMANDS = sizeof command_table / sizeof command_table[0] };
 
@@ -320,6 +477,9 @@ static int set_value(const opt_entry_t *e, const char *text,
       }
       *(int64_t *)base = i64;
       return HR_OK;
+    case OPT_AUTODOUBLE:
+      if (strcmp(text, e->default_text) == 0) { *(double *)base = -1.0; return HR_OK; }
+      /* fall through */
     case OPT_DOUBLE: {
       char *end;
       errno = 0;
@@ -328,7 +488,8 @@ static int set_value(const opt_entry_t *e, const char *text,
           v > e->max) {
         char what[256], range[128];
         snprintf(what, sizeof what, "--%s %s", e->name, text);
-        snprintf(range, sizeof range, "a number in [%g, %g]", e->min, e->max);
+        snprintf(range, sizeof range, "a number in [%g, %g]%s", e->min, e->max,
+                 e->type == OPT_AUTODOUBLE ? " or 'auto'" : "");
         return usage_error(cmd, "bad value '%s': expected %s", what, range);
       }
       *(double *)base = v;
@@ -408,7 +569,8 @@ static void print_wrapped(FILE *out, const char *text, int indent, int width) {
 }
 
 static void print_command_help(const command_entry_t *c, FILE *out) {
-  fprintf(out, "Usage: [mpirun -n P] hessrmt %s [options]\n\n", c->name);
+  fprintf(out, "Usage: [mpirun -n P] hessrmt %s [options]%s%s\n\n", c->name,
+          c->positional ? " " : "", c->positional ? c->positional : "");
   print_wrapped(out, c->summary, 0, 78);
   fprintf(out, "\n");
   const char *section = NULL;
@@ -426,7 +588,7 @@ static void print_command_help(const command_entry_t *c, FILE *out) {
     fprintf(out, " %-26s ", head);
     if (strlen(head) > 26) fprintf(out, "\n%28s", "");
     print_wrapped(out, e->help, 28, 78);
-    if (e->default_text) fprintf(out, " [%s]", e->default_text);
+    if (e->default_text && e->default_text[0]) fprintf(out, " [%s]", e->default_text);
     fprintf(out, "\n");
   }
   fprintf(out, "\n  -h, --help                 this text\n");
@@ -512,9 +674,14 @@ static int parse_command_options(int argc, char **argv, hr_options_t *opts,
                                argv[optind - 1]);
     HR_CHECK(set_value(e, optarg ? optarg : "", opts, c->name));
   }
-  if (optind < argc)
+  int extra = argc - optind;
+  if (extra > c->max_inputs)
     return usage_error(c->name, "unexpected argument '%s' for 'hessrmt %s'",
-                       argv[optind], c->name);
+                       argv[optind + c->max_inputs], c->name);
+  if (extra < c->min_inputs)
+    return usage_error(c->name, "'hessrmt %s' needs %s", c->name, c->positional);
+  for (int i = 0; i < extra; i++) opts->inputs[i] = argv[optind + i];
+  opts->n_inputs = extra;
   return HR_PARSE_RUN;
 }
 
@@ -567,6 +734,10 @@ static void format_value(const opt_entry_t *e, const hr_options_t *opts,
     }
     case OPT_INT: snprintf(buf, len, "%lld", (long long)*(const int64_t *)base); break;
     case OPT_DOUBLE: snprintf(buf, len, "%.17g", *(const double *)base); break;
+    case OPT_AUTODOUBLE:
+      if (*(const double *)base < 0) snprintf(buf, len, "%s", e->default_text);
+      else snprintf(buf, len, "%.17g", *(const double *)base);
+      break;
     case OPT_CHOICE: hr_choice_name(e->choices, *(const int *)base, buf, len); break;
     case OPT_GRID:
       if (opts->grid_rows == 0) snprintf(buf, len, "auto");

@@ -100,6 +100,16 @@ double hr_ratio_mean_exact(hr_law_t law) {
   }
 }
 
+double hr_ratio_mean_reference(hr_law_t law) {
+  switch (law) {
+    case HR_LAW_POISSON: return 2.0 * log(2.0) - 1.0;
+    case HR_LAW_GOE: return 0.5307;
+    case HR_LAW_GUE: return 0.5996;
+    case HR_LAW_GSE: return 0.6744;
+    default: return NAN;
+  }
+}
+
 /* ---- higher-order ratios ------------------------------------------------------- */
 
 int64_t hr_higher_order_ratios(const double *levels, int64_t n, int k,
@@ -139,6 +149,19 @@ static double integrate01(double (*fn)(double, void *), void *ctx) {
 
 double hr_ratio_mean_index(double b) {
   return integrate01(surmise_shape_x, &b) / integrate01(surmise_shape, &b);
+}
+
+/* 2 r~ times the density of r~^(k) for Poisson levels (without 1/B(k,k)),
+ * and the density alone. */
+static double gamma_ratio_shape(double r, void *vk) {
+  int k = *(const int *)vk;
+  return pow(r, k - 1) / pow(1.0 + r, 2 * k);
+}
+
+static double gamma_ratio_shape_x(double r, void *vk) { return r * gamma_ratio_shape(r, vk); }
+
+double hr_ratio_mean_poisson_order(int k) {
+  return integrate01(gamma_ratio_shape_x, &k) / integrate01(gamma_ratio_shape, &k);
 }
 
 /* ---- Kolmogorov-Smirnov --------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include "hessrmt/error.h"
 #include "hessrmt/memory.h"
 #include "hessrmt/provenance.h"
+#include "hessrmt/stats.h"
 
 /* ---- layout ----------------------------------------------------------------- */
 
@@ -108,6 +109,7 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
                 const char *const *checks, int nchecks) {
   const hr_options_t *o = ctx->opts;
   hr_precision_t prec = (hr_precision_t)o->precision;
+  if (!o->no_stats) HR_CHECK(hr_stats_check_outputs(ctx->world, o));
   run->count = count;
   run->done = calloc((size_t)(count > 0 ? count : 1), 1);
   HR_CHECK(hr_agree(ctx->world, run->done ? HR_OK : HR_ERR_MEMORY));

@@ -8,6 +8,7 @@
 #include "hessrmt/rmt.h"
 #include "hessrmt/spectra_read.h"
 #include "hessrmt/spectra_run.h"
+#include "hessrmt/stats.h"
 
 /* Mean r~ over the levels above the cut (the structural zeros of a
  * rank-deficient Hessian would otherwise dominate the ratios). */
@@ -46,7 +47,7 @@ static void print_row(FILE *out, int64_t r, const double *v, int64_t n,
   fprintf(out, "\n");
 }
 
-int hr_summary_print(const char *path, const double *exact, FILE *out) {
+static int summary_print(const char *path, const double *exact, FILE *out) {
   hr_spectra_t s;
   HR_CHECK(hr_spectra_load(path, "hessian_evals", &s));
   fprintf(out, "wrote %s: hessian_evals %lld x %lld\n", path,
@@ -67,4 +68,26 @@ int hr_summary_print(const char *path, const double *exact, FILE *out) {
             "Poisson 0.38629, GOE 0.5307, GUE 0.5996)\n", pooled / weight);
   hr_spectra_free(&s);
   return HR_OK;
+}
+
+static int report(const hr_options_t *o, const double *exact) {
+  HR_CHECK(summary_print(o->output, exact, stdout));
+  if (o->no_stats) return HR_OK;
+  fprintf(stdout, "\n");
+  int rc = hr_stats_run(o, &o->output, 1, stdout);
+  if (rc == HR_ERR_INPUT) {
+    fprintf(stderr, "hessrmt: warning: no statistics for %s: %s\n", o->output,
+            hr_error_message());
+    rc = HR_OK;
+  }
+  return rc;
+}
+
+int hr_run_report(const hr_ctx_t *ctx, const double *exact) {
+  int rc = HR_OK;
+  if (ctx->rank == 0) {
+    rc = report(ctx->opts, exact);
+    fflush(stdout);
+  }
+  return hr_agree(ctx->world, rc);
 }

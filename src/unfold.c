@@ -1,8 +1,10 @@
 /* Unfolding and the statistics of unfolded levels (see unfold.h). */
 #include "hessrmt/unfold.h"
 
+#include <gsl/gsl_integration.h>
 #include <gsl/gsl_min.h>
 #include <gsl/gsl_multifit.h>
+#include <gsl/gsl_sf_expint.h>
 #include <gsl/gsl_sf_gamma.h>
 #include <math.h>
 #include <stdlib.h>
@@ -22,10 +24,21 @@ static int64_t count_at_most(const double *sorted, int64_t m, double x) {
   return lo;
 }
 
+/* The pool's staircase interpolated linearly through the middles of its
+ * steps, (p_k, k + 1/2): a level between p_(j-1) and p_j maps to
+ * j - 1/2 + (l - p_(j-1)) / (p_j - p_(j-1)).  Without it, two levels in
+ * the same gap of the pool unfold to one point, and a zero spacing makes
+ * the Brody likelihood collapse to q = 0. */
+static double pool_count(const double *pool, int64_t m, double l) {
+  int64_t j = count_at_most(pool, m, l);
+  if (j == 0 || j == m) return (double)j;
+  return (double)j - 0.5 + (l - pool[j - 1]) / (pool[j] - pool[j - 1]);
+}
+
 void hr_unfold_pool(const double *levels, int64_t n, const double *pool,
                     int64_t m, int64_t pool_spectra, double *out) {
   for (int64_t i = 0; i < n; i++)
-    out[i] = (double)count_at_most(pool, m, levels[i]) / (double)pool_spectra;
+    out[i] = pool_count(pool, m, levels[i]) / (double)pool_spectra;
 }
 
 int hr_unfold_poly(const double *levels, int64_t n, int degree, double trim,
@@ -169,10 +182,17 @@ double hr_number_variance(const double *unfolded, int64_t n, double L,
   return sq / (double)windows - mean * mean;
 }
 
+/* Mehta, Random Matrices (3rd ed.), (16.1.3)-(16.1.4): with x = 2 pi L,
+ *   GUE  S2(L) = (ln x + gamma + 1 - cos x - Ci x) / pi^2 + L (1 - 2 Si(x) / pi),
+ *   GOE  2 S2(L) + (Si(pi L) / pi)^2 - Si(pi L) / pi,
+ * which tends to L as L -> 0 and to (2/pi^2)(ln 2 pi L + gamma + 1 - pi^2/8). */
 double hr_number_variance_goe(double L) {
   const double euler_gamma = 0.5772156649015329;
-  return 2.0 / (M_PI * M_PI) *
-         (log(2.0 * M_PI * L) + euler_gamma + 1.0 - M_PI * M_PI / 8.0);
+  if (L <= 0.0) return 0.0;
+  double x = 2.0 * M_PI * L, si = gsl_sf_Si(M_PI * L) / M_PI;
+  double gue = (log(x) + euler_gamma + 1.0 - cos(x) - gsl_sf_Ci(x)) / (M_PI * M_PI) +
+               L * (1.0 - 2.0 * gsl_sf_Si(x) / M_PI);
+  return 2.0 * gue + si * si - si;
 }
 
 /* Delta_3 of one window [a, a + L]: with y_j the levels inside relative to
@@ -209,8 +229,22 @@ double hr_spectral_rigidity(const double *unfolded, int64_t n, double L,
   return sum / (double)windows;
 }
 
+/* Delta_3 follows from Sigma^2 (Pandey 1979):
+ *   Delta_3(L) = (2 / L^4) int_0^L (L^3 - 2 L^2 r + r^3) Sigma^2(r) dr;
+ * for Sigma^2 = r it gives L / 15.  Large L: (1/pi^2)(ln 2 pi L + gamma -
+ * 5/4 - pi^2/8). */
+static double rigidity_integrand(double r, void *vL) {
+  double L = *(const double *)vL;
+  return (L * L * L - 2.0 * L * L * r + r * r * r) * hr_number_variance_goe(r);
+}
+
 double hr_spectral_rigidity_goe(double L) {
-  const double euler_gamma = 0.5772156649015329;
-  return (log(2.0 * M_PI * L) + euler_gamma - 1.25 - M_PI * M_PI / 8.0) /
-         (M_PI * M_PI);
+  if (L <= 0.0) return 0.0;
+  gsl_integration_workspace *w = gsl_integration_workspace_alloc(200);
+  if (!w) return NAN;
+  gsl_function f = {rigidity_integrand, &L};
+  double value = NAN, error = 0.0;
+  gsl_integration_qag(&f, 0.0, L, 0.0, 1e-10, 200, GSL_INTEG_GAUSS31, w, &value, &error);
+  gsl_integration_workspace_free(w);
+  return 2.0 * value / (L * L * L * L);
 }

@@ -2,8 +2,10 @@
  * hand-computed pool unfolding, exact polynomial unfolding of a linear
  * staircase, mean spacing 1 after KDE unfolding, the spacing laws'
  * normalisation and means (Simpson quadrature), Brody's q on samples drawn
- * from the Poisson and Wigner laws, and the number variance of a Poisson
- * process (L) and of a picket fence (0). */
+ * from the Poisson and Wigner laws, the number variance of a Poisson
+ * process (L) and of a picket fence (0), and the GOE Sigma^2 and Delta_3
+ * curves against an independent quadrature of the two-level cluster
+ * function and against their limits. */
 #include <stdlib.h>
 
 #include "check.h"
@@ -20,6 +22,52 @@ static double simpson_spacing(hr_spacing_law_t law, double b, int moment) {
   return sum * h / 3.0;
 }
 
+/* GOE two-level cluster function (Mehta 6.4.19): with s(r) = sin(pi r) /
+ * (pi r), Y2(r) = s^2 + s'(r) (1/2 - int_0^r s); then Sigma^2(L) = L - 2
+ * int_0^L (L - r) Y2(r) dr.  The inner integral is accumulated along the
+ * same Simpson grid, so this shares nothing with Mehta's closed form. */
+static double sinc(double r) { return r == 0.0 ? 1.0 : sin(M_PI * r) / (M_PI * r); }
+
+static double sinc_prime(double r) {
+  if (r == 0.0) return 0.0;
+  return (M_PI * r * cos(M_PI * r) - sin(M_PI * r)) / (M_PI * r * r);
+}
+
+static double sigma2_goe_by_quadrature(double L) {
+  const int n = 20000;  /* even */
+  double h = L / n, inner = 0.0, sum = 0.0;
+  for (int i = 0; i <= n; i++) {
+    double r = i * h;
+    if (i > 0) {  /* int_0^r sinc by the trapezoid rule on a fine grid */
+      double a = r - h;
+      for (int k = 0; k < 8; k++) {
+        double x0 = a + h * k / 8, x1 = a + h * (k + 1) / 8;
+        inner += 0.5 * (h / 8) * (sinc(x0) + sinc(x1));
+      }
+    }
+    double y2 = sinc(r) * sinc(r) + sinc_prime(r) * (0.5 - inner);
+    double w = (i == 0 || i == n) ? 1 : (i % 2 ? 4 : 2);
+    sum += w * (L - r) * y2;
+  }
+  return L - 2.0 * sum * h / 3.0;
+}
+
+static void goe_curves(void) {
+  for (double L = 0.5; L <= 8.0; L *= 2)
+    EXPECT_NEAR(hr_number_variance_goe(L), sigma2_goe_by_quadrature(L), 2e-6,
+                "GOE Sigma^2(%g): closed form vs cluster-function quadrature", L);
+  EXPECT_NEAR(hr_number_variance_goe(1e-3), 1e-3, 1e-5, "GOE Sigma^2 -> L at small L");
+  EXPECT_NEAR(hr_spectral_rigidity_goe(1e-2), 1e-2 / 15.0, 1e-6,
+              "GOE Delta_3 -> L/15 at small L");
+  const double euler_gamma = 0.5772156649015329;
+  double L = 200.0;
+  EXPECT_NEAR(hr_number_variance_goe(L), 2.0 / (M_PI * M_PI) *
+              (log(2 * M_PI * L) + euler_gamma + 1.0 - M_PI * M_PI / 8.0), 1e-4,
+              "GOE Sigma^2 large-L limit");
+  EXPECT_NEAR(hr_spectral_rigidity_goe(L), (log(2 * M_PI * L) + euler_gamma -
+              1.25 - M_PI * M_PI / 8.0) / (M_PI * M_PI), 2e-3, "GOE Delta_3 large-L limit");
+}
+
 static int compare(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -28,6 +76,9 @@ static int compare(const void *a, const void *b) {
 int main(void) {
   /* pool: counts of pool values <= each level over 2 pool spectra */
   const double levels[] = {1.5, 2.5, 10.0}, pool[] = {1, 2, 3, 4};
+  double between;  /* 1.25: a quarter into the step from 1 to 2: (0.5 + 0.25) / 2 */
+  hr_unfold_pool((const double[]){1.25}, 1, pool, 4, 2, &between);
+  EXPECT_NEAR(between, 0.375, 1e-15, "pool unfolding interpolates between steps: %g", between);
   double out[3];
   hr_unfold_pool(levels, 3, pool, 4, 2, out);
   EXPECT(out[0] == 0.5 && out[1] == 1.0 && out[2] == 2.0,
@@ -82,7 +133,7 @@ int main(void) {
   }
   for (int64_t i = 0; i < m; i++) s[i] = (double)i + 0.5;
   EXPECT(hr_number_variance(s, m, 3.0, 777) < 1e-12, "picket fence Sigma^2");
-  EXPECT_NEAR(hr_number_variance_goe(1.0), 0.442, 0.002, "GOE Sigma^2(1)");
+  goe_curves();
   /* rigidity: a picket fence tends to Delta_3 = 1/12 (the variance of its
    * sawtooth) as L grows; small windows fit the teeth a little better */
   for (double L = 11; L <= 40; L += 14)

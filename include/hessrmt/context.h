@@ -19,5 +19,9 @@ typedef struct {
 
 /* The commands, one per src/cmd_*.c. */
 int hr_cmd_ensemble(hr_ctx_t *ctx);
+int hr_cmd_stats(hr_ctx_t *ctx);
+int hr_cmd_train(hr_ctx_t *ctx);
+int hr_cmd_relu_sim(hr_ctx_t *ctx);
+int hr_cmd_lossfit(hr_ctx_t *ctx);
 
 #endif

@@ -48,6 +48,22 @@ typedef struct {
   double scale;                /* 1/rows for the mean reduction, else 1 */
 } hr_hessian_t;
 
+/* Set-up shared by hessian and train (hessian_setup.c): the data spec
+ * from the options, the dataset's shape, the number of outputs (model,
+ * targets, --classes or the largest label), the standardisation fitted on
+ * the whole dataset, the model and theta (--weights or --init-seed).
+ * h->part is left alone.  Collective over ctx->world. */
+int hr_hessian_prepare(hr_ctx_t *ctx, hr_hessian_t *h);
+
+/* Rows [first, first + count) of the dataset split over comm: this rank
+ * reads its slice into h->data (and h->targets), preprocessed.  A slice
+ * already loaded is kept.  Collective over comm; agreed. */
+int hr_hessian_load(hr_ctx_t *ctx, MPI_Comm comm, hr_hessian_t *h,
+                    int64_t first, int64_t count);
+
+/* Labels index the outputs for ce and one-hot mse.  Collective; agreed. */
+int hr_hessian_check_labels(const hr_hessian_t *h, MPI_Comm comm);
+
 /* This rank's loaded samples [first, first + count). */
 hr_samples_t hr_hessian_samples(const hr_hessian_t *h, int64_t first,
                                 int64_t count);

@@ -13,7 +13,14 @@ typedef enum {
   HR_CMD_NONE = 0,
   HR_CMD_ENSEMBLE = 1u << 0,
   HR_CMD_HESSIAN = 1u << 1,
+  HR_CMD_STATS = 1u << 2,
+  HR_CMD_TRAIN = 1u << 3,
+  HR_CMD_RELU_SIM = 1u << 4,
+  HR_CMD_LOSSFIT = 1u << 5,
 } hr_command_t;
+
+/* Most positional arguments a command takes (stats FILE...). */
+enum { HR_MAX_INPUTS = 256 };
 
 /* Choice lists, in the order of the enums that index them. */
 #define HR_KIND_CHOICES "goe|poisson|wishart|tridiag|beta"
@@ -34,7 +41,7 @@ typedef enum { HR_REDUCTION_MEAN, HR_REDUCTION_SUM } hr_reduction_t;
 
 /* Every option of every command.  Fields hold parsed values; 0 means
  * "auto" where the help text says so. */
-typedef struct {
+typedef struct hr_options {
   hr_command_t command;
   const char *command_name;
 
@@ -69,6 +76,33 @@ typedef struct {
   int64_t nblk;             /* 0 = auto */
   int64_t groups;
   int64_t max_mem;          /* bytes per rank; 0 = what the node has */
+
+  /* train */
+  int64_t epochs, train_batch, checkpoint_every, shuffle_seed;
+  double lr, momentum, weight_decay;
+  const char *test_data, *test_labels, *train_resume, *history;
+
+  /* relu-sim: comma-separated lists of sizes, swept in every combination */
+  const char *n0_list, *n1_list, *n2_list, *m_list;
+  double sigma, step;
+  int64_t iters, runs;
+  int rescale_h1;
+
+  /* lossfit */
+  const char *x_column, *y_column;
+
+  /* statistics (stats, and the end of ensemble / hessian) */
+  const char *inputs[HR_MAX_INPUTS];  /* positional arguments */
+  int n_inputs;
+  const char *stats_dataset;
+  double cut;               /* < 0 = auto */
+  int unfold;               /* hr_unfold_t (stats.h) */
+  int64_t poly_degree;
+  double trim;
+  const char *json, *plots;
+  int64_t plot_width, plot_height;
+  int log_density;
+  int no_stats;
 
   /* run control */
   int resume;

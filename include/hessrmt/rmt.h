@@ -42,6 +42,12 @@ double hr_ratio_cdf(hr_law_t law, double rt);
  * GUE 2 sqrt 3 / pi - 1/2, GSE 32 sqrt 3 / (15 pi) - 1/2. */
 double hr_ratio_mean_exact(hr_law_t law);
 
+/* The reference mean of r~ a large spectrum is compared with: Poisson's
+ * exact 2 ln 2 - 1, and for the Gaussian ensembles the large-N values of
+ * Atas et al. (GOE 0.5307, GUE 0.5996, GSE 0.6744), which differ from the
+ * surmise's by about 1%. */
+double hr_ratio_mean_reference(hr_law_t law);
+
 /* Higher-order (non-overlapping) ratios r~^(k) = min(r, 1/r) with
  * r = (l_(i+2k) - l_(i+k)) / (l_(i+k) - l_i) into out; returns how many.
  * Tekur, Bhosale and Santhanam (PRB 98, 104305, 2018) found them
@@ -50,6 +56,11 @@ double hr_ratio_mean_exact(hr_law_t law);
 int64_t hr_higher_order_ratios(const double *levels, int64_t n, int k,
                                double *out);
 double hr_ratio_effective_index(double beta, int k);
+
+/* Mean of r~^(k) for Poisson levels: the two k-th order spacings are
+ * independent Gamma(k, 1), so r has density r^(k-1) / (B(k,k) (1+r)^(2k))
+ * (k = 1 gives 2 ln 2 - 1). */
+double hr_ratio_mean_poisson_order(int k);
 
 /* Mean of r~ under the surmise of any index b > 0 (quadrature). */
 double hr_ratio_mean_index(double b);

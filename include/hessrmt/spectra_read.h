@@ -10,6 +10,12 @@ typedef struct {
   int64_t rows, cols;
   double *values;          /* rows x cols, row-major */
   unsigned char *done;     /* rows; all 1 when the file has no rows_done */
+  double *rank;            /* rows: checks/rank (numerical rank); NULL if absent */
+  /* What the data are, from our files' attributes; "" when absent (files
+   * written by other programs). */
+  char command[32];        /* "hessian", "ensemble" */
+  char precision[16];      /* options/precision: "double", "single" */
+  char model[128], part[32], method[32], kind[32];
 } hr_spectra_t;
 
 /* Load dataset `dataset` (2-D, or 1-D as one row) of path.  Not

@@ -87,9 +87,12 @@ int hr_run_finish(hr_ctx_t *ctx, hr_run_t *run);
  * Collective when a file is open. */
 void hr_run_free(hr_ctx_t *ctx, hr_run_t *run);
 
-/* Rank 0: read the finished file back and print one line per spectrum
- * (extremes, mean spacing ratio, numerical rank) and, if exact is given,
- * the largest error against it. */
-int hr_summary_print(const char *path, const double *exact, FILE *out);
+/* After hr_run_finish: rank 0 reads the finished file back and prints one
+ * line per spectrum (extremes, mean spacing ratio, numerical rank, and the
+ * largest error against exact if given), then the statistics of `hessrmt
+ * stats` unless --no-stats.  Spectra the statistics cannot use (too few
+ * levels above the cut) give a warning, not an error: the file is whole.
+ * Collective. */
+int hr_run_report(const hr_ctx_t *ctx, const double *exact);
 
 #endif

@@ -17,7 +17,9 @@
 #include <stdint.h>
 
 /* pool: unfold `levels` (n, ascending) against `pool` (m ascending values
- * gathered from `pool_spectra` spectra). */
+ * gathered from `pool_spectra` spectra): #{pool <= l} / pool_spectra,
+ * interpolated linearly between the middles of the pool's steps, so
+ * distinct levels never unfold to the same point. */
 void hr_unfold_pool(const double *levels, int64_t n, const double *pool,
                     int64_t m, int64_t pool_spectra, double *out);
 
@@ -49,16 +51,18 @@ double hr_brody_fit(const double *spacings, int64_t n);
 double hr_number_variance(const double *unfolded, int64_t n, double L,
                           int64_t windows);
 
-/* Their reference curves: Poisson L; GOE (2/pi^2)(ln 2 pi L + gamma + 1 -
- * pi^2 / 8) (large L). */
+/* The GOE curve, exact for all L (Mehta's closed form with the sine and
+ * cosine integrals); Poisson is L.  For large L it tends to (2/pi^2)(ln 2
+ * pi L + gamma + 1 - pi^2 / 8). */
 double hr_number_variance_goe(double L);
 
 /* Spectral rigidity Delta_3(L) (Dyson and Mehta): the least-squares
  * deviation of the staircase from its best straight line over a window
  * of length L, (1/L) min_{A,B} int (N(x) - A x - B)^2 dx, averaged over
  * `windows` starts; the integrals of the piecewise-constant staircase are
- * taken exactly.  References: Poisson L/15; GOE (1/pi^2)(ln 2 pi L + gamma
- * - 5/4 - pi^2/8) (large L); a picket fence 1/12. */
+ * taken exactly.  References: Poisson L/15; GOE exact from Sigma^2 by
+ * Pandey's integral, tending to (1/pi^2)(ln 2 pi L + gamma - 5/4 - pi^2/8)
+ * for large L; a picket fence 1/12. */
 double hr_spectral_rigidity(const double *unfolded, int64_t n, double L,
                             int64_t windows);
 double hr_spectral_rigidity_goe(double L);

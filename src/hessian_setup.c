@@ -1,0 +1,172 @@
+/* The data and the model of `hessian` and `train` (see hessian.h):
+ * shape, number of outputs, the whole-dataset pass that labels and
+ * standardisation need, the model and its weights, and each rank's rows. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hessrmt/blockcyclic.h"
+#include "hessrmt/dataset.h"
+#include "hessrmt/error.h"
+#include "hessrmt/hessian.h"
+#include "hessrmt/timer.h"
+#include "hessrmt/weights.h"
+
+static void data_spec(const hr_options_t *o, hr_dataset_spec_t *spec) {
+  memset(spec, 0, sizeof *spec);
+  spec->data = o->data;
+  spec->labels = o->labels[0] ? o->labels : NULL;
+  spec->features_dset = o->features_dset;
+  spec->labels_dset = o->labels_dset;
+  spec->limit = o->limit;
+  spec->no_labels = o->targets[0] != '\0';  /* regression: features only */
+  spec->n = o->rows;
+  spec->dim = o->dim;
+  spec->classes = (int)(o->classes ? o->classes : 4);
+  spec->separation = o->separation;
+  spec->seed = (uint64_t)o->seed;
+}
+
+/* The world-sliced pass over the data that classes and standardisation
+ * need: largest label, and feature statistics.  Collective. */
+static int dataset_pass(hr_ctx_t *ctx, hr_hessian_t *h, int need_classes) {
+  int64_t first, count;
+  hr_row_slice(h->rows, ctx->rank, ctx->size, &first, &count);
+  hr_dataset_t d;
+  HR_CHECK(hr_dataset_read(ctx->world, &h->spec, first, count, &d));
+  int rc = HR_OK;
+  if (need_classes) {
+    int max_label = 0;
+    rc = hr_dataset_max_label(ctx->world, &d, &max_label);
+    h->classes = max_label + 1;
+  }
+  /* --standardize: batches use the whole dataset's statistics. */
+  if (rc == HR_OK) rc = hr_preprocess_fit(ctx->world, &d, &h->prep);
+  hr_dataset_free(&d);
+  return rc;
+}
+
+/* Outputs C: the model's, the targets' columns, --classes, or labels. */
+static int resolve_classes(hr_ctx_t *ctx, hr_hessian_t *h, int *need_pass) {
+  const hr_options_t *o = ctx->opts;
+  *need_pass = 0;
+  if (strncmp(o->model, "mlp:", 4) == 0) {
+    hr_mlp_t probe;
+    HR_CHECK(hr_agree(ctx->world, hr_mlp_init(&probe, o->model, h->dim, 0, 1,
+                                              HR_ACT_RELU, HR_LOSS_CE)));
+    h->classes = probe.width[probe.layers];
+  } else if (o->targets[0]) {
+    int64_t r = 0, cols = 0;
+    double *unused = NULL;
+    HR_CHECK(hr_matrix_read(ctx->world, o->targets, o->targets_dset, 0, 0, &r,
+                            &cols, &unused));
+    free(unused);
+    h->classes = cols;
+  } else if (o->classes) {
+    h->classes = o->classes;
+  } else if (strcmp(o->data, "synthetic") == 0) {
+    h->classes = h->spec.classes;
+  } else {
+    *need_pass = 1;  /* the largest label decides */
+  }
+  if (o->classes && h->classes && o->classes != h->classes && !*need_pass)
+    HR_CHECK(hr_agree(ctx->world,
+                      hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                                   "--classes %lld but the model/targets "
+                                   "have %lld outputs", (long long)o->classes,
+                                   (long long)h->classes)));
+  return HR_OK;
+}
+
+static int init_model(hr_ctx_t *ctx, hr_hessian_t *h) {
+  const hr_options_t *o = ctx->opts;
+  HR_CHECK(hr_agree(ctx->world,
+                    hr_mlp_init(&h->model, o->model, h->dim, h->classes,
+                                o->bias, (hr_activation_t)o->activation,
+                                (hr_loss_t)o->loss)));
+  if (o->targets[0] && o->loss != HR_LOSS_MSE)
+    HR_CHECK(hr_agree(ctx->world, hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__,
+                                               __func__, "--targets needs "
+                                               "--loss mse")));
+  h->theta = malloc((size_t)h->model.nparams * sizeof *h->theta);
+  HR_CHECK(hr_agree(ctx->world, h->theta ? HR_OK : HR_ERR_MEMORY));
+  if (o->weights[0])
+    return hr_weights_read(ctx->world, o->weights, &h->model, h->theta);
+  hr_weights_init(&h->model, (uint64_t)o->init_seed, h->theta);
+  return HR_OK;
+}
+
+int hr_hessian_prepare(hr_ctx_t *ctx, hr_hessian_t *h) {
+  const hr_options_t *o = ctx->opts;
+  data_spec(o, &h->spec);
+  h->prep.scale_pixels = o->scale_pixels;
+  h->prep.standardize = o->standardize;
+  HR_CHECK(hr_dataset_shape(ctx->world, &h->spec, &h->rows, &h->dim));
+  int need_pass = 0;
+  HR_CHECK(resolve_classes(ctx, h, &need_pass));
+  /* Synthetic data get as many classes as the model has outputs. */
+  if (!o->classes && h->classes > 0) h->spec.classes = (int)h->classes;
+  if (!o->dry_run && (need_pass || o->standardize)) {
+    hr_timer_start(&ctx->timer, HR_PHASE_READ);
+    int rc = dataset_pass(ctx, h, need_pass);
+    hr_timer_stop(&ctx->timer, HR_PHASE_READ);
+    HR_CHECK(rc);
+  }
+  if (o->dry_run && need_pass)
+    h->classes = o->classes ? o->classes : 10;  /* a plan needs a guess */
+  return init_model(ctx, h);
+}
+
+int hr_hessian_load(hr_ctx_t *ctx, MPI_Comm comm, hr_hessian_t *h,
+                    int64_t first, int64_t count) {
+  const hr_options_t *o = ctx->opts;
+  int64_t f, c;
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  hr_row_slice(count, rank, size, &f, &c);
+  if (h->loaded && h->data.first == first + f && h->data.count == c)
+    return HR_OK;  /* the whole-dataset slice, already here */
+  if (h->loaded) hr_dataset_free(&h->data);
+  free(h->targets);
+  h->targets = NULL;
+  h->loaded = 0;
+  hr_timer_start(&ctx->timer, HR_PHASE_READ);
+  int rc = hr_dataset_read(comm, &h->spec, first + f, c, &h->data);
+  if (rc == HR_OK) h->loaded = 1;
+  if (rc == HR_OK && o->targets[0]) {
+    int64_t r = 0, cols = 0;
+    rc = hr_matrix_read(comm, o->targets, o->targets_dset, first + f,
+                        c, &r, &cols, &h->targets);
+    if (rc == HR_OK && (cols != h->classes || r < first + count))
+      rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                        "targets '%s' are %lld x %lld but the data need %lld "
+                        "rows of %lld outputs", o->targets, (long long)r,
+                        (long long)cols, (long long)h->rows,
+                        (long long)h->classes);
+    rc = hr_agree(comm, rc);
+  }
+  hr_timer_stop(&ctx->timer, HR_PHASE_READ);
+  HR_CHECK(rc);
+  return hr_preprocess_apply(comm, &h->prep, &h->data);
+}
+
+int hr_hessian_check_labels(const hr_hessian_t *h, MPI_Comm comm) {
+  int rc = HR_OK;
+  if (!h->targets)
+    for (int64_t i = 0; i < h->data.count && rc == HR_OK; i++)
+      if (h->data.labels[i] < 0 || h->data.labels[i] >= h->classes)
+        rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                          "label %d of row %lld is outside [0, %lld): the "
+                          "model has %lld outputs", h->data.labels[i],
+                          (long long)(h->data.first + i), (long long)h->classes,
+                          (long long)h->classes);
+  return hr_agree(comm, rc);
+}
+
+hr_samples_t hr_hessian_samples(const hr_hessian_t *h, int64_t first,
+                                int64_t count) {
+  hr_samples_t s = {count, h->data.x + first * h->dim, h->data.labels + first,
+                    h->targets ? h->targets + first * h->classes : NULL};
+  return s;
+}
+

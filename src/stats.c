@@ -1,0 +1,590 @@
+/* The statistics of a spectra file (see stats.h): load, cut, ratios,
+ * unfolding, long-range statistics and the verdict. */
+#include "hessrmt/stats.h"
+
+#include <float.h>
+#include <gsl/gsl_spline.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hessrmt/error.h"
+#include "hessrmt/spectra_read.h"
+
+/* Ratios are averaged in blocks of this many consecutive values of one
+ * spectrum for the standard error: neighbouring ratios share a spacing, so
+ * their correlation is short-ranged, and block means of 32 are nearly
+ * independent (the naive s / sqrt(n) is about 15% too small for GOE). */
+enum { RATIO_BLOCK = 32 };
+
+/* Sigma^2 and Delta_3 use at most this many spectra (their average
+ * changes little beyond) and at most this many windows per spectrum. */
+enum { LONG_RANGE_SPECTRA = 200, LONG_RANGE_WINDOWS = 2000 };
+
+static const double ladder_exponents[HR_STATS_LADDER] = {
+    -100, -80, -60, -40, -30, -20, -16, -14, -12, -10, -8, -6, -4, -3, -2};
+
+void hr_stats_config_default(hr_stats_config_t *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->dataset = "hessian_evals";
+  cfg->cut = -1.0;
+  cfg->unfold = HR_UNFOLD_AUTO;
+  cfg->poly_degree = 9;
+  cfg->trim = 0.05;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void sort_doubles(double *v, int64_t n) {
+  qsort(v, (size_t)n, sizeof *v, compare_doubles);
+}
+
+/* ---- the spectra, their cut and the kept levels ------------------------------ */
+
+/* The kept levels of every spectrum, concatenated: spectrum s owns
+ * level[start[s] .. start[s+1]). */
+typedef struct {
+  int64_t count;
+  int64_t *start;
+  double *level;
+} kept_t;
+
+static void kept_free(kept_t *k) {
+  free(k->start);
+  free(k->level);
+}
+
+static const double *kept_row(const kept_t *k, int64_t s, int64_t *n) {
+  *n = k->start[s + 1] - k->start[s];
+  return k->level + k->start[s];
+}
+
+/* Finished rows only, each checked for NaN/Inf and put in ascending order
+ * (the paper's files are; a file from elsewhere may not be). */
+static int select_rows(const hr_stats_config_t *cfg, hr_spectra_t *sp,
+                       hr_stats_t *st, double **rows_out) {
+  int64_t n = sp->cols, used = 0;
+  if (n < 3)
+    HR_FAIL(HR_ERR_INPUT, "'%s': dataset '%s' has %lld levels per spectrum; "
+            "spacing ratios need at least 3", cfg->path, cfg->dataset, (long long)n);
+  double *rows = malloc((size_t)(sp->rows ? sp->rows : 1) * (size_t)n * sizeof *rows);
+  if (!rows) HR_FAIL(HR_ERR_MEMORY, "out of memory for the spectra of '%s'", cfg->path);
+  for (int64_t r = 0; r < sp->rows; r++) {
+    if (!sp->done[r]) continue;
+    const double *v = sp->values + r * n;
+    for (int64_t i = 0; i < n; i++)
+      if (!isfinite(v[i])) {
+        free(rows);
+        HR_FAIL(HR_ERR_INPUT, "'%s': spectrum %lld, level %lld is %g: a "
+                "spectra file must hold finite eigenvalues", cfg->path,
+                (long long)r, (long long)i, v[i]);
+      }
+    memcpy(rows + used * n, v, (size_t)n * sizeof *rows);
+    sort_doubles(rows + used * n, n);
+    used++;
+  }
+  if (used == 0) {
+    free(rows);
+    HR_FAIL(HR_ERR_INPUT, "'%s': no finished spectra in dataset '%s' (rows_done "
+            "is all zero: is this the .partial file of a run that never "
+            "finished a row?)", cfg->path, cfg->dataset);
+  }
+  st->n_spectra = used;
+  st->n_levels = n;
+  st->n_total = used * n;
+  *rows_out = rows;
+  return HR_OK;
+}
+
+static double precision_eps(const char *precision) {
+  return strcmp(precision, "single") == 0 ? FLT_EPSILON : DBL_EPSILON;
+}
+
+/* The cut of one spectrum: the user's, or 100 eps N max|l|. */
+static double row_cut(const hr_stats_t *st, const double *v) {
+  return st->cut_auto ? hr_zero_cut(v, st->n_levels, precision_eps(st->precision))
+                      : st->cut;
+}
+
+static void degeneracy_ladder(const double *rows, hr_stats_t *st) {
+  int64_t total = st->n_total;
+  double *mag = malloc((size_t)total * sizeof *mag);
+  for (int i = 0; i < HR_STATS_LADDER; i++) {
+    st->ladder_cut[i] = pow(10.0, ladder_exponents[i]);
+    st->ladder_fraction[i] = NAN;
+  }
+  if (!mag) return;
+  for (int64_t i = 0; i < total; i++) mag[i] = fabs(rows[i]);
+  sort_doubles(mag, total);
+  int64_t below = 0;
+  for (int i = 0; i < HR_STATS_LADDER; i++) {
+    while (below < total && mag[below] <= st->ladder_cut[i]) below++;
+    st->ladder_fraction[i] = (double)below / (double)total;
+  }
+  free(mag);
+}
+
+static int keep_levels(const char *path, const double *rows, hr_stats_t *st,
+                       kept_t *k) {
+  int64_t S = st->n_spectra, n = st->n_levels;
+  k->start = calloc((size_t)S + 1, sizeof *k->start);
+  k->level = malloc((size_t)st->n_total * sizeof *k->level);
+  if (!k->start || !k->level) HR_FAIL(HR_ERR_MEMORY, "out of memory for the kept levels");
+  double largest_cut = 0.0;
+  for (int64_t s = 0; s < S; s++) {
+    const double *v = rows + s * n;
+    double cut = row_cut(st, v);
+    largest_cut = fmax(largest_cut, cut);
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+      if (fabs(v[i]) > cut) k->level[k->start[s] + m++] = v[i];
+      st->exact_zeros += v[i] == 0.0;
+    }
+    if (m < 3)
+      HR_FAIL(HR_ERR_INPUT, "'%s': spectrum %lld has %lld level%s with |l| > "
+              "%.3g (the cut): spacing ratios need at least 3; lower the cut "
+              "with --cut", path, (long long)s, (long long)m, m == 1 ? "" : "s", cut);
+    k->start[s + 1] = k->start[s] + m;
+  }
+  k->count = k->start[S];
+  st->n_kept = k->count;
+  if (st->cut_auto) st->cut = largest_cut;
+  return HR_OK;
+}
+
+/* The pooled kept levels, sorted, and Tukey's outer fences (3 IQR beyond
+ * the quartiles): a Hessian's few large outliers sit far outside them. */
+static int pool_kept(const kept_t *k, hr_stats_t *st) {
+  st->kept = malloc((size_t)k->count * sizeof *st->kept);
+  if (!st->kept) HR_FAIL(HR_ERR_MEMORY, "out of memory for the kept levels");
+  memcpy(st->kept, k->level, (size_t)k->count * sizeof *st->kept);
+  sort_doubles(st->kept, k->count);
+  double q1 = st->kept[k->count / 4], q3 = st->kept[(3 * k->count) / 4];
+  st->bulk_lo = q1 - 3.0 * (q3 - q1);
+  st->bulk_hi = q3 + 3.0 * (q3 - q1);
+  for (int64_t i = 0; i < k->count; i++)
+    st->n_outliers += st->kept[i] < st->bulk_lo || st->kept[i] > st->bulk_hi;
+  return HR_OK;
+}
+
+/* ---- means with honest standard errors -------------------------------------- */
+
+/* Accumulates block means: values arrive spectrum by spectrum; a block
+ * never spans two spectra. */
+typedef struct {
+  double sum, block_sum, sum_w2dev;  /* totals; the open block */
+  int64_t count, block_count;
+  double *bsum;                      /* block sums and sizes for the variance */
+  int64_t *bsize;
+  int64_t nblocks;
+} block_mean_t;
+
+static void block_close(block_mean_t *b) {
+  if (b->block_count == 0) return;
+  b->bsum[b->nblocks] = b->block_sum;
+  b->bsize[b->nblocks++] = b->block_count;
+  b->block_sum = 0.0;
+  b->block_count = 0;
+}
+
+static void block_add(block_mean_t *b, const double *v, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    b->sum += v[i];
+    b->block_sum += v[i];
+    b->count++;
+    if (++b->block_count == RATIO_BLOCK) block_close(b);
+  }
+  block_close(b);  /* the spectrum's last, shorter block */
+}
+
+/* Mean and its standard error from the block means (the ratio estimator's
+ * variance: sum w_b^2 (m_b - m)^2 / W^2 with a n / (n - 1) correction). */
+static void block_result(const block_mean_t *b, double *mean, double *err) {
+  *mean = b->count ? b->sum / (double)b->count : NAN;
+  *err = NAN;
+  if (b->nblocks < 2) return;
+  double acc = 0.0;
+  for (int64_t i = 0; i < b->nblocks; i++) {
+    double dev = b->bsum[i] - *mean * (double)b->bsize[i];
+    acc += dev * dev;
+  }
+  double nb = (double)b->nblocks;
+  *err = sqrt(acc * nb / (nb - 1.0)) / (double)b->count;
+}
+
+static int block_init(block_mean_t *b, int64_t max_values, int64_t spectra) {
+  memset(b, 0, sizeof *b);
+  int64_t most = max_values / RATIO_BLOCK + spectra + 1;
+  b->bsum = malloc((size_t)most * sizeof *b->bsum);
+  b->bsize = malloc((size_t)most * sizeof *b->bsize);
+  if (!b->bsum || !b->bsize) {
+    free(b->bsum);
+    free(b->bsize);
+    HR_FAIL(HR_ERR_MEMORY, "out of memory for the block means");
+  }
+  return HR_OK;
+}
+
+static void block_free(block_mean_t *b) {
+  free(b->bsum);
+  free(b->bsize);
+}
+
+/* ---- spacing ratios -------------------------------------------------------- */
+
+/* A law's ratio CDF, tabulated once and interpolated: the exact CDF is a
+ * quadrature per call, too slow for millions of ratios.  A cubic spline
+ * on 2049 nodes of a smooth function is accurate to ~1e-14. */
+typedef struct {
+  gsl_interp_accel *acc;
+  gsl_spline *spline;
+} cdf_table_t;
+
+enum { CDF_NODES = 2049 };
+
+static int cdf_table_init(cdf_table_t *t, hr_law_t law) {
+  double x[CDF_NODES], y[CDF_NODES];
+  for (int i = 0; i < CDF_NODES; i++) {
+    x[i] = (double)i / (CDF_NODES - 1);
+    y[i] = hr_ratio_cdf(law, x[i]);
+  }
+  t->acc = gsl_interp_accel_alloc();
+  t->spline = gsl_spline_alloc(gsl_interp_cspline, CDF_NODES);
+  if (!t->acc || !t->spline) HR_FAIL(HR_ERR_MEMORY, "out of memory for a CDF table");
+  gsl_spline_init(t->spline, x, y, CDF_NODES);
+  return HR_OK;
+}
+
+static void cdf_table_free(cdf_table_t *t) {
+  if (t->spline) gsl_spline_free(t->spline);
+  if (t->acc) gsl_interp_accel_free(t->acc);
+}
+
+static double cdf_table_eval(double x, void *vt) {
+  cdf_table_t *t = vt;
+  if (x <= 0.0) return 0.0;
+  if (x >= 1.0) return 1.0;
+  return gsl_spline_eval(t->spline, x, t->acc);
+}
+
+static int ratio_ks(hr_stats_t *st) {
+  for (int law = 0; law < HR_LAW_COUNT; law++) {
+    cdf_table_t t = {NULL, NULL};
+    int rc = cdf_table_init(&t, (hr_law_t)law);
+    if (rc == HR_OK) {
+      st->ks_ratio[law] = hr_ks_distance(st->ratios, st->n_ratios, cdf_table_eval, &t);
+      st->p_ratio[law] = hr_ks_pvalue(st->ks_ratio[law], st->n_ratios);
+    }
+    cdf_table_free(&t);
+    HR_CHECK(rc);
+  }
+  return HR_OK;
+}
+
+static int nearest_neighbour_ratios(const kept_t *k, hr_stats_t *st) {
+  st->ratios = malloc((size_t)k->count * sizeof *st->ratios);
+  if (!st->ratios) HR_FAIL(HR_ERR_MEMORY, "out of memory for the spacing ratios");
+  block_mean_t b;
+  HR_CHECK(block_init(&b, k->count, st->n_spectra));
+  for (int64_t s = 0; s < st->n_spectra; s++) {
+    int64_t n;
+    const double *v = kept_row(k, s, &n);
+    int64_t m = hr_spacing_ratios(v, n, st->ratios + st->n_ratios);
+    block_add(&b, st->ratios + st->n_ratios, m);
+    st->n_ratios += m;
+  }
+  block_result(&b, &st->mean_r_tilde, &st->mean_r_tilde_err);
+  block_free(&b);
+  if (st->n_ratios == 0)
+    HR_FAIL(HR_ERR_INPUT, "'%s': every spacing among the kept levels is zero "
+            "(fully degenerate spectra): no spacing ratio exists", st->path);
+  return ratio_ks(st);
+}
+
+/* Mean r~^(k) and each law's expectation: the surmise of Tekur's
+ * effective index for the Gaussian ensembles; for Poisson levels the two
+ * k-th order spacings are independent Gamma(k) variables. */
+static int higher_order(const kept_t *k, int64_t spectra, int order,
+                        hr_stats_order_t *o) {
+  memset(o, 0, sizeof *o);
+  o->k = order;
+  double *buf = malloc((size_t)k->count * sizeof *buf);
+  block_mean_t b;
+  if (!buf || block_init(&b, k->count, spectra) != HR_OK) {
+    free(buf);
+    HR_FAIL(HR_ERR_MEMORY, "out of memory for higher-order ratios");
+  }
+  for (int64_t s = 0; s < spectra; s++) {
+    int64_t n;
+    const double *v = kept_row(k, s, &n);
+    int64_t m = hr_higher_order_ratios(v, n, order, buf);
+    block_add(&b, buf, m);
+    o->count += m;
+  }
+  block_result(&b, &o->mean, &o->err);
+  block_free(&b);
+  free(buf);
+  static const double beta[HR_LAW_COUNT] = {0, 1, 2, 4};
+  double best = INFINITY;
+  for (int law = 0; law < HR_LAW_COUNT; law++) {
+    o->expected[law] = law == HR_LAW_POISSON
+        ? hr_ratio_mean_poisson_order(order)
+        : hr_ratio_mean_index(hr_ratio_effective_index(beta[law], order));
+    if (fabs(o->mean - o->expected[law]) < best) {
+      best = fabs(o->mean - o->expected[law]);
+      o->nearest = (hr_law_t)law;
+    }
+  }
+  return HR_OK;
+}
+
+/* ---- unfolding and what follows it ------------------------------------------- */
+
+static hr_unfold_t unfold_method(const hr_stats_config_t *cfg, int64_t spectra) {
+  if (cfg->unfold != HR_UNFOLD_AUTO) return (hr_unfold_t)cfg->unfold;
+  return spectra >= 6 ? HR_UNFOLD_POOL : HR_UNFOLD_POLY;
+}
+
+/* The spectra that are unfolded: all of them, except for pool unfolding,
+ * where every third spectrum (0, 3, 6, ...) is unfolded against the pooled
+ * levels of the others (the paper's split, after tscholak/unfoldr). */
+static int is_target(hr_unfold_t method, int64_t s) {
+  return method != HR_UNFOLD_POOL || s % 3 == 0;
+}
+
+typedef struct {
+  double *pool;          /* pool unfolding: sorted levels of non-targets */
+  int64_t pool_count, pool_spectra;
+} pool_t;
+
+static int build_pool(const kept_t *k, int64_t spectra, pool_t *p) {
+  memset(p, 0, sizeof *p);
+  p->pool = malloc((size_t)k->count * sizeof *p->pool);
+  if (!p->pool) HR_FAIL(HR_ERR_MEMORY, "out of memory for the unfolding pool");
+  for (int64_t s = 0; s < spectra; s++) {
+    if (is_target(HR_UNFOLD_POOL, s)) continue;
+    int64_t n;
+    const double *v = kept_row(k, s, &n);
+    memcpy(p->pool + p->pool_count, v, (size_t)n * sizeof *v);
+    p->pool_count += n;
+    p->pool_spectra++;
+  }
+  sort_doubles(p->pool, p->pool_count);
+  return HR_OK;
+}
+
+/* Unfold one spectrum's kept levels into out. */
+static int unfold_one(const hr_stats_config_t *cfg, hr_unfold_t method,
+                      const pool_t *p, const double *v, int64_t n, double *out) {
+  switch (method) {
+    case HR_UNFOLD_POOL:
+      hr_unfold_pool(v, n, p->pool, p->pool_count, p->pool_spectra, out);
+      return HR_OK;
+    case HR_UNFOLD_KDE:
+      hr_unfold_kde(v, n, 0.0, out);
+      return HR_OK;
+    default:
+      return hr_unfold_poly(v, n, cfg->poly_degree, cfg->trim, out);
+  }
+}
+
+/* Sigma^2 and Delta_3 of one spectrum's central unfolded levels, added
+ * into the sums of st (NaN where the span is shorter than L). */
+static void long_range_add(const double *x, int64_t n, double *sum2,
+                           double *sum3, int64_t *used, hr_stats_t *st) {
+  int64_t windows = n < LONG_RANGE_WINDOWS ? n : LONG_RANGE_WINDOWS;
+  for (int i = 0; i < HR_STATS_NL; i++) {
+    double s2 = hr_number_variance(x, n, st->L[i], windows);
+    double d3 = hr_spectral_rigidity(x, n, st->L[i], windows);
+    if (isnan(s2) || isnan(d3)) continue;
+    sum2[i] += s2;
+    sum3[i] += d3;
+    used[i]++;
+  }
+}
+
+typedef struct {
+  double sum2[HR_STATS_NL], sum3[HR_STATS_NL];
+  int64_t used[HR_STATS_NL];
+  int64_t targets, long_range_stride;
+  double raw_span;       /* unfolded length and spacings before scaling */
+  int64_t raw_spacings;
+} unfold_acc_t;
+
+/* Unfold spectrum s, keep its central part (trim at each end) and scale
+ * it to mean spacing exactly 1: a smooth unfolding is right only up to a
+ * few per cent in the centre (a KDE leaks density past the edges), and the
+ * surmises, Sigma^2 and Delta_3 all assume unit density.  The scale is
+ * kept (acc->raw_*) as a check on the unfolding.  Appends the spacings to
+ * st and the long-range statistics to acc. */
+static int unfold_spectrum(const hr_stats_config_t *cfg, const kept_t *k,
+                           const pool_t *p, int64_t s, double *work,
+                           unfold_acc_t *acc, hr_stats_t *st) {
+  int64_t n;
+  const double *v = kept_row(k, s, &n);
+  HR_CHECK(unfold_one(cfg, (hr_unfold_t)st->unfold, p, v, n, work));
+  int64_t drop = (int64_t)(cfg->trim * (double)n);
+  double *x = work + drop;
+  int64_t m = n - 2 * drop;
+  if (m < 2 || !(x[m - 1] > x[0])) return HR_OK;  /* nothing to scale */
+  double scale = (double)(m - 1) / (x[m - 1] - x[0]);
+  acc->raw_span += x[m - 1] - x[0];
+  acc->raw_spacings += m - 1;
+  for (int64_t i = 0; i < m; i++) x[i] *= scale;
+  for (int64_t i = 0; i + 1 < m; i++) st->spacings[st->n_spacings++] = x[i + 1] - x[i];
+  if (m >= 3 && acc->targets % acc->long_range_stride == 0)
+    long_range_add(x, m, acc->sum2, acc->sum3, acc->used, st);
+  acc->targets++;
+  return HR_OK;
+}
+
+static double spacing_cdf(double s, void *law) {
+  return hr_spacing_cdf(*(const hr_spacing_law_t *)law, s);
+}
+
+/* KS against the Poisson and Wigner laws, and the Brody fit. */
+static void spacing_tests(hr_stats_t *st) {
+  for (int law = 0; law < 3; law++) {
+    hr_spacing_law_t l = (hr_spacing_law_t)law;
+    st->ks_spacing[law] = hr_ks_distance(st->spacings, st->n_spacings, spacing_cdf, &l);
+    st->p_spacing[law] = hr_ks_pvalue(st->ks_spacing[law], st->n_spacings);
+  }
+  st->brody_q = hr_brody_fit(st->spacings, st->n_spacings);
+}
+
+static int unfold_all(const hr_stats_config_t *cfg, const kept_t *k,
+                      hr_stats_t *st) {
+  st->unfold = unfold_method(cfg, st->n_spectra);
+  if (st->unfold == HR_UNFOLD_POOL && st->n_spectra < 2)
+    HR_FAIL(HR_ERR_INPUT, "'%s' holds one spectrum: pool unfolding needs at "
+            "least 2 (use --unfold poly or kde)", st->path);
+  pool_t p = {NULL, 0, 0};
+  unfold_acc_t acc;
+  memset(&acc, 0, sizeof acc);
+  int64_t targets = st->unfold == HR_UNFOLD_POOL ? (st->n_spectra + 2) / 3 : st->n_spectra;
+  acc.long_range_stride = (targets + LONG_RANGE_SPECTRA - 1) / LONG_RANGE_SPECTRA;
+  for (int i = 0; i < HR_STATS_NL; i++) st->L[i] = 0.5 * (i + 1);
+
+  double *work = malloc((size_t)st->n_levels * sizeof *work);
+  st->spacings = malloc((size_t)k->count * sizeof *st->spacings);
+  int rc = work && st->spacings ? HR_OK
+      : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                     "out of memory for unfolding");
+  if (rc == HR_OK && st->unfold == HR_UNFOLD_POOL) rc = build_pool(k, st->n_spectra, &p);
+  for (int64_t s = 0; rc == HR_OK && s < st->n_spectra; s++)
+    if (is_target((hr_unfold_t)st->unfold, s))
+      rc = unfold_spectrum(cfg, k, &p, s, work, &acc, st);
+  free(work);
+  free(p.pool);
+  HR_CHECK(rc);
+  if (st->n_spacings < 2)
+    HR_FAIL(HR_ERR_INPUT, "'%s': too few levels remain after unfolding and "
+            "trimming %.0f%% at each end; lower --trim", st->path, 100 * cfg->trim);
+  st->mean_spacing = acc.raw_span / (double)acc.raw_spacings;
+  spacing_tests(st);
+  for (int i = 0; i < HR_STATS_NL; i++) {
+    st->sigma2[i] = acc.used[i] ? acc.sum2[i] / (double)acc.used[i] : NAN;
+    st->delta3[i] = acc.used[i] ? acc.sum3[i] / (double)acc.used[i] : NAN;
+  }
+  return HR_OK;
+}
+
+/* ---- the verdict ------------------------------------------------------------- */
+
+static const char *law_label(hr_law_t law) {
+  static const char *labels[HR_LAW_COUNT] = {"Poisson", "GOE", "GUE", "GSE"};
+  return labels[law];
+}
+
+/* The law with the smallest ratio KS distance, and whether the mean r~
+ * agrees with its large-N value within 3 standard errors. */
+static void verdict(hr_stats_t *st) {
+  hr_law_t best = HR_LAW_POISSON;
+  for (int law = 1; law < HR_LAW_COUNT; law++)
+    if (st->ks_ratio[law] < st->ks_ratio[best]) best = (hr_law_t)law;
+  double ref = hr_ratio_mean_reference(best);
+  double z = fabs(st->mean_r_tilde - ref) / st->mean_r_tilde_err;
+  st->verdict = best;
+  st->verdict_consistent = z <= 3.0;
+  char others[160] = "";
+  size_t used = 0;
+  for (int law = 0; law < HR_LAW_COUNT; law++)
+    if (law != (int)best && used < sizeof others)
+      used += (size_t)snprintf(others + used, sizeof others - used, "%s%s %.4f",
+                               used ? ", " : "", law_label((hr_law_t)law),
+                               st->ks_ratio[law]);
+  snprintf(st->verdict_text, sizeof st->verdict_text,
+           "%s: nearest ratio law (KS distance %.4f; %s); mean r~ %.4f +/- "
+           "%.4f is %.1f standard errors from its %.4f%s", law_label(best),
+           st->ks_ratio[best], others, st->mean_r_tilde, st->mean_r_tilde_err,
+           z, ref, st->verdict_consistent ? " (consistent)"
+                                          : " (closest, but not consistent)");
+}
+
+/* ---- the whole computation --------------------------------------------------- */
+
+static void describe(const hr_spectra_t *sp, hr_stats_t *st) {
+  const char *base = strrchr(st->path, '/');
+  base = base ? base + 1 : st->path;
+  if (strcmp(sp->command, "hessian") == 0)
+    snprintf(st->title, sizeof st->title, "%.100s: Hessian of %.80s (%.16s, %.16s)", base,
+             sp->model, sp->part[0] ? sp->part : "full", sp->method);
+  else if (strcmp(sp->command, "ensemble") == 0)
+    snprintf(st->title, sizeof st->title, "%.200s: %s ensemble", base, sp->kind);
+  else
+    snprintf(st->title, sizeof st->title, "%.100s: %.100s", base, st->dataset);
+  snprintf(st->precision, sizeof st->precision, "%s",
+           sp->precision[0] ? sp->precision : "double");
+  st->file_rank_mean = NAN;
+  if (sp->rank) {
+    double sum = 0.0;
+    int64_t used = 0;
+    for (int64_t r = 0; r < sp->rows; r++)
+      if (sp->done[r]) { sum += sp->rank[r]; used++; }
+    if (used) st->file_rank_mean = sum / (double)used;
+  }
+}
+
+static int compute(const hr_stats_config_t *cfg, hr_spectra_t *sp, hr_stats_t *st) {
+  double *rows = NULL;
+  kept_t k = {0, NULL, NULL};
+  describe(sp, st);
+  int rc = select_rows(cfg, sp, st, &rows);
+  if (rc == HR_OK) {
+    degeneracy_ladder(rows, st);
+    rc = keep_levels(cfg->path, rows, st, &k);
+  }
+  free(rows);
+  if (rc == HR_OK) rc = pool_kept(&k, st);
+  if (rc == HR_OK) rc = nearest_neighbour_ratios(&k, st);
+  for (int i = 0; rc == HR_OK && i < HR_STATS_ORDERS; i++)
+    rc = higher_order(&k, st->n_spectra, i + 2, &st->order[i]);
+  if (rc == HR_OK) rc = unfold_all(cfg, &k, st);
+  if (rc == HR_OK) verdict(st);
+  kept_free(&k);
+  return rc;
+}
+
+int hr_stats_compute(const hr_stats_config_t *cfg, hr_stats_t *st) {
+  memset(st, 0, sizeof *st);
+  snprintf(st->path, sizeof st->path, "%s", cfg->path);
+  snprintf(st->dataset, sizeof st->dataset, "%s", cfg->dataset);
+  st->cut_auto = cfg->cut < 0.0;
+  st->cut = cfg->cut;
+  hr_spectra_t sp;
+  HR_CHECK(hr_spectra_load(cfg->path, cfg->dataset, &sp));
+  int rc = compute(cfg, &sp, st);
+  hr_spectra_free(&sp);
+  if (rc != HR_OK) hr_stats_free(st);
+  return rc;
+}
+
+void hr_stats_free(hr_stats_t *st) {
+  free(st->kept);
+  free(st->ratios);
+  free(st->spacings);
+  st->kept = st->ratios = st->spacings = NULL;
+}

@@ -1,0 +1,213 @@
+/* The statistics as text and as JSON (see stats.h). */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hessrmt/error.h"
+#include "hessrmt/stats.h"
+#include "hessrmt/version.h"
+
+static const char *unfold_names[] = {"auto", "pool", "poly", "kde"};
+static const char *law_labels[HR_LAW_COUNT] = {"Poisson", "GOE", "GUE", "GSE"};
+static const char *spacing_labels[3] = {"Poisson", "GOE", "GUE"};
+
+/* Sigma^2 and Delta_3 are printed at these L (indices into st->L). */
+static const int printed_L[] = {1, 3, 9, 19};  /* L = 1, 2, 5, 10 */
+
+/* ---- the summary ---------------------------------------------------------- */
+
+static void print_p(FILE *out, double p) {
+  if (p < 1e-300) fprintf(out, "%10s", "<1e-300");
+  else fprintf(out, "%10.3g", p);
+}
+
+static void print_levels(const hr_stats_t *st, FILE *out) {
+  fprintf(out, "hessrmt stats: %s (dataset %s)\n", st->path, st->dataset);
+  fprintf(out, "  data        %s\n", st->title);
+  fprintf(out, "              %lld spectra x %lld levels, %s precision\n",
+          (long long)st->n_spectra, (long long)st->n_levels, st->precision);
+  fprintf(out, "  cut         |l| > %.3g (%s); kept %lld of %lld levels (%.1f%%)\n",
+          st->cut, st->cut_auto ? "auto: 100 eps N max|l|, the largest of any spectrum"
+                                : "--cut",
+          (long long)st->n_kept, (long long)st->n_total,
+          100.0 * (double)st->n_kept / (double)st->n_total);
+  fprintf(out, "              exactly zero: %lld levels (structural zeros of Gram "
+          "and low-rank spectra)", (long long)st->exact_zeros);
+  if (!isnan(st->file_rank_mean))
+    fprintf(out, "; numerical rank in the file: %.1f per spectrum", st->file_rank_mean);
+  fprintf(out, "\n  degeneracy  fraction of levels with |l| <= cut-off:\n             ");
+  for (int i = 0; i < HR_STATS_LADDER; i++)
+    fprintf(out, "%s 1e%-4.0f %6.4f", i % 5 ? "" : (i ? "\n             " : ""),
+            log10(st->ladder_cut[i]), st->ladder_fraction[i]);
+  fprintf(out, "\n  density     kept levels in [%.6g, %.6g]; bulk [%.6g, %.6g] "
+          "(Tukey fences, 3 IQR); %lld outliers\n",
+          st->kept[0], st->kept[st->n_kept - 1], st->bulk_lo, st->bulk_hi,
+          (long long)st->n_outliers);
+}
+
+static void print_ratios(const hr_stats_t *st, FILE *out) {
+  fprintf(out, "  ratios      %lld values of r~ = min(r, 1/r): mean %.5f +/- %.5f "
+          "(block standard error)\n", (long long)st->n_ratios, st->mean_r_tilde,
+          st->mean_r_tilde_err);
+  fprintf(out, "              %-8s %10s %10s %12s %10s\n", "law", "mean r~",
+          "(sigmas)", "KS distance", "p-value");
+  for (int law = 0; law < HR_LAW_COUNT; law++) {
+    double ref = hr_ratio_mean_reference((hr_law_t)law);
+    fprintf(out, "              %-8s %10.5f %10.1f %12.5f ", law_labels[law], ref,
+            (st->mean_r_tilde - ref) / st->mean_r_tilde_err, st->ks_ratio[law]);
+    print_p(out, st->p_ratio[law]);
+    fprintf(out, "\n");
+  }
+  for (int i = 0; i < HR_STATS_ORDERS; i++) {
+    const hr_stats_order_t *o = &st->order[i];
+    fprintf(out, "  order k=%d   mean r~ %.5f +/- %.5f over %lld; expected", o->k,
+            o->mean, o->err, (long long)o->count);
+    for (int law = 0; law < HR_LAW_COUNT; law++)
+      fprintf(out, " %s %.4f", law_labels[law], o->expected[law]);
+    fprintf(out, "; nearest %s\n", law_labels[o->nearest]);
+  }
+}
+
+static void print_unfolded(const hr_stats_t *st, FILE *out) {
+  fprintf(out, "  unfolding   %s; %lld spacings; mean spacing %.4f before scaling "
+          "to 1\n", unfold_names[st->unfold], (long long)st->n_spacings,
+          st->mean_spacing);
+  fprintf(out, "  spacings    KS distance (p-value):");
+  for (int law = 0; law < 3; law++) {
+    fprintf(out, " %s %.4f (", spacing_labels[law], st->ks_spacing[law]);
+    fprintf(out, st->p_spacing[law] < 1e-300 ? "<1e-300)" : "%.3g)", st->p_spacing[law]);
+  }
+  fprintf(out, "\n              Brody q = %.4f (0 Poisson, 1 GOE)\n", st->brody_q);
+  fprintf(out, "  long range  %6s %10s %10s %10s %10s %10s %10s\n", "L",
+          "Sigma^2", "Poisson", "GOE", "Delta_3", "Poisson", "GOE");
+  for (size_t i = 0; i < sizeof printed_L / sizeof printed_L[0]; i++) {
+    int j = printed_L[i];
+    double L = st->L[j];
+    fprintf(out, "              %6.1f %10.4f %10.4f %10.4f %10.4f %10.4f %10.4f\n",
+            L, st->sigma2[j], L, hr_number_variance_goe(L), st->delta3[j],
+            L / 15.0, hr_spectral_rigidity_goe(L));
+  }
+}
+
+void hr_stats_print(const hr_stats_t *st, FILE *out) {
+  print_levels(st, out);
+  print_ratios(st, out);
+  print_unfolded(st, out);
+  fprintf(out, "  verdict     %s\n", st->verdict_text);
+  fprintf(out, "  (p-values treat samples as independent; neighbouring ratios "
+          "are correlated, and the\n   GOE/GUE/GSE ratio laws are surmises, "
+          "within about 1%% of large N: with very many\n   levels even the "
+          "right law's p-value becomes small.  Distances decide the verdict.)\n");
+}
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+/* JSON has no NaN: null instead. */
+static json_t *number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *number_array(const double *v, int n) {
+  json_t *a = json_array();
+  for (int i = 0; i < n; i++) json_array_append_new(a, number(v[i]));
+  return a;
+}
+
+static json_t *per_law(const double *v, int n, const char *const *names) {
+  json_t *o = json_object();
+  for (int i = 0; i < n; i++) json_object_set_new(o, names[i], number(v[i]));
+  return o;
+}
+
+static const char *law_keys[HR_LAW_COUNT] = {"poisson", "goe", "gue", "gse"};
+
+static void json_levels(const hr_stats_t *st, json_t *j) {
+  json_object_set_new(j, "program", json_string("hessrmt " HR_VERSION_STRING));
+  json_object_set_new(j, "file", json_string(st->path));
+  json_object_set_new(j, "dataset", json_string(st->dataset));
+  json_object_set_new(j, "title", json_string(st->title));
+  json_object_set_new(j, "precision", json_string(st->precision));
+  json_object_set_new(j, "n_spectra", json_integer(st->n_spectra));
+  json_object_set_new(j, "n_levels", json_integer(st->n_levels));
+  json_object_set_new(j, "n_kept", json_integer(st->n_kept));
+  json_object_set_new(j, "cut", number(st->cut));
+  json_object_set_new(j, "cut_mode", json_string(st->cut_auto ? "auto" : "user"));
+  json_object_set_new(j, "exact_zeros", json_integer(st->exact_zeros));
+  json_object_set_new(j, "numerical_rank_mean", number(st->file_rank_mean));
+  json_t *ladder = json_array();
+  for (int i = 0; i < HR_STATS_LADDER; i++)
+    json_array_append_new(ladder, json_pack("{s:o, s:o}", "cut", number(st->ladder_cut[i]),
+                                            "fraction", number(st->ladder_fraction[i])));
+  json_object_set_new(j, "degeneracy", ladder);
+  json_object_set_new(j, "bulk", json_pack("[o, o]", number(st->bulk_lo), number(st->bulk_hi)));
+  json_object_set_new(j, "n_outliers", json_integer(st->n_outliers));
+}
+
+static void json_ratios(const hr_stats_t *st, json_t *j) {
+  json_object_set_new(j, "n_ratios", json_integer(st->n_ratios));
+  json_object_set_new(j, "mean_r_tilde", number(st->mean_r_tilde));
+  json_object_set_new(j, "mean_r_tilde_err", number(st->mean_r_tilde_err));
+  char key[32];
+  for (int law = 0; law < HR_LAW_COUNT; law++) {
+    snprintf(key, sizeof key, "ks_%s", law_keys[law]);
+    json_object_set_new(j, key, number(st->ks_ratio[law]));
+    snprintf(key, sizeof key, "p_%s", law_keys[law]);
+    json_object_set_new(j, key, number(st->p_ratio[law]));
+  }
+  double ref[HR_LAW_COUNT];
+  for (int law = 0; law < HR_LAW_COUNT; law++) ref[law] = hr_ratio_mean_reference((hr_law_t)law);
+  json_object_set_new(j, "mean_r_tilde_reference", per_law(ref, HR_LAW_COUNT, law_keys));
+  json_t *orders = json_array();
+  for (int i = 0; i < HR_STATS_ORDERS; i++) {
+    const hr_stats_order_t *o = &st->order[i];
+    json_array_append_new(orders, json_pack(
+        "{s:i, s:I, s:o, s:o, s:o, s:s}", "k", o->k, "count", (json_int_t)o->count,
+        "mean", number(o->mean), "err", number(o->err), "expected",
+        per_law(o->expected, HR_LAW_COUNT, law_keys), "nearest", law_keys[o->nearest]));
+  }
+  json_object_set_new(j, "higher_order", orders);
+}
+
+static void json_unfolded(const hr_stats_t *st, json_t *j) {
+  json_object_set_new(j, "unfold", json_string(unfold_names[st->unfold]));
+  json_object_set_new(j, "n_spacings", json_integer(st->n_spacings));
+  json_object_set_new(j, "mean_spacing", number(st->mean_spacing));
+  json_object_set_new(j, "ks_spacing", per_law(st->ks_spacing, 3, law_keys));
+  json_object_set_new(j, "p_spacing", per_law(st->p_spacing, 3, law_keys));
+  json_object_set_new(j, "brody_q", number(st->brody_q));
+  json_object_set_new(j, "L", number_array(st->L, HR_STATS_NL));
+  json_object_set_new(j, "sigma2", number_array(st->sigma2, HR_STATS_NL));
+  json_object_set_new(j, "delta3", number_array(st->delta3, HR_STATS_NL));
+  json_object_set_new(j, "verdict", json_string(law_keys[st->verdict]));
+  json_object_set_new(j, "verdict_consistent", json_boolean(st->verdict_consistent));
+  json_object_set_new(j, "verdict_text", json_string(st->verdict_text));
+}
+
+static json_t *stats_json(const hr_stats_t *st) {
+  json_t *j = json_object();
+  json_levels(st, j);
+  json_ratios(st, j);
+  json_unfolded(st, j);
+  return j;
+}
+
+int hr_stats_write_json(const hr_stats_t *st, int count, const char *path) {
+  json_t *j = count == 1 ? stats_json(st) : json_array();
+  for (int i = 0; count > 1 && i < count; i++) json_array_append_new(j, stats_json(&st[i]));
+  char partial[4096];
+  snprintf(partial, sizeof partial, "%s.partial", path);
+  int bad = json_dump_file(j, partial, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                       JSON_REAL_PRECISION(10));
+  json_decref(j);
+  if (bad) {
+    remove(partial);
+    HR_FAIL(HR_ERR_IO, "cannot write the JSON summary '%s' (does its "
+            "directory exist and is it writable?)", path);
+  }
+  if (rename(partial, path) != 0) {
+    int e = errno;
+    remove(partial);
+    HR_FAIL(HR_ERR_IO, "cannot rename '%s' to '%s': %s", partial, path, strerror(e));
+  }
+  return HR_OK;
+}

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `hessrmt stats`: spectra made outside hessrmt (numpy,
+in the paper's file format) and by `hessrmt ensemble`, checked against the
+known random-matrix constants, an independent GOE number-variance curve,
+the figure files, and bad inputs."""
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_common import Harness  # noqa: E402
+
+# Large-N mean r~ (Atas et al. 2013; Poisson exact 2 ln 2 - 1).
+MEAN_R = {"poisson": 0.38629, "goe": 0.5307, "gue": 0.5996, "gse": 0.6744}
+JSON_KEYS = ["n_spectra", "n_levels", "n_kept", "cut", "mean_r_tilde",
+             "mean_r_tilde_err", "ks_goe", "ks_gue", "ks_poisson", "brody_q",
+             "verdict"]
+FIGURES = ["density", "degeneracy", "ratios", "spacings", "number_variance",
+           "rigidity"]
+
+
+# ---- spectra made with numpy, as the paper's scripts would ----------------
+
+def goe(rng, n):
+    a = rng.normal(size=(n, n))
+    return np.linalg.eigvalsh((a + a.T) / 2)
+
+
+def gue(rng, n):
+    a = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    return np.linalg.eigvalsh((a + a.conj().T) / 2)
+
+
+def gse(rng, n):
+    """Quaternion self-dual matrix as a 2n x 2n complex Hermitian one; its
+    eigenvalues come in Kramers pairs, of which one of each is kept."""
+    a = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    b = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    a, b = (a + a.conj().T) / 2, (b - b.T) / 2
+    return np.linalg.eigvalsh(np.block([[a, b], [-b.conj(), a.conj()]]))[::2]
+
+
+def poisson(rng, n):
+    return np.sort(rng.uniform(size=n))
+
+
+MAKERS = {"goe": goe, "gue": gue, "gse": gse, "poisson": poisson}
+
+
+def write_spectra(path, rows, dtype=np.float64):
+    with h5py.File(path, "w") as f:
+        f["hessian_evals"] = np.asarray(rows, dtype=dtype)
+
+
+def make_file(h, law, n, count, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    path = h.path(f"{law}_{n}x{count}.h5")
+    write_spectra(path, [MAKERS[law](rng, n) for _ in range(count)], dtype)
+    return path
+
+
+def stats(h, *args, check=True):
+    """Run `hessrmt stats` directly, without mpirun."""
+    cmd = [h.args.hessrmt, "stats"] + [str(a) for a in args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        print(proc.stdout, proc.stderr, file=sys.stderr)
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
+    return proc
+
+
+def stats_json(h, path, *args):
+    out = path + ".json"
+    stats(h, path, "--json", out, *args)
+    with open(out) as f:
+        return json.load(f)
+
+
+def expect_law(h, j, law, what):
+    mean, err = j["mean_r_tilde"], j["mean_r_tilde_err"]
+    h.expect(abs(mean - MEAN_R[law]) < 3 * err, f"{what}: mean r~ {mean:.4f} "
+             f"+/- {err:.4f} vs large-N {MEAN_R[law]}")
+    h.expect(j["verdict"] == law, f"{what}: verdict {j['verdict']}, expected {law}")
+    ks = {k: j[f"ks_{k}"] for k in MEAN_R}
+    h.expect(min(ks, key=ks.get) == law, f"{what}: KS distances {ks}")
+
+
+# ---- cases --------------------------------------------------------------------
+
+def case_calibration(h):
+    """numpy GOE, GUE, GSE and Poisson spectra in the paper's format: mean
+    r~ within 3 standard errors of the large-N values, the KS verdict, the
+    higher-order ratios' nearest law, the JSON keys.  GUE is stored as
+    float32, as some of the paper's files were."""
+    for law, seed in [("goe", 1), ("gue", 2), ("gse", 3), ("poisson", 4)]:
+        dtype = np.float32 if law == "gue" else np.float64
+        path = make_file(h, law, 400, 40, seed, dtype)
+        j = stats_json(h, path)
+        for key in JSON_KEYS:
+            h.expect(key in j, f"{law}: JSON lacks '{key}'")
+        expect_law(h, j, law, f"numpy {law}")
+        h.expect(j["n_spectra"] == 40 and j["n_levels"] == 400 and
+                 j["n_kept"] == 16000, f"{law}: counts {j['n_spectra']} "
+                 f"{j['n_levels']} {j['n_kept']}")
+        for order in j["higher_order"]:
+            h.expect(order["nearest"] == law, f"{law}: order {order['k']} "
+                     f"mean {order['mean']:.4f} nearest {order['nearest']}")
+        brody_ok = j["brody_q"] < 0.1 if law == "poisson" else j["brody_q"] > 0.8
+        h.expect(brody_ok, f"{law}: Brody q {j['brody_q']:.3f}")
+
+
+def case_beta_ensembles(h):
+    """hessrmt's own Dumitriu-Edelman beta ensembles and Poisson levels,
+    with the statistics run at the end of `ensemble` (2 ranks, 2 groups)."""
+    for law, extra in [("goe", ["--kind", "beta", "--beta", 1]),
+                       ("gue", ["--kind", "beta", "--beta", 2]),
+                       ("gse", ["--kind", "beta", "--beta", 4]),
+                       ("poisson", ["--kind", "poisson"])]:
+        out, js = h.path(f"{law}.h5"), h.path(f"{law}.json")
+        proc = h.run(2, "ensemble", *extra, "--n", 800, "--count", 40,
+                     "--groups", 2, "--seed", 5, "-q", "-o", out, "--json", js)
+        h.expect("verdict" in proc.stdout, f"{law}: no verdict line printed")
+        with open(js) as f:
+            expect_law(h, json.load(f), law, f"ensemble {law}")
+
+
+def sigma2_goe(L):
+    """GOE number variance from the two-level cluster function
+    Y2 = s^2 + s' (1/2 - int_0^r s), s = sin(pi r) / (pi r), by quadrature:
+    independent of the program's closed form."""
+    r = np.linspace(0.0, L, 40001)
+    s = np.sinc(r)
+    ds = np.gradient(s, r)
+    inner = np.concatenate([[0.0], np.cumsum(0.5 * (s[1:] + s[:-1]) * np.diff(r))])
+    y2 = s * s + ds * (0.5 - inner)
+    return L - 2.0 * np.trapz((L - r) * y2, r)
+
+
+def delta3_goe(L):
+    """Delta_3 from Sigma^2 (Pandey): (2/L^4) int (L^3 - 2 L^2 r + r^3) S2(r)."""
+    r = np.linspace(1e-6, L, 801)
+    s2 = np.array([sigma2_goe(x) for x in r])
+    return 2.0 / L**4 * np.trapz((L**3 - 2 * L**2 * r + r**3) * s2, r)
+
+
+def case_long_range(h):
+    """Sigma^2 and Delta_3 of unfolded GOE levels follow the GOE curves for
+    L up to 10, for each unfolding, and are far from Poisson's.
+
+    Tolerance, measured (10 seeds of 60 numpy GOE spectra of
+    N = 600, about 32,000 central levels): the relative deviation of Sigma^2
+    from the exact curve had a standard deviation of at most 1.2% (poly,
+    kde) and 3.0% (pool, whose finite pool adds density noise), with mean
+    biases up to +2.6% (pool); Delta_3 at most 1.0% and +2.1%.  Bias plus
+    three standard deviations gives the 12% and 6% used.  Poisson's values
+    are 1.6x (L = 1) to 11x (L = 10) the GOE ones, so uncorrelated levels
+    cannot pass."""
+    path = make_file(h, "goe", 600, 60, 7)
+    for unfold in ["poly", "kde", "pool"]:
+        j = stats_json(h, path, "--unfold", unfold)
+        h.expect(j["unfold"] == unfold, f"unfold {j['unfold']}")
+        for L, s2, d3 in zip(j["L"], j["sigma2"], j["delta3"]):
+            ref2, ref3 = sigma2_goe(L), delta3_goe(L)
+            h.expect(abs(s2 / ref2 - 1) < 0.12, f"{unfold}: Sigma^2({L}) = "
+                     f"{s2:.4f}, GOE {ref2:.4f}")
+            h.expect(abs(d3 / ref3 - 1) < 0.06, f"{unfold}: Delta_3({L}) = "
+                     f"{d3:.4f}, GOE {ref3:.4f}")
+        h.expect(j["sigma2"][-1] < 0.2 * j["L"][-1], f"{unfold}: Sigma^2(10) "
+                 "not far below Poisson's 10")
+    j = stats_json(h, make_file(h, "poisson", 600, 60, 8), "--unfold", "kde")
+    s2_10, d3_10 = j["sigma2"][-1], j["delta3"][-1]
+    h.expect(s2_10 > 5 * sigma2_goe(10.0) and d3_10 > 2 * delta3_goe(10.0),
+             f"Poisson levels: Sigma^2(10) {s2_10:.3f}, Delta_3(10) {d3_10:.3f}")
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def case_figures(h):
+    """--plots writes each figure as a valid PNG of the asked size and an
+    SVG, with no temporary file left; several files get one folder each."""
+    goe_path = make_file(h, "goe", 300, 12, 11)
+    figs = h.path("figs")
+    stats(h, goe_path, "--plots", figs, "--plot-width", 900, "--plot-height", 640,
+          "--log-density")
+    for name in FIGURES:
+        png = os.path.join(figs, name + ".png")
+        h.expect(os.path.exists(png), f"{name}.png missing")
+        if os.path.exists(png):
+            h.expect(png_size(png) == (900, 640), f"{name}.png size {png_size(png)}")
+            h.expect(os.path.getsize(png) > 5000, f"{name}.png is tiny")
+        svg = os.path.join(figs, name + ".svg")
+        h.expect(os.path.exists(svg) and "<svg" in open(svg).read(), f"{name}.svg")
+    h.expect(not [f for f in os.listdir(figs) if "partial" in f], "partial figure left")
+    pois = make_file(h, "poisson", 300, 12, 12)
+    many = h.path("figs_many")
+    stats(h, goe_path, pois, "--plots", many, "--json", h.path("many.json"))
+    for stem in [os.path.basename(goe_path)[:-3], os.path.basename(pois)[:-3]]:
+        h.expect(os.path.exists(os.path.join(many, stem, "ratios.png")),
+                 f"figures of {stem} missing")
+    with open(h.path("many.json")) as f:
+        j = json.load(f)
+    h.expect(isinstance(j, list) and [x["verdict"] for x in j] == ["goe", "poisson"],
+             "two files: a JSON array with one verdict each")
+
+
+def case_hessian(h):
+    """The statistics at the end of `hessian`: structural zeros of a Gram
+    spectrum are counted and cut, and --no-stats skips them."""
+    out, js = h.path("h.h5"), h.path("h.json")
+    proc = h.run(2, "hessian", "--batch-size", 16, "--max-batches", 8,
+                 "--method", "gram", "-q", "-o", out, "--json", js)
+    h.expect("verdict" in proc.stdout, "hessian printed no verdict")
+    with open(js) as f:
+        j = json.load(f)
+    with h5py.File(out, "r") as f:
+        ev = f["hessian_evals"][...]
+    zeros = int(np.sum(ev == 0.0))
+    h.expect(j["exact_zeros"] == zeros and zeros > 0, f"exact zeros {j['exact_zeros']} vs {zeros}")
+    h.expect(j["n_kept"] <= ev.size - zeros, f"kept {j['n_kept']} of {ev.size} with {zeros} zeros")
+    proc = h.run(1, "hessian", "--batch-size", 64, "--max-batches", 2, "-q",
+                 "-o", h.path("h2.h5"), "--no-stats")
+    h.expect("verdict" not in proc.stdout, "--no-stats still printed statistics")
+
+
+def case_rank_independence(h):
+    """stats gives the same JSON serially and under mpirun on 2 ranks."""
+    path = make_file(h, "goe", 200, 9, 21)
+    a = stats_json(h, path)
+    js = h.path("np2.json")
+    h.run(2, "stats", path, "--json", js)
+    with open(js) as f:
+        b = json.load(f)
+    h.expect(a == b, "JSON differs between a serial run and 2 ranks")
+
+
+def stats_error(h, args, needle, name, np_=0):
+    start = time.time()
+    if np_:
+        proc = h.run(np_, "stats", *args, check=False, timeout=60)
+    else:
+        proc = stats(h, *args, check=False)
+    h.expect(proc.returncode != 0, f"{name}: exit status 0")
+    h.expect(needle in proc.stderr, f"{name}: message lacks '{needle}': "
+             f"{proc.stderr.strip()[:300]}")
+    h.expect(proc.stderr.count("hessrmt: error") == 1, f"{name}: error lines")
+    h.expect(time.time() - start < 30, f"{name}: slow")
+
+
+def case_errors(h):
+    """Bad input: clear messages, non-zero exit, serially and on 2 ranks."""
+    good = make_file(h, "goe", 50, 2, 31)
+    nan = h.path("nan.h5")
+    rows = np.array([goe(np.random.default_rng(1), 20)] * 2)
+    rows[1, 7] = np.nan
+    write_spectra(nan, rows)
+    few = h.path("few.h5")
+    write_spectra(few, [[0.0, 0.0, 0.0, 1e-20, 1.0, 2.0]])
+    text = h.path("text.h5")
+    with open(text, "w") as f:
+        f.write("not hdf5")
+    for np_ in [0, 2]:
+        stats_error(h, [h.path("missing.h5")], "cannot open", "missing file", np_)
+        stats_error(h, [text], "not HDF5", "not HDF5", np_)
+        stats_error(h, [good, "--dataset", "evals"], "no dataset 'evals'", "missing dataset", np_)
+        stats_error(h, [nan], "spectrum 1, level 7 is nan", "NaN", np_)
+        stats_error(h, [few], "at least 3", "too few levels after the cut", np_)
+        stats_error(h, [good, "--json", h.path("no/such/dir/x.json")],
+                    "does not exist", "unwritable JSON", np_)
+    one = h.path("one.h5")
+    write_spectra(one, [goe(np.random.default_rng(2), 50)])
+    stats_error(h, [one, "--unfold", "pool"], "pool unfolding needs", "pool, one spectrum")
+    stats_error(h, [good, "--cut", "-1"], "--cut", "negative cut")
+    stats_error(h, [], "needs FILE", "no file")
+    stats_error(h, [few, "--cut", "1e-30"], "polynomial unfolding of degree 9 "
+                "needs at least", "too few levels to unfold")
+
+
+CASES = {"calibration": case_calibration, "beta_ensembles": case_beta_ensembles,
+         "long_range": case_long_range, "figures": case_figures,
+         "hessian": case_hessian, "rank_independence": case_rank_independence,
+         "errors": case_errors}
+
+if __name__ == "__main__":
+    sys.exit(Harness(__doc__, CASES).main())

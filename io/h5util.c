@@ -59,3 +59,37 @@ int hr_h5_read_string_attr(hid_t loc, const char *name, char *buf, size_t len) {
   if (st < 0) HR_FAIL(HR_ERR_IO, "cannot read attribute '%s': %s", name, why);
   return HR_OK;
 }
+
+int hr_h5_write_attr(hid_t loc, const char *name, hid_t type, const void *value) {
+  if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t st = a >= 0 ? H5Awrite(a, type, value) : -1;
+  char why[256] = "";
+  if (st < 0) hr_h5_reason(why);
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(space);
+  if (st < 0) HR_FAIL(HR_ERR_IO, "cannot write attribute '%s': %s", name, why);
+  return HR_OK;
+}
+
+int hr_h5_write_string_attr(hid_t loc, const char *name, const char *value) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  int rc = hr_h5_write_attr(loc, name, t, &value);
+  H5Tclose(t);
+  return rc;
+}
+
+herr_t hr_h5_write_doubles(hid_t loc, const char *name, int rank,
+                           const hsize_t *dims, const double *values) {
+  hid_t space = H5Screate_simple(rank, dims, NULL);
+  hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, space, H5P_DEFAULT,
+                       H5P_DEFAULT, H5P_DEFAULT);
+  herr_t st = d >= 0 ? H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
+                                H5P_DEFAULT, values) : -1;
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(space);
+  return st;
+}

@@ -240,20 +240,6 @@ int hr_spectra_write_row(hr_spectra_file_t *f, int64_t row,
 
 /* ---- attributes -------------------------------------------------------- */
 
-static int write_attr(hid_t loc, const char *name, hid_t type,
-                      const void *value) {
-  if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t st = a >= 0 ? H5Awrite(a, type, value) : -1;
-  char why[256] = "";
-  if (st < 0) hr_h5_reason(why);
-  if (a >= 0) H5Aclose(a);
-  H5Sclose(space);
-  if (st < 0) HR_FAIL(HR_ERR_IO, "cannot write attribute '%s': %s", name, why);
-  return HR_OK;
-}
-
 static int attr_string_local(hr_spectra_file_t *f, const char *group,
                              const char *name, const char *value) {
   hid_t loc = f->file;
@@ -264,12 +250,7 @@ static int attr_string_local(hr_spectra_file_t *f, const char *group,
                            H5P_DEFAULT);
     HR_H5(loc, "cannot open group '%s'", group);
   }
-  /* Variable-length UTF-8 strings read back as str in h5py. */
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);
-  int rc = write_attr(loc, name, t, &value);
-  H5Tclose(t);
+  int rc = hr_h5_write_string_attr(loc, name, value);
   if (group) H5Gclose(loc);
   return rc;
 }
@@ -282,12 +263,12 @@ int hr_spectra_attr_string(hr_spectra_file_t *f, const char *group,
 }
 
 int hr_spectra_attr_int(hr_spectra_file_t *f, const char *name, int64_t value) {
-  return hr_agree(f->comm, write_attr(f->file, name, H5T_NATIVE_INT64, &value));
+  return hr_agree(f->comm, hr_h5_write_attr(f->file, name, H5T_NATIVE_INT64, &value));
 }
 
 int hr_spectra_attr_double(hr_spectra_file_t *f, const char *name,
                            double value) {
-  return hr_agree(f->comm, write_attr(f->file, name, H5T_NATIVE_DOUBLE, &value));
+  return hr_agree(f->comm, hr_h5_write_attr(f->file, name, H5T_NATIVE_DOUBLE, &value));
 }
 
 int hr_spectra_flush(hr_spectra_file_t *f) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hessrmt/error.h"
+#include "hessrmt/h5util.h"
 #include "hessrmt/random.h"
 
 /* "(3, 4)" or "(3,)", as numpy prints shapes. */
@@ -113,19 +114,13 @@ void hr_weights_init(const hr_mlp_t *m, uint64_t seed, double *theta) {
   }
 }
 
-static herr_t write_param(hid_t loc, const char *name, int rank,
-                          const hsize_t *dims, const double *values) {
-  hid_t space = H5Screate_simple(rank, dims, NULL);
-  hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, space, H5P_DEFAULT,
-                       H5P_DEFAULT, H5P_DEFAULT);
-  herr_t st = d >= 0 ? H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
-                                H5P_DEFAULT, values) : -1;
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
-  return st;
+int hr_weights_write(const char *path, const hr_mlp_t *m, const double *theta) {
+  return hr_weights_write_extra(path, m, theta, NULL, NULL);
 }
 
-int hr_weights_write(const char *path, const hr_mlp_t *m, const double *theta) {
+int hr_weights_write_extra(const char *path, const hr_mlp_t *m,
+                           const double *theta, hr_weights_extra_fn extra,
+                           void *ctx) {
   char partial[4200], name[64];
   snprintf(partial, sizeof partial, "%s.partial", path);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -139,13 +134,15 @@ int hr_weights_write(const char *path, const hr_mlp_t *m, const double *theta) {
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t g = H5Gcreate2(file, name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     H5Pclose(lcpl);
-    st = g < 0 ? -1 : write_param(g, "weight", 2, w, theta + m->offset_w[l]);
-    if (st >= 0 && m->bias) st = write_param(g, "bias", 1, w, theta + m->offset_b[l]);
+    st = g < 0 ? -1 : hr_h5_write_doubles(g, "weight", 2, w, theta + m->offset_w[l]);
+    if (st >= 0 && m->bias) st = hr_h5_write_doubles(g, "bias", 1, w, theta + m->offset_b[l]);
     if (g >= 0) H5Gclose(g);
   }
+  int rc = st >= 0 && extra ? extra(file, ctx) : HR_OK;
   if (H5Fclose(file) < 0) st = -1;
-  if (st < 0) {
+  if (st < 0 || rc != HR_OK) {
     remove(partial);
+    if (rc != HR_OK) return rc;
     HR_FAIL(HR_ERR_IO, "cannot write weights to '%s'", partial);
   }
   if (rename(partial, path) != 0)

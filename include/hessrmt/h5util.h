@@ -15,4 +15,14 @@ const char *hr_h5_reason(char *buf);
  * between character sets). */
 int hr_h5_read_string_attr(hid_t loc, const char *name, char *buf, size_t len);
 
+/* Scalar attribute `name` of loc (replaced if it exists), and a string
+ * attribute as variable-length UTF-8 (h5py reads it as str). */
+int hr_h5_write_attr(hid_t loc, const char *name, hid_t type, const void *value);
+int hr_h5_write_string_attr(hid_t loc, const char *name, const char *value);
+
+/* A float64 dataset of rank 1 or 2 with the given dims.  Returns < 0 on
+ * failure, as HDF5 calls do. */
+herr_t hr_h5_write_doubles(hid_t loc, const char *name, int rank,
+                           const hsize_t *dims, const double *values);
+
 #endif

@@ -13,6 +13,7 @@
 typedef enum {
   HR_STREAM_ENTRY = 0,   /* matrix entries */
   HR_STREAM_FACTOR = 1,  /* entries of a factor such as Wishart's X */
+  HR_STREAM_SHUFFLE = 2, /* the training order of each epoch */
 } hr_stream_t;
 
 /* Four 32-bit words for counter (a, b, c, stream) under a 64-bit key. */

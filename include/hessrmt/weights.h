@@ -6,6 +6,7 @@
 #ifndef HESSRMT_WEIGHTS_H
 #define HESSRMT_WEIGHTS_H
 
+#include <hdf5.h>
 #include <mpi.h>
 #include <stdint.h>
 
@@ -24,5 +25,13 @@ void hr_weights_init(const hr_mlp_t *m, uint64_t seed, double *theta);
 /* Write theta in the layout above (serial; call on one rank).  The file
  * is written as path.partial and renamed when complete. */
 int hr_weights_write(const char *path, const hr_mlp_t *m, const double *theta);
+
+/* The same, with more content (training history, optimiser state) written
+ * into the open file by extra(file, ctx) before it is closed and renamed;
+ * extra returns an hr_err_t. */
+typedef int (*hr_weights_extra_fn)(hid_t file, void *ctx);
+int hr_weights_write_extra(const char *path, const hr_mlp_t *m,
+                           const double *theta, hr_weights_extra_fn extra,
+                           void *ctx);
 
 #endif

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `hessrmt train`: full-batch training against an
+independent numpy SGD (momentum, weight decay), separable data learned,
+the same weights on 1, 2 and 4 ranks, checkpoints that `hessian` reads and
+that resume to the uninterrupted result, Fashion-MNIST, and bad input."""
+import csv
+import os
+import sys
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_common import Harness  # noqa: E402
+from e2e_hessian import Mlp, data_args, write_problem  # noqa: E402
+
+
+def weights(path, model):
+    """theta (PyTorch order) from a weights file."""
+    with h5py.File(path, "r") as f:
+        parts = []
+        for i in range(len(model.w) - 1):
+            parts.append(f[f"layers/{i}/weight"][...].ravel())
+            if model.bias:
+                parts.append(f[f"layers/{i}/bias"][...])
+        return np.concatenate(parts)
+
+
+def numpy_sgd(model, theta, x, y, epochs, lr, momentum, wd):
+    """Full-batch SGD as PyTorch does it: g = mean grad + wd w,
+    v = mu v + g, w -= lr v."""
+    v = np.zeros_like(theta)
+    for _ in range(epochs):
+        _, g = model.loss_grad(theta, x, y)
+        g = g / len(x) + wd * theta
+        v = momentum * v + g
+        theta = theta - lr * v
+    return theta
+
+
+def case_reference(h):
+    """With the batch the whole dataset the order does not matter, so an
+    independent numpy SGD must give the same weights (logistic and a relu
+    MLP, with and without bias), to 1e-10 relative."""
+    for name, widths, bias in [("logistic", [6, 3], True), ("mlp", [6, 5, 3], True),
+                               ("nobias", [6, 5, 3], False)]:
+        x, y, _, theta0 = write_problem(h, name, 40, 6, 3, widths, bias, seed=3)
+        model = Mlp(widths, bias, "relu", "ce")
+        spec = "logistic" if len(widths) == 2 else "mlp:" + "-".join(map(str, widths))
+        out = h.path(f"{name}_trained.h5")
+        extra = [] if bias else ["--no-bias"]
+        h.run(2, "train", *data_args(h, name), "--model", spec, *extra,
+              "--batch-size", 40, "--epochs", 25, "--lr", 0.05, "--momentum", 0.8,
+              "--weight-decay", 1e-3, "-q", "-o", out)
+        ref = numpy_sgd(model, theta0, x, y, 25, 0.05, 0.8, 1e-3)
+        got = weights(out, model)
+        err = np.max(np.abs(got - ref)) / np.max(np.abs(ref))
+        h.expect(err < 1e-10, f"{name}: weights differ from numpy SGD by {err:.2e}")
+        with h5py.File(out, "r") as f:
+            loss = f["history/train_loss"][...]
+            ref_loss = model.loss_grad(ref, x, y)[0] / len(x)
+            h.expect(abs(loss[-1] - ref_loss) < 1e-10 * ref_loss,
+                     f"{name}: final train loss {loss[-1]} vs numpy {ref_loss}")
+
+
+def case_separable(h):
+    """Separable synthetic classes reach > 95% accuracy; mini-batches on 1,
+    2 and 4 ranks give the same weights to rounding; the history is stored
+    in the file and in the CSV."""
+    common = ["train", "--n", 3000, "--dim", 10, "--classes", 4, "--separation", 8,
+              "--epochs", 8, "--batch-size", 64, "-q"]
+    outs = {}
+    for np_ in [1, 2, 4]:
+        outs[np_] = h.path(f"sep_{np_}.h5")
+        h.run(np_, *common, "-o", outs[np_], "--history", h.path(f"sep_{np_}.csv"))
+    model = Mlp([10, 4], True, "relu", "ce")
+    ref = weights(outs[1], model)
+    for np_ in [2, 4]:
+        err = np.max(np.abs(weights(outs[np_], model) - ref)) / np.max(np.abs(ref))
+        h.expect(err < 1e-12, f"{np_} ranks: weights differ from 1 rank by {err:.2e}")
+    with open(h.path("sep_1.csv")) as f:
+        rows = list(csv.DictReader(f))
+    h.expect(len(rows) == 8 and list(rows[0]) == ["epoch", "train_loss",
+             "train_accuracy", "test_loss", "test_accuracy"], f"CSV {rows[:1]}")
+    acc = float(rows[-1]["train_accuracy"])
+    h.expect(acc > 0.95, f"separable data: train accuracy {acc:.4f}")
+    losses = [float(r["train_loss"]) for r in rows]
+    h.expect(losses[-1] < losses[0], f"train loss did not fall: {losses}")
+    with h5py.File(outs[1], "r") as f:
+        h.expect(np.allclose(f["history/train_loss"][...], losses, rtol=1e-8),
+                 "file history differs from the CSV")
+        h.expect(f.attrs["epoch"] == 8 and "command_line" in f.attrs, "attributes")
+
+
+def case_checkpoint(h):
+    """Checkpoints carry the epoch in name and attributes, are read by
+    `hessian --weights`, and --resume from one gives the weights of an
+    uninterrupted run (here resumed on another rank count)."""
+    common = ["train", "--n", 1500, "--model", "mlp:20-16-4", "--epochs", 6,
+              "--batch-size", 50, "-q"]
+    full = h.path("full.h5")
+    h.run(2, *common, "--checkpoint-every", 2, "-o", full)
+    for e in [2, 4]:
+        ck = h.path(f"full-epoch{e}.h5")
+        h.expect(os.path.exists(ck), f"checkpoint of epoch {e} missing")
+    h.expect(not os.path.exists(h.path("full-epoch6.h5")), "final epoch written twice")
+    with h5py.File(h.path("full-epoch4.h5"), "r") as f:
+        h.expect(f.attrs["epoch"] == 4 and len(f["history/epoch"]) == 4, "checkpoint epoch")
+    resumed = h.path("resumed.h5")
+    h.run(1, *common, "--resume", h.path("full-epoch4.h5"), "-o", resumed)
+    model = Mlp([20, 16, 4], True, "relu", "ce")
+    a, b = weights(full, model), weights(resumed, model)
+    err = np.max(np.abs(a - b)) / np.max(np.abs(a))
+    h.expect(err < 1e-12, f"resumed weights differ by {err:.2e}")
+    proc = h.run(1, "hessian", "--n", 1500, "--model", "mlp:20-16-4", "--weights",
+                 h.path("full-epoch2.h5"), "--batch-size", 100, "--max-batches", 1,
+                 "--no-stats", "-q", "-o", h.path("ck_spectrum.h5"))
+    h.expect(proc.returncode == 0, "hessian could not read a checkpoint")
+
+
+def case_fashion_mnist(h):
+    """Logistic regression on Fashion-MNIST reaches the test accuracy such
+    a model is known to reach (about 84%; above 82% after 10 epochs)."""
+    d = "/usr/share/datasets/fashion-mnist"
+    if not os.path.exists(f"{d}/train-images-idx3-ubyte.gz"):
+        print("dataset-fashion-mnist not installed: skipped")
+        h.expect(True, "skipped")
+        return
+    out = h.path("fm.h5")
+    h.run(2, "train", "--data", f"{d}/train-images-idx3-ubyte.gz", "--test-data",
+          f"{d}/t10k-images-idx3-ubyte.gz", "--scale-pixels", "--epochs", 10,
+          "-q", "-o", out, timeout=600)
+    with h5py.File(out, "r") as f:
+        acc = f["history/test_accuracy"][...]
+    h.expect(acc[-1] > 0.82, f"Fashion-MNIST test accuracy {acc[-1]:.4f}")
+
+
+def case_errors(h):
+    """Bad input: one message, non-zero exit, no output left."""
+    x, y, _, _ = write_problem(h, "e", 30, 6, 3, [6, 3], True)
+    base = ["train", *data_args(h, "e")]
+    np.save(h.path("wide.npy"), np.zeros((10, 7)))
+    np.save(h.path("wide_y.npy"), np.zeros(10, dtype=np.int64))
+    with h5py.File(h.path("not_ckpt.h5"), "w") as f:
+        f["layers/0/weight"] = np.zeros((3, 6))
+        f["layers/0/bias"] = np.zeros(3)
+    for np_ in [1, 2]:
+        h.error_case(np_, base + ["--test-data", h.path("missing.npy")], "missing.npy",
+                     "missing test data")
+        h.error_case(np_, base + ["--test-data", h.path("wide.npy"), "--test-labels",
+                                  h.path("wide_y.npy")], "has 7 features", "test dims")
+        h.error_case(np_, base + ["--resume", h.path("not_ckpt.h5")], "--checkpoint-every",
+                     "resume from plain weights")
+        h.error_case(np_, base + ["--history", h.path("no/dir/h.csv")], "does not exist",
+                     "unwritable history")
+    h.error_case(1, base + ["--lr", "-1"], "--lr", "negative lr")
+
+
+CASES = {"reference": case_reference, "separable": case_separable,
+         "checkpoint": case_checkpoint, "fashion_mnist": case_fashion_mnist,
+         "errors": case_errors}
+
+if __name__ == "__main__":
+    sys.exit(Harness(__doc__, CASES).main())

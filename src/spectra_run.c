@@ -2,8 +2,10 @@
 #include "hessrmt/spectra_run.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hessrmt/eigensolver.h"
 #include "hessrmt/error.h"
@@ -145,13 +147,50 @@ int hr_run_check_and_solve(hr_ctx_t *ctx, const hr_run_t *run, hr_dmat_t *a,
   return rc;
 }
 
+/* Progress of group 0, reported by rank 0: groups get equal shares of
+ * the problems round-robin, so group 0's pace times its remaining share is
+ * the job's ETA (exact with one group).  A bar on a terminal, one plain
+ * line per spectrum in a batch log. */
+typedef struct {
+  double start;          /* wall time of the first problem */
+  int64_t solved;        /* solved in this run (not skipped by --resume) */
+  double solving;        /* seconds spent on them */
+} progress_t;
+
+static void format_duration(double s, char *buf, size_t len) {
+  if (s < 90) snprintf(buf, len, "%.0fs", s);
+  else if (s < 5400) snprintf(buf, len, "%.0fm%02.0fs", floor(s / 60), fmod(s, 60));
+  else snprintf(buf, len, "%.0fh%02.0fm", floor(s / 3600), fmod(s / 60, 60));
+}
+
 static void report_progress(const hr_ctx_t *ctx, const hr_run_t *run,
-                            int64_t k, int64_t finished, int64_t mine,
+                            progress_t *p, int64_t finished, int64_t mine,
                             double seconds) {
-  if (ctx->opts->quiet || run->grid.rank != 0) return;
-  fprintf(stderr, "hessrmt: group %d: spectrum %lld done (%lld of %lld for "
-          "this group) in %.2f s\n", run->groups.index, (long long)k,
-          (long long)finished, (long long)mine, seconds);
+  p->solved++;
+  p->solving += seconds;
+  if (ctx->opts->quiet || ctx->rank != 0) return;
+  double mean = p->solving / (double)p->solved;
+  char eta[32], elapsed[32];
+  format_duration(mean * (double)(mine - finished), eta, sizeof eta);
+  format_duration(MPI_Wtime() - p->start, elapsed, sizeof elapsed);
+  char where[64] = "";
+  if (run->groups.count > 1)
+    snprintf(where, sizeof where, " of group 0 (1 of %d groups)", run->groups.count);
+  if (isatty(fileno(stderr))) {
+    enum { WIDTH = 24 };
+    char bar[WIDTH + 1];
+    int full = (int)((double)WIDTH * (double)finished / (double)(mine ? mine : 1));
+    for (int i = 0; i < WIDTH; i++) bar[i] = i < full ? '#' : '.';
+    bar[WIDTH] = '\0';
+    fprintf(stderr, "\rhessrmt: [%s] %lld/%lld spectra%s, %.2f s each, elapsed "
+            "%s, ETA %s   %s", bar, (long long)finished, (long long)mine, where,
+            mean, elapsed, eta, finished == mine ? "\n" : "");
+  } else {
+    fprintf(stderr, "hessrmt: %lld/%lld spectra%s done; last %.2f s, mean %.2f s; "
+            "elapsed %s, ETA %s\n", (long long)finished, (long long)mine, where,
+            seconds, mean, elapsed, eta);
+  }
+  fflush(stderr);
 }
 
 /* The row's writer records how far its checks are from exact. */
@@ -192,6 +231,7 @@ static int group_loop(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
   double checks[HR_SPECTRA_MAX_CHECKS];
   int rc = hr_agree(run->grid.comm, evals ? HR_OK : HR_ERR_MEMORY);
   int64_t finished = 0;
+  progress_t progress = {MPI_Wtime(), 0, 0.0};
   for (int64_t k = run->groups.index; k < run->count && rc == HR_OK;
        k += run->groups.count) {
     finished++;
@@ -201,7 +241,7 @@ static int group_loop(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
     rc = solve_and_write(ctx, run, k, fn, user, evals, checks);
     if (rc == HR_OK) {
       if (run->grid.rank == 0) ++*written;
-      report_progress(ctx, run, k, finished, mine, MPI_Wtime() - t0);
+      report_progress(ctx, run, &progress, finished, mine, MPI_Wtime() - t0);
     }
   }
   free(evals);

@@ -220,11 +220,19 @@ def errors(h, np_):
 
 
 def case_cli(h):
-    """--help for the program and the command, --version, usage errors."""
+    """--help for every command, --version, usage errors, and the progress
+    lines of a batch log (no terminal): one per spectrum from rank 0 only,
+    counting up to its group's share, with an ETA."""
+    import re
     import subprocess
     for args, needle in [(["--help"], "Commands:"),
                          (["ensemble", "--help"], "--wishart-ratio"),
                          (["hessian", "--help"], "--batch-size"),
+                         (["stats", "--help"], "--unfold"),
+                         (["train", "--help"], "--momentum"),
+                         (["relu-sim", "--help"], "--n1"),
+                         (["lossfit", "--help"], "--y-column"),
+                         (["merge", "--help"], "--output"),
                          (["--version"], "ELPA")]:
         proc = subprocess.run([h.args.hessrmt, *args], capture_output=True,
                               text=True, timeout=30)
@@ -233,6 +241,13 @@ def case_cli(h):
     proc = h.run(2, "ensemble", "--solver", "magma", check=False)
     h.expect(proc.returncode == 2 and proc.stderr.count("--solver magma") == 1,
              f"usage error printed once with status 2: {proc.stderr}")
+    proc = h.run(2, "ensemble", "--n", 200, "--count", 6, "--groups", 2,
+                 "--no-stats", "-o", h.path("progress.h5"))
+    lines = re.findall(r"hessrmt: (\d+)/(\d+) spectra of group 0 \(1 of 2 groups\) "
+                       r"done; last [\d.]+ s, mean [\d.]+ s; elapsed \S+, ETA \S+",
+                       proc.stderr)
+    h.expect([(int(a), int(b)) for a, b in lines] == [(1, 3), (2, 3), (3, 3)],
+             f"progress lines: {proc.stderr}")
 
 
 CASES = {

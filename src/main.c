@@ -32,6 +32,7 @@ static int run_command(hr_ctx_t *ctx) {
     case HR_CMD_TRAIN: return hr_cmd_train(ctx);
     case HR_CMD_RELU_SIM: return hr_cmd_relu_sim(ctx);
     case HR_CMD_LOSSFIT: return hr_cmd_lossfit(ctx);
+    case HR_CMD_MERGE: return hr_cmd_merge(ctx);
     default: HR_FAIL(HR_ERR_INTERNAL, "command not implemented");
   }
 }

@@ -47,7 +47,7 @@ typedef struct {
 #define STATS_COMMANDS (HR_CMD_STATS | ALL_SOLVING_COMMANDS)
 #define DATA_COMMANDS (HR_CMD_HESSIAN | HR_CMD_TRAIN)
 #define LAYOUT_COMMANDS (ALL_SOLVING_COMMANDS | HR_CMD_RELU_SIM)
-#define ALL_COMMANDS (FIGURE_COMMANDS | HR_CMD_TRAIN)
+#define ALL_COMMANDS (FIGURE_COMMANDS | HR_CMD_TRAIN | HR_CMD_MERGE)
 #define FIGURE_COMMANDS (STATS_COMMANDS | HR_CMD_RELU_SIM | HR_CMD_LOSSFIT)
 
 static const opt_entry_t option_table[] = {
@@ -299,6 +299,10 @@ static const opt_entry_t option_table[] = {
   {"plots", 0, OPT_STRING, FIELD(plots), "", NULL, 0, 0, "DIR", "Figures",
    "write the data and fitted curve into DIR", HR_CMD_LOSSFIT, 0},
 
+  /* merge */
+  {"output", 'o', OPT_STRING, FIELD(output), "merged.h5", NULL, 0, 0, "FILE",
+   "Output", "the joined spectra file, written atomically", HR_CMD_MERGE, 0},
+
   /* run control */
   {"resume", 0, OPT_FLAG, FIELD(resume), NULL, NULL, 0, 0, NULL, "Run control",
    "continue from FILE.partial left by a killed run with the same arguments; "
@@ -368,6 +372,13 @@ static const command_entry_t command_table[] = {
    "to a + b exp(-c t) by nonlinear least squares (GSL), with standard "
    "errors, as in the paper's exponential hardness of the true loss.",
    "FILE.csv", 1, 1},
+  {"merge", HR_CMD_MERGE,
+   "join spectra files of one job split into parts (job arrays)",
+   "Join spectra files written by runs that took disjoint batch ranges of "
+   "the same problem (--first-batch / --max-batches, e.g. the tasks of a "
+   "job array) into one file, in batch order, after checking that their "
+   "provenance agrees (command, model, data, precision, part, batch size).",
+   "A.h5 B.h5 ...", 2, HR_MAX_INPUTS},
 };
 enum { N_COMMANDS = sizeof command_table / sizeof command_table[0] };
 

@@ -23,5 +23,6 @@ int hr_cmd_stats(hr_ctx_t *ctx);
 int hr_cmd_train(hr_ctx_t *ctx);
 int hr_cmd_relu_sim(hr_ctx_t *ctx);
 int hr_cmd_lossfit(hr_ctx_t *ctx);
+int hr_cmd_merge(hr_ctx_t *ctx);
 
 #endif

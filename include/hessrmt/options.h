@@ -17,6 +17,7 @@ typedef enum {
   HR_CMD_TRAIN = 1u << 3,
   HR_CMD_RELU_SIM = 1u << 4,
   HR_CMD_LOSSFIT = 1u << 5,
+  HR_CMD_MERGE = 1u << 6,
 } hr_command_t;
 
 /* Most positional arguments a command takes (stats FILE...). */

@@ -19,6 +19,7 @@ PACKAGES=(
   libjansson-dev                        # JSON output
   libplplot-dev plplot-driver-cairo     # figures (optional at build time)
   python3-numpy python3-h5py            # independent references in tests
+  python3-plplot                        # figures of run/scaling.py
   dataset-fashion-mnist                 # real data for tests and benchmarks
 )
 

@@ -625,6 +625,11 @@ static void record_command_line(int argc, char **argv, hr_options_t *opts) {
 }
 
 static int apply_defaults(hr_options_t *opts, const char *cmd) {
+  /* Strings of other commands' options read as "" rather than NULL, so
+   * shared code may test any of them. */
+  for (int i = 0; i < N_OPTIONS; i++)
+    if (option_table[i].type == OPT_STRING)
+      *(const char **)((char *)opts + option_table[i].offset) = "";
   for (int i = 0; i < N_OPTIONS; i++) {
     const opt_entry_t *e = &option_table[i];
     if (!(e->commands & opts->command) || !e->default_text) continue;

@@ -5,6 +5,7 @@ run/pbs (syntax, directives, the two kept in step, the PBS ones run outside
 PBS with a made-up node file), and the Slurm templates submitted to a real
 one-node Slurm that this test installs (slurm-wlm, munge) and starts as root
 in a temporary directory, and always stops."""
+import csv
 import glob
 import json
 import os
@@ -721,7 +722,25 @@ def slurm_jobs(h, cluster):
     h.expect(os.path.exists(os.path.join(work, "merged.json")),
              "merge step: no statistics JSON")
 
-    # 4. the other examples' directives, as this sbatch reads them
+    # 4. the scaling-study driver with its Slurm launcher (one sbatch --wait
+    #    per point), its CSV against the points it ran
+    study = os.path.join(work, "study")
+    env = dict(os.environ, SLURM_CONF=cluster.conf)
+    proc = subprocess.run([sys.executable, os.path.join(SOURCE, "run", "scaling.py"),
+                           "--launcher", "slurm", "--mode", "strong", "--ranks", "1,2",
+                           "--hessrmt", os.path.abspath(h.args.hessrmt), "--out", study,
+                           "--", "ensemble", "--kind", "goe", "--n", "300", "--count", "2"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    h.expect(proc.returncode == 0, f"scaling driver through Slurm: {proc.stdout} "
+             f"{proc.stderr}")
+    csv_path = os.path.join(study, "scaling.csv")
+    if os.path.exists(csv_path):
+        with open(csv_path) as f:
+            rows = list(csv.DictReader(f))
+        h.expect([(r["mode"], r["ranks"]) for r in rows] == [("strong", "1"), ("strong", "2")],
+                 f"scaling through Slurm: rows {rows}")
+
+    # 5. the other examples' directives, as this sbatch reads them
     for name in ("full-dataset", "batch-spectra"):
         proc = sbatch(h, cluster, ["--test-only", "-n", "1", os.path.join(
             tree, "run", "slurm", f"{name}.sbatch")], work)

@@ -282,7 +282,9 @@ def main():
     add_efficiency(rows)
     write_csv(rows, os.path.join(a.out, "scaling.csv"))
     draw(rows, a.out)
-    print(f"scaling: wrote {a.out}/scaling.csv, {a.out}/speedup.png, {a.out}/efficiency.png")
+    figures = (["speedup"] if a.mode != "weak" else []) + ["efficiency"]
+    print(f"scaling: wrote {a.out}/scaling.csv and " +
+          ", ".join(f"{a.out}/{f}.{{png,svg}}" for f in figures))
 
 
 if __name__ == "__main__":

@@ -8,17 +8,25 @@
 #include "hessrmt/error.h"
 #include "hessrmt/h5util.h"
 
-static int read_done(hid_t file, hr_spectra_t *s) {
+/* rows_done, when present, must have one entry per spectrum: HDF5 would
+ * write a longer one past the buffer. */
+static int read_done(hid_t file, const char *path, hr_spectra_t *s) {
   s->done = malloc((size_t)(s->rows ? s->rows : 1));
   if (!s->done) HR_FAIL(HR_ERR_MEMORY, "out of memory reading rows_done");
   memset(s->done, 1, (size_t)s->rows);
   if (H5Lexists(file, "rows_done", H5P_DEFAULT) <= 0) return HR_OK;
   hid_t d = H5Dopen2(file, "rows_done", H5P_DEFAULT);
-  herr_t st = d >= 0 ? H5Dread(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL,
-                               H5P_DEFAULT, s->done)
-                     : -1;
+  hid_t space = d >= 0 ? H5Dget_space(d) : -1;
+  hssize_t count = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+  if (space >= 0) H5Sclose(space);
+  herr_t st = -1;
+  if (d >= 0 && count == s->rows)
+    st = H5Dread(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->done);
   if (d >= 0) H5Dclose(d);
-  if (st < 0) HR_FAIL(HR_ERR_IO, "cannot read rows_done");
+  if (count >= 0 && count != s->rows)
+    HR_FAIL(HR_ERR_INPUT, "'%s': rows_done has %lld entries but there are %lld "
+            "spectra", path, (long long)count, (long long)s->rows);
+  if (st < 0) HR_FAIL(HR_ERR_IO, "cannot read rows_done of '%s'", path);
   return HR_OK;
 }
 
@@ -56,6 +64,18 @@ static int read_values(hid_t file, const char *path, const char *dataset,
   }
   H5Dclose(d);
   return rc;
+}
+
+/* Whether the dataset is stored as 4-byte floats (a float32 spectrum
+ * carries float32 noise whatever the file's attributes say). */
+static int stored_single(hid_t file, const char *dataset) {
+  hid_t d = H5Dopen2(file, dataset, H5P_DEFAULT);
+  if (d < 0) return 0;
+  hid_t t = H5Dget_type(d);
+  int single = H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == 4;
+  H5Tclose(t);
+  H5Dclose(d);
+  return single;
 }
 
 /* checks/rank, when the file has it with one value per row. */
@@ -102,7 +122,8 @@ int hr_spectra_load(const char *path, const char *dataset, hr_spectra_t *s) {
     HR_FAIL(HR_ERR_IO, "cannot open '%s' as an HDF5 file (missing, "
             "unreadable or not HDF5)", path);
   int rc = read_values(file, path, dataset, s);
-  if (rc == HR_OK) rc = read_done(file, s);
+  if (rc == HR_OK) s->stored_single = stored_single(file, dataset);
+  if (rc == HR_OK) rc = read_done(file, path, s);
   if (rc == HR_OK) rc = read_rank(file, s);
   if (rc == HR_OK) rc = read_description(file, s);
   H5Fclose(file);

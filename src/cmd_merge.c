@@ -234,11 +234,33 @@ static int read_range(merge_part_t *p) {
   return HR_OK;
 }
 
+/* A merged file is a valid part only if its batches are consecutive: the
+ * ordering, overlap checks and batch_index here assume each part holds
+ * batches first_batch, first_batch + 1, ... */
+static int check_consecutive(const merge_part_t *p) {
+  if (H5Lexists(p->file, "batch_index", H5P_DEFAULT) <= 0) return HR_OK;
+  hid_t d = H5Dopen2(p->file, "batch_index", H5P_DEFAULT);
+  int64_t *b = p->rows > 0 ? malloc((size_t)p->rows * sizeof *b) : NULL;
+  herr_t st = d >= 0 && b ? H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
+                                    H5P_DEFAULT, b) : -1;
+  if (d >= 0) H5Dclose(d);
+  int64_t gap = -1;
+  for (int64_t r = 1; st >= 0 && r < p->rows && gap < 0; r++)
+    if (b[r] != b[r - 1] + 1) gap = r;
+  free(b);
+  if (st < 0) HR_FAIL(HR_ERR_INPUT, "'%s': cannot read its batch_index", p->path);
+  if (gap >= 0)
+    HR_FAIL(HR_ERR_INPUT, "'%s' is a merge with a gap in its batches (row %lld): "
+            "merge the original parts instead", p->path, (long long)gap);
+  return HR_OK;
+}
+
 static int load_part(const char *path, merge_part_t *p) {
   HR_CHECK(open_part(path, p));
   HR_CHECK(check_command(p));
   HR_CHECK(read_shape(p));
   HR_CHECK(check_done(p));
+  HR_CHECK(check_consecutive(p));
   return read_range(p);
 }
 

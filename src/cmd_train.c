@@ -20,6 +20,7 @@
 #include "hessrmt/h5util.h"
 #include "hessrmt/hessian.h"
 #include "hessrmt/output.h"
+#include "hessrmt/provenance.h"
 #include "hessrmt/random.h"
 #include "hessrmt/version.h"
 #include "hessrmt/weights.h"
@@ -87,7 +88,10 @@ static int prepare_test(hr_ctx_t *ctx, trainer_t *t) {
 static int allocate(hr_ctx_t *ctx, trainer_t *t) {
   const hr_options_t *o = ctx->opts;
   int64_t N = t->train.model.nparams, C = t->train.classes, d = t->train.dim;
-  int64_t b = t->batch, chunk = b > EVAL_CHUNK ? b : EVAL_CHUNK;
+  /* A rank gathers at most the batch rows it holds. */
+  int64_t b = t->batch < t->train.data.count ? t->batch : t->train.data.count;
+  if (b < 1) b = 1;
+  int64_t chunk = b > EVAL_CHUNK ? b : EVAL_CHUNK;
   t->velocity = calloc((size_t)N, sizeof *t->velocity);
   t->grad = malloc((size_t)N * sizeof *t->grad);
   t->order = malloc((size_t)t->train.rows * sizeof *t->order);
@@ -227,7 +231,15 @@ static int run_epoch(hr_ctx_t *ctx, trainer_t *t, int64_t epoch) {
   row[HIST_TEST_LOSS] = row[HIST_TEST_ACC] = NAN;
   if (t->have_test)
     HR_CHECK(evaluate(ctx, t, &t->test, &row[HIST_TEST_LOSS], &row[HIST_TEST_ACC]));
-  return HR_OK;
+  /* The loss is summed over all ranks, so every rank sees the same value
+   * and stops together. */
+  int rc = HR_OK;
+  if (!isfinite(row[HIST_TRAIN_LOSS]))
+    rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
+                      "training diverged: the training loss after epoch %lld "
+                      "is %g; lower --lr (now %g)", (long long)epoch,
+                      row[HIST_TRAIN_LOSS], ctx->opts->lr);
+  return hr_agree(ctx->world, rc);
 }
 
 /* ---- files ----------------------------------------------------------------- */
@@ -270,6 +282,9 @@ static int write_training_state(hid_t file, void *vctx) {
   if (rc == HR_OK) rc = hr_h5_write_string_attr(file, "model", model);
   if (rc == HR_OK) rc = hr_h5_write_string_attr(file, "data", o->data);
   if (rc == HR_OK) rc = hr_h5_write_attr(file, "epoch", H5T_NATIVE_DOUBLE, &epoch);
+  char identity[4096];
+  if (rc == HR_OK) rc = hr_provenance_identity(o, identity, sizeof identity);
+  if (rc == HR_OK) rc = hr_h5_write_string_attr(file, "identity", identity);
   HR_CHECK(rc);
   herr_t st = 0;
   hid_t g = H5Gcreate2(file, "history", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -348,6 +363,21 @@ static int read_vector(hid_t loc, const char *name, double *v, int64_t n,
   return HR_OK;
 }
 
+/* The checkpoint was trained with the options that define this run
+ * (data, model, optimiser, seeds); the first that differs is named. */
+static int check_identity(hid_t f, const hr_options_t *o, const char *path) {
+  char stored[4096], now[4096];
+  HR_CHECK(hr_h5_read_string_attr(f, "identity", stored, sizeof stored));
+  HR_CHECK(hr_provenance_identity(o, now, sizeof now));
+  if (strcmp(stored, now) == 0) return HR_OK;
+  const char *a = stored, *b = now;
+  while (*a && *a == *b) { a++; b++; }
+  while (a > stored && a[-1] != ';') { a--; b--; }  /* back to the field */
+  HR_FAIL(HR_ERR_INPUT, "checkpoint '%s' was trained with other options: it "
+          "has '%.*s' where this run has '%.*s'", path, (int)strcspn(a, ";"), a,
+          (int)strcspn(b, ";"), b);
+}
+
 /* Rank 0 reads the epoch, momentum and history of a checkpoint. */
 static int read_state(const hr_options_t *o, trainer_t *t) {
   const char *path = o->train_resume;
@@ -366,6 +396,7 @@ static int read_state(const hr_options_t *o, trainer_t *t) {
     rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
                       "checkpoint '%s' is at epoch %g, not within 1..%lld "
                       "(--epochs)", path, epoch, (long long)o->epochs);
+  if (rc == HR_OK) rc = check_identity(f, o, path);
   t->epochs_done = rc == HR_OK ? (int64_t)epoch : 0;
   if (rc == HR_OK)
     rc = read_vector(f, "velocity", t->velocity, t->train.model.nparams, 1, path);
@@ -395,11 +426,11 @@ static void report_epoch(const hr_ctx_t *ctx, const trainer_t *t, int64_t epoch,
                          double seconds) {
   if (ctx->rank != 0 || ctx->opts->quiet) return;
   const double *row = t->history + (epoch - 1) * HIST_COLS;
-  fprintf(stderr, "hessrmt train: epoch %lld/%lld  train loss %.5f  accuracy "
+  fprintf(stderr, "hessrmt train: epoch %lld/%lld  train loss %.6g  accuracy "
           "%.2f%%", (long long)epoch, (long long)ctx->opts->epochs,
           row[HIST_TRAIN_LOSS], 100.0 * row[HIST_TRAIN_ACC]);
   if (t->have_test)
-    fprintf(stderr, "  test loss %.5f  accuracy %.2f%%", row[HIST_TEST_LOSS],
+    fprintf(stderr, "  test loss %.6g  accuracy %.2f%%", row[HIST_TEST_LOSS],
             100.0 * row[HIST_TEST_ACC]);
   fprintf(stderr, "  (%.2f s)\n", seconds);
 }

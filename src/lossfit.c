@@ -75,13 +75,17 @@ static void try_start(const curve_t *d, double c, double x[N_PARAMS], double *be
  * takes the log of a residual near zero.  Growth (c < 0) up to a factor
  * e^10 over the span is tried too, so that a curve that does not decay
  * is fitted as what it is and reported, not stuck at c -> 0+. */
-static void start_values(const curve_t *d, double span, double x[N_PARAMS]) {
+static int start_values(const curve_t *d, double span, double x[N_PARAMS]) {
   double best = INFINITY;
   for (int k = 0; k < START_GRID; k++) {
     double c = 0.01 / span * pow(1e5, k / (START_GRID - 1.0));
     try_start(d, c, x, &best);
     if (c * span <= 10.0) try_start(d, -c, x, &best);
   }
+  if (!isfinite(best))  /* values so large every residual sum overflows */
+    HR_FAIL(HR_ERR_INPUT, "no starting point gives a finite sum of squares: "
+            "the values are too large to fit (a diverged run?)");
+  return HR_OK;
 }
 
 static int check_input(const double *t, const double *y, int n, double *t0,
@@ -105,6 +109,10 @@ static int check_input(const double *t, const double *y, int n, double *t0,
   return HR_OK;
 }
 
+/* sqrt of a variance that rounding may have made slightly negative; NaN
+ * stays NaN (fmax would turn it into 0, a falsely exact error). */
+static double nan_safe_sqrt(double v) { return isnan(v) ? NAN : sqrt(fmax(v, 0.0)); }
+
 /* Back from the fit's (a, b_u, c) in u = t - t0 to the reported (a, b, c)
  * in t: b = b_u exp(c t0), and the covariance C -> T C T' with T the
  * Jacobian of that map (b depends on b_u and on c). */
@@ -112,6 +120,7 @@ static void shift_back(double t0, const double x[N_PARAMS],
                        const double cu[N_PARAMS][N_PARAMS], hr_lossfit_t *fit) {
   double E = exp(x[2] * t0);
   fit->a = x[0], fit->b = x[1] * E, fit->c = x[2];
+  fit->t0 = t0, fit->b_shifted = x[1];
   double T[N_PARAMS][N_PARAMS] = {{1, 0, 0}, {0, E, fit->b * t0}, {0, 0, 1}};
   for (int i = 0; i < N_PARAMS; i++)
     for (int j = 0; j < N_PARAMS; j++) {
@@ -122,7 +131,7 @@ static void shift_back(double t0, const double x[N_PARAMS],
     }
   double *err[N_PARAMS] = {&fit->a_err, &fit->b_err, &fit->c_err};
   for (int i = 0; i < N_PARAMS; i++)
-    *err[i] = fit->identifiable ? sqrt(fmax(fit->cov[i][i], 0.0)) : NAN;
+    *err[i] = fit->identifiable ? nan_safe_sqrt(fit->cov[i][i]) : NAN;
 }
 
 /* The parameter covariance.  gsl_multifit_nlinear_covar gives (J'J)^-1,
@@ -196,7 +205,7 @@ int hr_lossfit(const double *t, const double *y, int n, hr_lossfit_t *fit) {
   HR_CHECK(check_input(t, y, n, &d.t0, &span));
   fit->n = n;
   fit->dof = n - N_PARAMS;
-  start_values(&d, span, x);
+  HR_CHECK(start_values(&d, span, x));
   /* GSL's default handler aborts the program on an error such as a
    * singular system inside an iteration; here such a fit is only one
    * that did not converge, which the flags report. */
@@ -208,8 +217,10 @@ int hr_lossfit(const double *t, const double *y, int n, hr_lossfit_t *fit) {
   return HR_OK;
 }
 
+/* Evaluated from the first point, b_u exp(-c (t - t0)): b exp(-c t)
+ * overflows to inf * 0 for curves that start late. */
 double hr_lossfit_eval(const hr_lossfit_t *fit, double t) {
-  return fit->a + fit->b * exp(-fit->c * t);
+  return fit->a + fit->b_shifted * exp(-fit->c * (t - fit->t0));
 }
 
 double hr_lossfit_eval_err(const hr_lossfit_t *fit, double t) {
@@ -217,5 +228,5 @@ double hr_lossfit_eval_err(const hr_lossfit_t *fit, double t) {
   double e = exp(-fit->c * t), g[N_PARAMS] = {1.0, e, -fit->b * t * e}, var = 0.0;
   for (int i = 0; i < N_PARAMS; i++)
     for (int j = 0; j < N_PARAMS; j++) var += g[i] * fit->cov[i][j] * g[j];
-  return sqrt(fmax(var, 0.0));
+  return nan_safe_sqrt(var);
 }

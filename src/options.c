@@ -223,8 +223,9 @@ static const opt_entry_t option_table[] = {
    STATS_COMMANDS, 0},
 
   /* train */
+  /* Not part of the identity: --resume may train a checkpoint further. */
   {"epochs", 0, OPT_INT, FIELD(epochs), "10", NULL, 1, 1e7, "E", "Training",
-   "passes over the training data", HR_CMD_TRAIN, 1},
+   "passes over the training data", HR_CMD_TRAIN, 0},
   {"batch-size", 0, OPT_INT, FIELD(train_batch), "128", NULL, 1, 9e15, "B",
    "Training", "mini-batch size (summed over all ranks); the last batch of "
    "an epoch may be shorter", HR_CMD_TRAIN, 1},

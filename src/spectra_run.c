@@ -158,6 +158,7 @@ typedef struct {
 } progress_t;
 
 static void format_duration(double s, char *buf, size_t len) {
+  s = round(s);  /* else 119.6 s would print as 1m60s */
   if (s < 90) snprintf(buf, len, "%.0fs", s);
   else if (s < 5400) snprintf(buf, len, "%.0fm%02.0fs", floor(s / 60), fmod(s, 60));
   else snprintf(buf, len, "%.0fh%02.0fm", floor(s / 3600), fmod(s / 60, 60));

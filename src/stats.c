@@ -299,8 +299,9 @@ static int nearest_neighbour_ratios(const kept_t *k, hr_stats_t *st) {
   block_result(&b, &st->mean_r_tilde, &st->mean_r_tilde_err);
   block_free(&b);
   if (st->n_ratios == 0)
-    HR_FAIL(HR_ERR_INPUT, "'%s': every spacing among the kept levels is zero "
-            "(fully degenerate spectra): no spacing ratio exists", st->path);
+    HR_FAIL(HR_ERR_INPUT, "'%s': every spacing ratio touches a zero spacing "
+            "(the kept levels are exactly degenerate, e.g. in pairs): no "
+            "spacing ratio exists", st->path);
   return ratio_ks(st);
 }
 
@@ -329,6 +330,7 @@ static int higher_order(const kept_t *k, int64_t spectra, int order,
   free(buf);
   static const double beta[HR_LAW_COUNT] = {0, 1, 2, 4};
   double best = INFINITY;
+  o->nearest = HR_LAW_COUNT;  /* none, until a mean exists */
   for (int law = 0; law < HR_LAW_COUNT; law++) {
     o->expected[law] = law == HR_LAW_POISSON
         ? hr_ratio_mean_poisson_order(order)
@@ -425,7 +427,12 @@ static int unfold_spectrum(const hr_stats_config_t *cfg, const kept_t *k,
                            unfold_acc_t *acc, hr_stats_t *st) {
   int64_t n;
   const double *v = kept_row(k, s, &n);
-  HR_CHECK(unfold_one(cfg, (hr_unfold_t)st->unfold, p, v, n, work));
+  int rc = unfold_one(cfg, (hr_unfold_t)st->unfold, p, v, n, work);
+  if (rc != HR_OK) {
+    char why[512];  /* the message buffer is about to be rewritten */
+    snprintf(why, sizeof why, "%s", hr_error_message());
+    HR_FAIL(rc, "'%s', spectrum %lld: %s", st->path, (long long)s, why);
+  }
   int64_t drop = (int64_t)(cfg->trim * (double)n);
   double *x = work + drop;
   int64_t m = n - 2 * drop;
@@ -434,7 +441,14 @@ static int unfold_spectrum(const hr_stats_config_t *cfg, const kept_t *k,
   acc->raw_span += x[m - 1] - x[0];
   acc->raw_spacings += m - 1;
   for (int64_t i = 0; i < m; i++) x[i] *= scale;
-  for (int64_t i = 0; i + 1 < m; i++) st->spacings[st->n_spacings++] = x[i + 1] - x[i];
+  /* A polynomial fit need not increase: a spacing <= 0 means the
+   * unfolding ran backwards there.  Such spacings are counted (and
+   * reported) and left out, as no spacing law can hold them. */
+  for (int64_t i = 0; i + 1 < m; i++) {
+    double gap = x[i + 1] - x[i];
+    if (gap > 0.0) st->spacings[st->n_spacings++] = gap;
+    else st->n_nonpositive++;
+  }
   if (m >= 3 && acc->targets % acc->long_range_stride == 0)
     long_range_add(x, m, acc->sum2, acc->sum3, acc->used, st);
   acc->targets++;
@@ -509,19 +523,27 @@ static void verdict(hr_stats_t *st) {
   double z = fabs(st->mean_r_tilde - ref) / st->mean_r_tilde_err;
   st->verdict = best;
   st->verdict_consistent = z <= 3.0;
-  char others[160] = "";
+  char others[160] = "", judged[160];
   size_t used = 0;
   for (int law = 0; law < HR_LAW_COUNT; law++)
     if (law != (int)best && used < sizeof others)
       used += (size_t)snprintf(others + used, sizeof others - used, "%s%s %.4f",
                                used ? ", " : "", law_label((hr_law_t)law),
                                st->ks_ratio[law]);
+  if (isnan(z))
+    snprintf(judged, sizeof judged, "mean r~ %.4f (too few ratios for a "
+             "standard error)", st->mean_r_tilde);
+  else
+    snprintf(judged, sizeof judged, "mean r~ %.4f +/- %.4f is %.1f standard "
+             "errors from its %.4f%s", st->mean_r_tilde, st->mean_r_tilde_err, z,
+             ref, st->verdict_consistent ? " (consistent)"
+                                         : " (closest, but not consistent)");
+  /* A distance this large (the laws are at most ~0.5 apart) means none
+   * of them describes the data, e.g. a picket fence. */
+  const char *fit = st->ks_ratio[best] > 0.3 ? "no law fits; nearest" : "nearest";
   snprintf(st->verdict_text, sizeof st->verdict_text,
-           "%s: nearest ratio law (KS distance %.4f; %s); mean r~ %.4f +/- "
-           "%.4f is %.1f standard errors from its %.4f%s", law_label(best),
-           st->ks_ratio[best], others, st->mean_r_tilde, st->mean_r_tilde_err,
-           z, ref, st->verdict_consistent ? " (consistent)"
-                                          : " (closest, but not consistent)");
+           "%s: %s ratio law (KS distance %.4f; %s); %s", law_label(best), fit,
+           st->ks_ratio[best], others, judged);
 }
 
 /* ---- the whole computation --------------------------------------------------- */
@@ -536,8 +558,12 @@ static void describe(const hr_spectra_t *sp, hr_stats_t *st) {
     snprintf(st->title, sizeof st->title, "%.200s: %s ensemble", base, sp->kind);
   else
     snprintf(st->title, sizeof st->title, "%.100s: %.100s", base, st->dataset);
+  /* Without provenance a float32 dataset may hold a double solve stored
+   * short (near-zero levels keep their absolute accuracy) or a float32
+   * solve; the auto cut assumes the former, and the summary says so. */
   snprintf(st->precision, sizeof st->precision, "%s",
-           sp->precision[0] ? sp->precision : "double");
+           sp->precision[0] ? sp->precision
+                            : sp->stored_single ? "float32 data" : "double");
   st->file_rank_mean = NAN;
   if (sp->rank) {
     double sum = 0.0;

@@ -26,8 +26,11 @@ static void print_p(FILE *out, double p) {
 static void print_levels(const hr_stats_t *st, FILE *out) {
   fprintf(out, "hessrmt stats: %s (dataset %s)\n", st->path, st->dataset);
   fprintf(out, "  data        %s\n", st->title);
-  fprintf(out, "              %lld spectra x %lld levels, %s precision\n",
-          (long long)st->n_spectra, (long long)st->n_levels, st->precision);
+  fprintf(out, "              %lld spectra x %lld levels, %s precision%s\n",
+          (long long)st->n_spectra, (long long)st->n_levels, st->precision,
+          strcmp(st->precision, "float32 data") == 0
+              ? " (no provenance: the auto cut assumes a double solve; give "
+                "--cut for a float32 solve)" : "");
   fprintf(out, "  cut         |l| > %.3g (%s); kept %lld of %lld levels (%.1f%%)\n",
           st->cut, st->cut_auto ? "auto: 100 eps N max|l|, the largest of any spectrum"
                                 : "--cut",
@@ -66,7 +69,7 @@ static void print_ratios(const hr_stats_t *st, FILE *out) {
             o->mean, o->err, (long long)o->count);
     for (int law = 0; law < HR_LAW_COUNT; law++)
       fprintf(out, " %s %.4f", law_labels[law], o->expected[law]);
-    fprintf(out, "; nearest %s\n", law_labels[o->nearest]);
+    fprintf(out, "; nearest %s\n", o->nearest < HR_LAW_COUNT ? law_labels[o->nearest] : "-");
   }
 }
 
@@ -74,6 +77,12 @@ static void print_unfolded(const hr_stats_t *st, FILE *out) {
   fprintf(out, "  unfolding   %s; %lld spacings; mean spacing %.4f before scaling "
           "to 1\n", unfold_names[st->unfold], (long long)st->n_spacings,
           st->mean_spacing);
+  if (st->n_nonpositive)
+    fprintf(out, "  WARNING     %lld unfolded spacings are <= 0 and were left out: the "
+            "unfolding is not\n              monotone on these levels (a polynomial "
+            "bending back); spacing statistics\n              are unreliable: try "
+            "--unfold kde or pool, or a lower --poly-degree\n",
+            (long long)st->n_nonpositive);
   fprintf(out, "  spacings    KS distance (p-value):");
   for (int law = 0; law < 3; law++) {
     fprintf(out, " %s %.4f (", spacing_labels[law], st->ks_spacing[law]);
@@ -163,7 +172,8 @@ static void json_ratios(const hr_stats_t *st, json_t *j) {
     json_array_append_new(orders, json_pack(
         "{s:i, s:I, s:o, s:o, s:o, s:s}", "k", o->k, "count", (json_int_t)o->count,
         "mean", number(o->mean), "err", number(o->err), "expected",
-        per_law(o->expected, HR_LAW_COUNT, law_keys), "nearest", law_keys[o->nearest]));
+        per_law(o->expected, HR_LAW_COUNT, law_keys), "nearest",
+        o->nearest < HR_LAW_COUNT ? law_keys[o->nearest] : "none"));
   }
   json_object_set_new(j, "higher_order", orders);
 }
@@ -172,6 +182,7 @@ static void json_unfolded(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "unfold", json_string(unfold_names[st->unfold]));
   json_object_set_new(j, "n_spacings", json_integer(st->n_spacings));
   json_object_set_new(j, "mean_spacing", number(st->mean_spacing));
+  json_object_set_new(j, "nonpositive_spacings", json_integer(st->n_nonpositive));
   json_object_set_new(j, "ks_spacing", per_law(st->ks_spacing, 3, law_keys));
   json_object_set_new(j, "p_spacing", per_law(st->p_spacing, 3, law_keys));
   json_object_set_new(j, "brody_q", number(st->brody_q));

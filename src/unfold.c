@@ -46,8 +46,8 @@ int hr_unfold_poly(const double *levels, int64_t n, int degree, double trim,
   int64_t cut = (int64_t)(trim * (double)n), first = cut, count = n - 2 * cut;
   if (degree < 1 || count < degree + 2)
     HR_FAIL(HR_ERR_INPUT, "polynomial unfolding of degree %d needs at least "
-            "%d levels after trimming; %lld remain", degree, degree + 2,
-            (long long)count);
+            "%d levels after trimming; %lld remain (use --unfold kde, or a "
+            "lower --poly-degree)", degree, degree + 2, (long long)count);
   /* Fit in a scaled variable t = (l - centre) / half-width: the monomials
    * of raw eigenvalues are badly conditioned. */
   double lo = levels[first], hi = levels[first + count - 1];

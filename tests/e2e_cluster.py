@@ -128,6 +128,9 @@ def merge_errors(h, parts, single):
     whole = h.path("whole.h5")
     h.run(2, "hessian", "--no-stats", "-q", "-o", whole)
     p0 = parts[0]
+    gapped = h.path("gapped.h5")  # batches 0-1 and 6-7: not one part
+    merge(h, [p0, hessian(h, h.path("late.h5"), "--first-batch", "6",
+                          "--max-batches", "2")], gapped)
     cases = [
         ([p0, bad_model], "attribute 'model' differs", "model"),
         ([p0, bad_seed], "option --seed differs", "seed"),
@@ -142,6 +145,7 @@ def merge_errors(h, parts, single):
         ([p0, whole], "whole-dataset", "whole_dataset"),
         ([p0, h.path("missing.h5")], "missing.h5", "missing"),
         ([p0], "merge", "one_input"),
+        ([gapped, overlap], "a merge with a gap", "merged_with_gap"),
     ]
     for inputs, needle, name in cases:
         # at 2 ranks too where the failure comes at different stages

@@ -267,6 +267,10 @@ def case_errors(h):
     write_spectra(nan, rows)
     few = h.path("few.h5")
     write_spectra(few, [[0.0, 0.0, 0.0, 1e-20, 1.0, 2.0]])
+    long_done = h.path("long_done.h5")
+    write_spectra(long_done, rows[:1])
+    with h5py.File(long_done, "a") as f:
+        f["rows_done"] = np.ones(100000, dtype=np.uint8)
     text = h.path("text.h5")
     with open(text, "w") as f:
         f.write("not hdf5")
@@ -276,6 +280,7 @@ def case_errors(h):
         stats_error(h, [good, "--dataset", "evals"], "no dataset 'evals'", "missing dataset", np_)
         stats_error(h, [nan], "spectrum 1, level 7 is nan", "NaN", np_)
         stats_error(h, [few], "at least 3", "too few levels after the cut", np_)
+        stats_error(h, [long_done], "rows_done has 100000 entries", "rows_done too long", np_)
         stats_error(h, [good, "--json", h.path("no/such/dir/x.json")],
                     "does not exist", "unwritable JSON", np_)
     one = h.path("one.h5")
@@ -283,6 +288,23 @@ def case_errors(h):
     stats_error(h, [one, "--unfold", "pool"], "pool unfolding needs", "pool, one spectrum")
     stats_error(h, [good, "--cut", "-1"], "--cut", "negative cut")
     stats_error(h, [], "needs FILE", "no file")
+    # Not errors, but warnings where the statistics cannot be trusted: a
+    # polynomial that bends back over a Hessian-like spike, a picket fence.
+    rng = np.random.default_rng(4)
+    spike = h.path("spike.h5")
+    write_spectra(spike, [np.sort(np.concatenate([0.01 + 1e-3 * rng.standard_normal(800),
+                                                  rng.uniform(0.02, 1.0, 200)]))])
+    proc = stats(h, spike, "--unfold", "poly", "--json", spike + ".json")
+    with open(spike + ".json") as f:
+        bad = json.load(f)["nonpositive_spacings"]
+    h.expect(bad > 0 and "WARNING" in proc.stdout and "not\n" in proc.stdout,
+             f"non-monotone poly unfolding not reported ({bad})")
+    picket = h.path("picket.h5")
+    write_spectra(picket, [np.arange(200.0) + 1.0] * 8)
+    proc = stats(h, picket, "--json", picket + ".json")
+    with open(picket + ".json") as f:
+        text = json.load(f)["verdict_text"]
+    h.expect("no law fits" in text, f"picket fence verdict: {text}")
     stats_error(h, [few, "--cut", "1e-30"], "polynomial unfolding of degree 9 "
                 "needs at least", "too few levels to unfold")
 

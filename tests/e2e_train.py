@@ -154,6 +154,13 @@ def case_errors(h):
         h.error_case(np_, base + ["--history", h.path("no/dir/h.csv")], "does not exist",
                      "unwritable history")
     h.error_case(1, base + ["--lr", "-1"], "--lr", "negative lr")
+    h.error_case(2, ["train", "--n", 512, "--dim", 8, "--classes", 3, "--model",
+                     "mlp:8-16-3", "--epochs", 8, "--lr", 1e6], "training diverged",
+                 "diverging training")
+    ck = h.path("ck.h5")
+    h.run(1, *base, "--epochs", 2, "--checkpoint-every", 1, "-q", "-o", ck)
+    h.error_case(2, base + ["--epochs", 3, "--lr", 0.01, "--resume", h.path("ck-epoch1.h5")],
+                 "trained with other options", "resume with another --lr")
 
 
 CASES = {"reference": case_reference, "separable": case_separable,

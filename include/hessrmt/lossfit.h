@@ -13,6 +13,9 @@
 
 typedef struct {
   double a, b, c;              /* y = a + b exp(-c t) */
+  double t0, b_shifted;        /* the first t, and b exp(-c t0): the same
+                                  curve as a + b_shifted exp(-c (t - t0)),
+                                  finite where b overflows */
   double a_err, b_err, c_err;  /* standard errors; NaN where undetermined */
   double cov[3][3];            /* covariance of (a, b, c) */
   double chi2;                 /* sum of squared residuals */

@@ -15,6 +15,7 @@ typedef struct {
    * written by other programs). */
   char command[32];        /* "hessian", "ensemble" */
   char precision[16];      /* options/precision: "double", "single" */
+  int stored_single;       /* the dataset is float32 */
   char model[128], part[32], method[32], kind[32];
 } hr_spectra_t;
 

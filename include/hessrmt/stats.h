@@ -58,13 +58,16 @@ typedef struct {
   int64_t count;
   double mean, err;                 /* mean r~^(k) and its standard error */
   double expected[HR_LAW_COUNT];    /* each law's mean of r~^(k) */
-  hr_law_t nearest;                 /* law whose expected mean is nearest */
+  hr_law_t nearest;                 /* law whose expected mean is nearest;
+                                       HR_LAW_COUNT when there is no ratio */
 } hr_stats_order_t;
 
 typedef struct {
   /* what was read */
   char path[1024], dataset[128];
-  char precision[16];     /* "double", "single" (file's /options), else "double" */
+  char precision[16];     /* "double", "single" (file's /options), else
+                             "float32 data" or "double" by the stored type;
+                             only "single" makes the auto cut use float eps */
   char title[256];        /* what the data are, for figure titles */
   int64_t n_spectra;      /* finished rows analysed */
   int64_t n_levels;       /* levels per spectrum */
@@ -99,6 +102,8 @@ typedef struct {
   double *spacings;
   int64_t n_spacings;
   double mean_spacing;    /* before that scaling: how well the unfolding did */
+  int64_t n_nonpositive;  /* unfolded spacings <= 0 (a fit that runs
+                             backwards), left out of the spacing statistics */
   double ks_spacing[3], p_spacing[3];     /* indexed by hr_spacing_law_t */
   double brody_q;
 

@@ -55,6 +55,9 @@ def parse_args():
     if not a.command or a.command[0] not in ("ensemble", "hessian"):
         p.error("give the command after --: ensemble ... or hessian ...")
     a.ranks = [int(x) for x in a.ranks.split(",")]
+    # Each point writes its own file: drop an -o/--output the user gave.
+    for name in ("-o", "--output"):
+        a.command = without_option(a.command, name)
     return a
 
 
@@ -68,8 +71,8 @@ def option(cmd, name, default=None):
     return default
 
 
-def with_option(cmd, name, value):
-    """cmd with --name set to value (replaced or appended)."""
+def without_option(cmd, name):
+    """cmd without the option name and its value."""
     out, i = [], 0
     while i < len(cmd):
         if cmd[i] == name:
@@ -80,7 +83,12 @@ def with_option(cmd, name, value):
             continue
         out.append(cmd[i])
         i += 1
-    return out + [name, str(value)]
+    return out
+
+
+def with_option(cmd, name, value):
+    """cmd with --name set to value (replaced or appended)."""
+    return without_option(cmd, name) + [name, str(value)]
 
 
 def many_spectra(cmd):
@@ -125,8 +133,10 @@ def launch(a, p, cmd, log):
 
 
 def plan(a, p, cmd):
-    """hessian --dry-run: memory per rank and GFLOP per spectrum."""
-    if cmd[0] != "hessian":
+    """hessian --dry-run: memory per rank and GFLOP per spectrum (planned
+    here with mpirun, which needs no allocation: a dry run reads only the
+    data's header)."""
+    if cmd[0] != "hessian" or a.launcher != "mpirun":
         return {}
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     proc = subprocess.run(["mpirun", "--oversubscribe", "-n", str(p), a.hessrmt] + cmd +

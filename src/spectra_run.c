@@ -155,6 +155,7 @@ typedef struct {
   double start;          /* wall time of the first problem */
   int64_t solved;        /* solved in this run (not skipped by --resume) */
   double solving;        /* seconds spent on them */
+  int open_line;         /* a terminal bar without its newline yet */
 } progress_t;
 
 static void format_duration(double s, char *buf, size_t len) {
@@ -186,6 +187,7 @@ static void report_progress(const hr_ctx_t *ctx, const hr_run_t *run,
     fprintf(stderr, "\rhessrmt: [%s] %lld/%lld spectra%s, %.2f s each, elapsed "
             "%s, ETA %s   %s", bar, (long long)finished, (long long)mine, where,
             mean, elapsed, eta, finished == mine ? "\n" : "");
+    p->open_line = finished != mine;
   } else {
     fprintf(stderr, "hessrmt: %lld/%lld spectra%s done; last %.2f s, mean %.2f s; "
             "elapsed %s, ETA %s\n", (long long)finished, (long long)mine, where,
@@ -232,7 +234,7 @@ static int group_loop(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
   double checks[HR_SPECTRA_MAX_CHECKS];
   int rc = hr_agree(run->grid.comm, evals ? HR_OK : HR_ERR_MEMORY);
   int64_t finished = 0;
-  progress_t progress = {MPI_Wtime(), 0, 0.0};
+  progress_t progress = {MPI_Wtime(), 0, 0.0, 0};
   for (int64_t k = run->groups.index; k < run->count && rc == HR_OK;
        k += run->groups.count) {
     finished++;
@@ -245,6 +247,8 @@ static int group_loop(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
       report_progress(ctx, run, &progress, finished, mine, MPI_Wtime() - t0);
     }
   }
+  /* The last rows were done before (--resume): end the bar's line. */
+  if (progress.open_line) fprintf(stderr, "\n");
   free(evals);
   return rc;
 }

@@ -212,7 +212,17 @@ static int gather(const hr_ctx_t *ctx, const hr_run_t *layout, sim_t *sim) {
   MPI_Comm leaders = layout->groups.leaders;
   if (leaders == MPI_COMM_NULL) return HR_OK;
   int me = layout->groups.index, G = layout->groups.count;
-  double *buf = NULL;
+  /* Rank 0's buffer for the largest result, allocated and agreed on
+   * before any leader sends: a failure later would leave senders waiting. */
+  int64_t largest = 0;
+  for (int s = 0; s < sim->nshapes; s++)
+    if (hr_relu_pack_size(&sim->res[s]) > largest) largest = hr_relu_pack_size(&sim->res[s]);
+  double *buf = ctx->rank == 0 ? malloc((size_t)largest * sizeof *buf) : NULL;
+  int rc = ctx->rank == 0 && !buf
+               ? hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                              "out of memory receiving results")
+               : HR_OK;
+  HR_CHECK(hr_agree(leaders, rc));
   for (int64_t k = 0; k < problem_count(sim); k++) {
     int g = (int)(k % G);
     if (g == 0) continue;  /* rank 0's own group: unpacked already */
@@ -222,9 +232,6 @@ static int gather(const hr_ctx_t *ctx, const hr_run_t *layout, sim_t *sim) {
     int count = (int)hr_relu_pack_size(res);
     if (g == me) HR_MPI(MPI_Send(sim->mine[k], count, MPI_DOUBLE, 0, 0, leaders));
     if (ctx->rank != 0) continue;
-    double *grown = realloc(buf, (size_t)count * sizeof *buf);
-    if (!grown) { free(buf); HR_FAIL(HR_ERR_MEMORY, "out of memory receiving results"); }
-    buf = grown;
     HR_MPI(MPI_Recv(buf, count, MPI_DOUBLE, g, 0, leaders, MPI_STATUS_IGNORE));
     hr_relu_unpack(buf, r, res);
   }

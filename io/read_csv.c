@@ -70,7 +70,15 @@ static int read_line(lines_t *L, int *eof) {
     }
     len += strlen(L->buf + len);
     if (len > 0 && L->buf[len - 1] == '\n') break;
-    if (len + 1 < L->cap) continue;  /* a short read before the end */
+    if (len + 1 < L->cap) {
+      /* gzgets stops short of a full buffer without a newline only at the
+       * end of the file; anywhere else strlen met a NUL byte, and the rest
+       * of the line would be lost and the next line joined to it. */
+      if (!gzeof(L->f.gz))
+        HR_FAIL(HR_ERR_INPUT, "'%s' line %lld contains a NUL byte: not a text "
+                "CSV file", L->f.path, (long long)L->line);
+      continue;
+    }
     HR_CHECK(grow(L));
   }
   while (len > 0 && (L->buf[len - 1] == '\n' || L->buf[len - 1] == '\r'))

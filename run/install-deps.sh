@@ -20,6 +20,7 @@ PACKAGES=(
   libplplot-dev plplot-driver-cairo     # figures (optional at build time)
   python3-numpy python3-h5py            # independent references in tests
   python3-plplot                        # figures of run/scaling.py
+  clang libclang-rt-14-dev              # libFuzzer harnesses (tests/fuzz)
   dataset-fashion-mnist                 # real data for tests and benchmarks
 )
 

@@ -132,6 +132,9 @@ def broken(out):
     lines = csv_text(False).split("\n")
     lines[5] = "abc," + lines[5].split(",", 1)[1]  # line 6: not a number
     write(os.path.join(out, "text.csv"), "\n".join(lines).encode())
+    lines = csv_text(False).split("\n")
+    lines[3] = lines[3][:2] + "\0" + lines[3][2:]  # line 4: a NUL byte
+    write(os.path.join(out, "nul.csv"), "\n".join(lines).encode())
     gz = gzip.compress(csv_text(True).encode())
     write(os.path.join(out, "trunc.csv.gz"), gz[:len(gz) * 2 // 3])
     write(os.path.join(out, "empty.csv"), b"")

@@ -158,6 +158,7 @@ static void test_broken(void) {
       {"ragged.csv", NULL, "ragged.csv", "line 10"},
       {"nan.csv", NULL, "nan.csv", "row 12"},
       {"text.csv", NULL, "text.csv", "line 6"},
+      {"nul.csv", NULL, "nul.csv", "line 4 contains a NUL byte"},
       {"trunc.csv.gz", NULL, "trunc.csv.gz", "truncated"},
       {"empty.csv", NULL, "empty.csv", NULL},
       {"empty.npy", "labels.npy", "empty.npy", NULL},

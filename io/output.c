@@ -69,3 +69,20 @@ int hr_output_exists(MPI_Comm comm, const char *path) {
   MPI_Bcast(&exists, 1, MPI_INT, 0, comm);
   return exists;
 }
+
+int hr_output_write_json(json_t *j, const char *path) {
+  char partial[4096];
+  HR_CHECK(hr_output_partial_path(path, partial, sizeof partial));
+  if (json_dump_file(j, partial, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                     JSON_REAL_PRECISION(12)) != 0) {
+    remove(partial);
+    HR_FAIL(HR_ERR_IO, "cannot write the JSON file '%s' (does its directory "
+            "exist and is it writable?)", path);
+  }
+  if (rename(partial, path) != 0) {
+    int e = errno;
+    remove(partial);
+    HR_FAIL(HR_ERR_IO, "cannot rename '%s' to '%s': %s", partial, path, strerror(e));
+  }
+  return HR_OK;
+}

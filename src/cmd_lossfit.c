@@ -13,6 +13,7 @@
 #include "hessrmt/context.h"
 #include "hessrmt/error.h"
 #include "hessrmt/lossfit.h"
+#include "hessrmt/output.h"
 #include "hessrmt/plot.h"
 #include "hessrmt/stats.h"
 #include "hessrmt/version.h"
@@ -286,21 +287,9 @@ static json_t *fit_json(const curve_t *c, const hr_lossfit_t *f) {
 /* Written to PATH.partial and renamed when whole. */
 static int write_json(const curve_t *c, const hr_lossfit_t *f, const char *path) {
   json_t *j = fit_json(c, f);
-  char partial[4096];
-  snprintf(partial, sizeof partial, "%s.partial", path);
-  int bad = json_dump_file(j, partial, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                       JSON_REAL_PRECISION(12));
+  int rc = hr_output_write_json(j, path);
   json_decref(j);
-  if (bad) {
-    remove(partial);
-    HR_FAIL(HR_ERR_IO, "cannot write the JSON file '%s'", path);
-  }
-  if (rename(partial, path) != 0) {
-    int e = errno;
-    remove(partial);
-    HR_FAIL(HR_ERR_IO, "cannot rename '%s' to '%s': %s", partial, path, strerror(e));
-  }
-  return HR_OK;
+  return rc;
 }
 
 /* ---- the figure ------------------------------------------------------------ */

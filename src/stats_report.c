@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hessrmt/error.h"
+#include "hessrmt/output.h"
 #include "hessrmt/stats.h"
 #include "hessrmt/version.h"
 
@@ -205,20 +206,7 @@ static json_t *stats_json(const hr_stats_t *st) {
 int hr_stats_write_json(const hr_stats_t *st, int count, const char *path) {
   json_t *j = count == 1 ? stats_json(st) : json_array();
   for (int i = 0; count > 1 && i < count; i++) json_array_append_new(j, stats_json(&st[i]));
-  char partial[4096];
-  snprintf(partial, sizeof partial, "%s.partial", path);
-  int bad = json_dump_file(j, partial, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                       JSON_REAL_PRECISION(10));
+  int rc = hr_output_write_json(j, path);
   json_decref(j);
-  if (bad) {
-    remove(partial);
-    HR_FAIL(HR_ERR_IO, "cannot write the JSON summary '%s' (does its "
-            "directory exist and is it writable?)", path);
-  }
-  if (rename(partial, path) != 0) {
-    int e = errno;
-    remove(partial);
-    HR_FAIL(HR_ERR_IO, "cannot rename '%s' to '%s': %s", partial, path, strerror(e));
-  }
-  return HR_OK;
+  return rc;
 }

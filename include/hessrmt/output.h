@@ -5,6 +5,7 @@
 #ifndef HESSRMT_OUTPUT_H
 #define HESSRMT_OUTPUT_H
 
+#include <jansson.h>
 #include <mpi.h>
 #include <stddef.h>
 
@@ -20,6 +21,10 @@ int hr_output_commit(MPI_Comm comm, const char *partial, const char *final);
 
 /* Remove partial (rank 0), best effort, for runs that failed.  Collective. */
 void hr_output_discard(MPI_Comm comm, const char *partial);
+
+/* Write a JSON document (indented, keys in order) to path.partial and
+ * rename it to path.  Serial; the caller keeps its reference to j. */
+int hr_output_write_json(json_t *j, const char *path);
 
 /* Whether a file exists (rank 0's view, broadcast).  Collective. */
 int hr_output_exists(MPI_Comm comm, const char *path);

@@ -4,12 +4,13 @@ in one run, and print a Markdown table of solve times (the solve phase of
 `hessrmt ensemble`, max over ranks, read from the output file's
 time_solve_max attribute).
 
-    run/bench/bench_solvers.py [--sizes 2000,4000,5130] [--ranks 1,2]
+    run/bench/bench_solvers.py [--sizes 2000,4000,5130,8000] [--ranks 1,2]
         [--solvers elpa2,elpa1,pdsyevr,pdsyev] [--hessrmt build/hessrmt]
 
-Also reports the arithmetic floor of a tridiagonal reduction, (4/3) N^3
-flops, at the machine's measured one-core DGEMM rate (numpy), so each time
-can be read as a multiple of what the hardware allows.
+Also times numpy's eigvalsh (LAPACK's eigenvalues-only symmetric driver,
+one core) on the same size, and reports the arithmetic floor of a
+tridiagonal reduction, (4/3) N^3 flops, at the machine's measured one-core
+DGEMM rate (numpy); every time is followed by its multiple of that floor.
 """
 import argparse
 import os
@@ -38,6 +39,15 @@ def dgemm_rate(n=2000, repeats=3):
     return 2.0 * n**3 / best
 
 
+def numpy_time(n):
+    """eigvalsh of a GOE matrix of order n (one BLAS thread)."""
+    a = np.random.default_rng(1).standard_normal((n, n))
+    a = (a + a.T) / 2
+    t = time.perf_counter()
+    np.linalg.eigvalsh(a)
+    return time.perf_counter() - t
+
+
 def solve_time(hessrmt, ranks, n, solver, workdir):
     out = os.path.join(workdir, f"b_{n}_{ranks}_{solver}.h5")
     cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), hessrmt, "ensemble",
@@ -54,7 +64,7 @@ def solve_time(hessrmt, ranks, n, solver, workdir):
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", default="2000,4000,5130")
+    p.add_argument("--sizes", default="2000,4000,5130,8000")
     p.add_argument("--ranks", default="1,2")
     p.add_argument("--solvers", default="elpa2,elpa1,pdsyevr,pdsyev")
     p.add_argument("--hessrmt", default=os.path.join(ROOT, "build", "hessrmt"))
@@ -65,18 +75,21 @@ def main():
     solvers = args.solvers.split(",")
     print(f"one-core DGEMM: {rate / 1e9:.1f} GFLOP/s; floor = (4/3) N^3 / rate")
     print(f"command: {' '.join(sys.argv)}\n")
-    print("| N | ranks | grid | " + " | ".join(solvers) + " | floor (1 core) |")
-    print("|---|---|---|" + "---|" * len(solvers) + "---|")
+    print("| N | ranks | grid | " + " | ".join(solvers) +
+          " | numpy eigvalsh (1 core) | floor (1 core) |")
+    print("|---|---|---|" + "---|" * len(solvers) + "---|---|")
     with tempfile.TemporaryDirectory() as work:
         for n in sizes:
+            floor = 4.0 / 3.0 * n**3 / rate
+            ref = numpy_time(n)
             for r in ranks:
                 cells, grid = [], ""
                 for s in solvers:
                     t, grid = solve_time(args.hessrmt, r, n, s, work)
-                    cells.append(f"{t:.2f} s")
-                floor = 4.0 / 3.0 * n**3 / rate
+                    cells.append(f"{t:.2f} s ({t / floor:.1f}x)")
                 print(f"| {n} | {r} | {grid} | " + " | ".join(cells) +
-                      f" | {floor:.2f} s |", flush=True)
+                      f" | {ref:.2f} s ({ref / floor:.1f}x) | {floor:.2f} s |",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 #include "hessrmt/output.h"
 
 #include <errno.h>
+#include <math.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
@@ -85,4 +86,8 @@ int hr_output_write_json(json_t *j, const char *path) {
     HR_FAIL(HR_ERR_IO, "cannot rename '%s' to '%s': %s", partial, path, strerror(e));
   }
   return HR_OK;
+}
+
+json_t *hr_json_number(double v) {
+  return isfinite(v) ? json_real(v) : json_null();
 }

@@ -253,17 +253,15 @@ static void warn_fit(const curve_t *c, const hr_lossfit_t *f) {
             "%g\n", f->c, f->c_err);
 }
 
-/* ---- JSON ----------------------------------------------------------------- */
-
-/* JSON has no NaN: null instead. */
-static json_t *number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+/* ---- JSON (NaN as null: hr_json_number) ------------------------------ */
 
 static json_t *fit_json(const curve_t *c, const hr_lossfit_t *f) {
   double half = f->c > 0 ? M_LN2 / f->c : NAN;
   json_t *cov = json_array();
   for (int i = 0; i < 3; i++)
-    json_array_append_new(cov, json_pack("[o, o, o]", number(f->cov[i][0]),
-                                         number(f->cov[i][1]), number(f->cov[i][2])));
+    json_array_append_new(cov, json_pack("[o, o, o]", hr_json_number(f->cov[i][0]),
+                                         hr_json_number(f->cov[i][1]),
+                                         hr_json_number(f->cov[i][2])));
   json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}",
                         "program", "hessrmt " HR_VERSION_STRING, "file", c->path,
                         "x_column", c->x_name, "y_column", c->y_name,
@@ -273,7 +271,7 @@ static json_t *fit_json(const curve_t *c, const hr_lossfit_t *f) {
   double values[] = {f->a, f->a_err, f->b, f->b_err, f->c, f->c_err, half,
                      half * f->c_err / f->c, f->chi2, f->residual_std, f->r2};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-    json_object_set_new(j, keys[i], number(values[i]));
+    json_object_set_new(j, keys[i], hr_json_number(values[i]));
   json_object_set_new(j, "cov", cov);
   json_object_set_new(j, "dof", json_integer(f->dof));
   json_object_set_new(j, "n_points", json_integer(f->n));

@@ -112,20 +112,18 @@ void hr_stats_print(const hr_stats_t *st, FILE *out) {
           "right law's p-value becomes small.  Distances decide the verdict.)\n");
 }
 
-/* ---- JSON ----------------------------------------------------------------- */
-
-/* JSON has no NaN: null instead. */
-static json_t *number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+/* ---- JSON (NaN as null: hr_json_number) ------------------------------ */
 
 static json_t *number_array(const double *v, int n) {
   json_t *a = json_array();
-  for (int i = 0; i < n; i++) json_array_append_new(a, number(v[i]));
+  for (int i = 0; i < n; i++)
+    json_array_append_new(a, hr_json_number(v[i]));
   return a;
 }
 
 static json_t *per_law(const double *v, int n, const char *const *names) {
   json_t *o = json_object();
-  for (int i = 0; i < n; i++) json_object_set_new(o, names[i], number(v[i]));
+  for (int i = 0; i < n; i++) json_object_set_new(o, names[i], hr_json_number(v[i]));
   return o;
 }
 
@@ -140,29 +138,32 @@ static void json_levels(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "n_spectra", json_integer(st->n_spectra));
   json_object_set_new(j, "n_levels", json_integer(st->n_levels));
   json_object_set_new(j, "n_kept", json_integer(st->n_kept));
-  json_object_set_new(j, "cut", number(st->cut));
+  json_object_set_new(j, "cut", hr_json_number(st->cut));
   json_object_set_new(j, "cut_mode", json_string(st->cut_auto ? "auto" : "user"));
   json_object_set_new(j, "exact_zeros", json_integer(st->exact_zeros));
-  json_object_set_new(j, "numerical_rank_mean", number(st->file_rank_mean));
+  json_object_set_new(j, "numerical_rank_mean", hr_json_number(st->file_rank_mean));
   json_t *ladder = json_array();
   for (int i = 0; i < HR_STATS_LADDER; i++)
-    json_array_append_new(ladder, json_pack("{s:o, s:o}", "cut", number(st->ladder_cut[i]),
-                                            "fraction", number(st->ladder_fraction[i])));
+    json_array_append_new(ladder, json_pack("{s:o, s:o}",
+                                            "cut", hr_json_number(st->ladder_cut[i]),
+                                            "fraction",
+                                            hr_json_number(st->ladder_fraction[i])));
   json_object_set_new(j, "degeneracy", ladder);
-  json_object_set_new(j, "bulk", json_pack("[o, o]", number(st->bulk_lo), number(st->bulk_hi)));
+  json_object_set_new(j, "bulk", json_pack("[o, o]", hr_json_number(st->bulk_lo),
+                                           hr_json_number(st->bulk_hi)));
   json_object_set_new(j, "n_outliers", json_integer(st->n_outliers));
 }
 
 static void json_ratios(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "n_ratios", json_integer(st->n_ratios));
-  json_object_set_new(j, "mean_r_tilde", number(st->mean_r_tilde));
-  json_object_set_new(j, "mean_r_tilde_err", number(st->mean_r_tilde_err));
+  json_object_set_new(j, "mean_r_tilde", hr_json_number(st->mean_r_tilde));
+  json_object_set_new(j, "mean_r_tilde_err", hr_json_number(st->mean_r_tilde_err));
   char key[32];
   for (int law = 0; law < HR_LAW_COUNT; law++) {
     snprintf(key, sizeof key, "ks_%s", law_keys[law]);
-    json_object_set_new(j, key, number(st->ks_ratio[law]));
+    json_object_set_new(j, key, hr_json_number(st->ks_ratio[law]));
     snprintf(key, sizeof key, "p_%s", law_keys[law]);
-    json_object_set_new(j, key, number(st->p_ratio[law]));
+    json_object_set_new(j, key, hr_json_number(st->p_ratio[law]));
   }
   double ref[HR_LAW_COUNT];
   for (int law = 0; law < HR_LAW_COUNT; law++) ref[law] = hr_ratio_mean_reference((hr_law_t)law);
@@ -172,7 +173,7 @@ static void json_ratios(const hr_stats_t *st, json_t *j) {
     const hr_stats_order_t *o = &st->order[i];
     json_array_append_new(orders, json_pack(
         "{s:i, s:I, s:o, s:o, s:o, s:s}", "k", o->k, "count", (json_int_t)o->count,
-        "mean", number(o->mean), "err", number(o->err), "expected",
+        "mean", hr_json_number(o->mean), "err", hr_json_number(o->err), "expected",
         per_law(o->expected, HR_LAW_COUNT, law_keys), "nearest",
         o->nearest < HR_LAW_COUNT ? law_keys[o->nearest] : "none"));
   }
@@ -182,11 +183,11 @@ static void json_ratios(const hr_stats_t *st, json_t *j) {
 static void json_unfolded(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "unfold", json_string(unfold_names[st->unfold]));
   json_object_set_new(j, "n_spacings", json_integer(st->n_spacings));
-  json_object_set_new(j, "mean_spacing", number(st->mean_spacing));
+  json_object_set_new(j, "mean_spacing", hr_json_number(st->mean_spacing));
   json_object_set_new(j, "nonpositive_spacings", json_integer(st->n_nonpositive));
   json_object_set_new(j, "ks_spacing", per_law(st->ks_spacing, 3, law_keys));
   json_object_set_new(j, "p_spacing", per_law(st->p_spacing, 3, law_keys));
-  json_object_set_new(j, "brody_q", number(st->brody_q));
+  json_object_set_new(j, "brody_q", hr_json_number(st->brody_q));
   json_object_set_new(j, "L", number_array(st->L, HR_STATS_NL));
   json_object_set_new(j, "sigma2", number_array(st->sigma2, HR_STATS_NL));
   json_object_set_new(j, "delta3", number_array(st->delta3, HR_STATS_NL));

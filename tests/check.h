@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <mpi.h>
+#include <stdint.h>
 #include <stdio.h>
 
 typedef struct {
@@ -30,6 +31,16 @@ static test_counts_t test_counts;
 /* |a - b| <= tol, with NaN failing. */
 #define EXPECT_NEAR(a, b, tol, ...) \
   EXPECT(fabs((double)(a) - (double)(b)) <= (tol), __VA_ARGS__)
+
+/* max |a - b| / max |b| over n values (relative to 1 when b is all zero). */
+static inline double test_max_rel_diff(const double *a, const double *b, int64_t n) {
+  double d = 0, s = 0;
+  for (int64_t i = 0; i < n; i++) {
+    d = fmax(d, fabs(a[i] - b[i]));
+    s = fmax(s, fabs(b[i]));
+  }
+  return d / (s > 0 ? s : 1);
+}
 
 /* For tests without MPI. */
 static inline int test_finish_serial(const char *name) {

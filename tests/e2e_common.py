@@ -3,6 +3,7 @@ expectations, find rank processes to kill, check failing runs."""
 import argparse
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -58,6 +59,31 @@ class Harness:
                              f"{' '.join(cmd)}")
         return proc
 
+    def serial(self, *args, check=True, timeout=300):
+        """Run hessrmt directly, without mpiexec (stats, lossfit, merge)."""
+        cmd = [self.args.hessrmt] + [str(a) for a in args]
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=timeout)
+        if check and proc.returncode != 0:
+            print(proc.stdout, proc.stderr, file=sys.stderr)
+            raise SystemExit(f"command failed ({proc.returncode}): "
+                             f"{' '.join(cmd)}")
+        return proc
+
+    def failing(self, np_, args, needle, name):
+        """A run that must fail, directly (np_ = 0) or on np_ ranks: non-zero
+        exit, one error line naming the problem, within 30 s."""
+        start = time.time()
+        proc = (self.run(np_, *args, check=False, timeout=60) if np_
+                else self.serial(*args, check=False, timeout=120))
+        where = f"{name} ({np_ or 'no'} mpiexec ranks)"
+        self.expect(proc.returncode != 0, f"{where}: exit status 0")
+        self.expect(needle in proc.stderr, f"{where}: message lacks "
+                    f"'{needle}': {proc.stderr.strip()[:400]}")
+        self.expect(proc.stderr.count("hessrmt: error") == 1,
+                    f"{where}: error lines: {proc.stderr.strip()[:400]}")
+        self.expect(time.time() - start < 30, f"{where}: slow")
+
     def error_case(self, np_, args, needle, name):
         """A failing run: non-zero exit on all ranks within the timeout, one
         message naming the problem, no output, an existing file untouched."""
@@ -83,6 +109,15 @@ class Harness:
         self.expect(not os.path.exists(out + ".partial"),
                     f"{name}: partial left")
         self.expect(proc.seconds < 30, f"{name}: took {proc.seconds:.1f} s")
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR, or None if it is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
 
 
 def evals(path):

@@ -7,15 +7,12 @@ optimum and that the errors are s^2 (J'J)^-1 there.  Bad inputs fail with
 one clear message."""
 import json
 import os
-import struct
-import subprocess
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import Harness  # noqa: E402
+from e2e_common import Harness, png_size  # noqa: E402
 
 HEADER = "epoch,train_loss,train_accuracy,test_loss,test_accuracy"
 JSON_KEYS = ["a", "a_err", "b", "b_err", "c", "c_err", "chi2", "dof",
@@ -38,16 +35,7 @@ def lossfit(h, *args, np_=0):
     """Run `hessrmt lossfit` directly (np_ = 0) or under mpiexec."""
     if np_:
         return h.run(np_, "lossfit", *args, check=False, timeout=60)
-    cmd = [h.args.hessrmt, "lossfit"] + [str(a) for a in args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-
-
-def png_size(path):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", head[16:24])
+    return h.serial("lossfit", *args, check=False, timeout=120)
 
 
 def check_optimum(h, j, t, y):
@@ -113,15 +101,7 @@ def case_recover(h):
 
 
 def error_case(h, args, needle, name, np_=0):
-    start = time.time()
-    proc = lossfit(h, *args, np_=np_)
-    where = f"{name} ({np_ or 'no'} mpiexec ranks)"
-    h.expect(proc.returncode != 0, f"{where}: exit status 0")
-    h.expect(needle in proc.stderr, f"{where}: message lacks '{needle}': "
-             f"{proc.stderr.strip()[:400]}")
-    h.expect(proc.stderr.count("hessrmt: error") == 1, f"{where}: error lines: "
-             f"{proc.stderr.strip()[:400]}")
-    h.expect(time.time() - start < 30, f"{where}: slow")
+    h.failing(np_, ["lossfit", *args], needle, name)
 
 
 def write_text(h, name, text):

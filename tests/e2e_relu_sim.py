@@ -7,13 +7,12 @@ the network, H = H0 + H1 (itself checked against central differences of
 the numpy gradient), and the whole gradient descent replayed from the
 initial weights.  Each case is one CTest test."""
 import os
-import struct
 import sys
 
 import h5py
 import numpy as np
 
-from e2e_common import Harness
+from e2e_common import Harness, png_size
 
 SWEEP = ["--n0", "5,8", "--n1", 6, "--n2", 3, "--m", 10, "--iters", 200,
          "--runs", 3, "--step", 0.01]
@@ -226,14 +225,6 @@ def case_rescale(h):
     name = shapes_of(data)[0]
     h.expect(data[name]["attrs"]["rescale_h1"] == 1, "rescale_h1 attribute")
     check_shape(h, name, data[name], rescale=True)
-
-
-def png_size(path):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", head[16:24])
 
 
 def case_figures(h):

@@ -5,16 +5,13 @@ known random-matrix constants, an independent GOE number-variance curve,
 the figure files, and bad inputs."""
 import json
 import os
-import struct
-import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import Harness  # noqa: E402
+from e2e_common import Harness, png_size  # noqa: E402
 
 # Large-N mean r~ (Atas et al. 2013; Poisson exact 2 ln 2 - 1).
 MEAN_R = {"poisson": 0.38629, "goe": 0.5307, "gue": 0.5996, "gse": 0.6744}
@@ -67,12 +64,7 @@ def make_file(h, law, n, count, seed, dtype=np.float64):
 
 def stats(h, *args, check=True):
     """Run `hessrmt stats` directly, without mpirun."""
-    cmd = [h.args.hessrmt, "stats"] + [str(a) for a in args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        print(proc.stdout, proc.stderr, file=sys.stderr)
-        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
-    return proc
+    return h.serial("stats", *args, check=check)
 
 
 def stats_json(h, path, *args):
@@ -179,14 +171,6 @@ def case_long_range(h):
              f"Poisson levels: Sigma^2(10) {s2_10:.3f}, Delta_3(10) {d3_10:.3f}")
 
 
-def png_size(path):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", head[16:24])
-
-
 def case_figures(h):
     """--plots writes each figure as a valid PNG of the asked size and an
     SVG, with no temporary file left; several files get one folder each."""
@@ -246,16 +230,7 @@ def case_rank_independence(h):
 
 
 def stats_error(h, args, needle, name, np_=0):
-    start = time.time()
-    if np_:
-        proc = h.run(np_, "stats", *args, check=False, timeout=60)
-    else:
-        proc = stats(h, *args, check=False)
-    h.expect(proc.returncode != 0, f"{name}: exit status 0")
-    h.expect(needle in proc.stderr, f"{name}: message lacks '{needle}': "
-             f"{proc.stderr.strip()[:300]}")
-    h.expect(proc.stderr.count("hessrmt: error") == 1, f"{name}: error lines")
-    h.expect(time.time() - start < 30, f"{name}: slow")
+    h.failing(np_, ["stats", *args], needle, name)
 
 
 def case_errors(h):

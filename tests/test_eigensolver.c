@@ -23,15 +23,6 @@ void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
 
 static const char *solver_name[] = {"elpa2", "elpa1", "pdsyevr", "pdsyev"};
 
-static double max_rel_error(const double *a, const double *b, int64_t n) {
-  double err = 0, scale = 0;
-  for (int64_t i = 0; i < n; i++) {
-    err = fmax(err, fabs(a[i] - b[i]));
-    scale = fmax(scale, fabs(b[i]));
-  }
-  return err / scale;
-}
-
 /* Eigenvalues of ensemble member k on a grid, or a non-zero error code. */
 static hr_eigensolver_caps_t caps;
 
@@ -70,7 +61,7 @@ static void test_tridiag(const hr_grid_t *g) {
           double tol = p == HR_PRECISION_DOUBLE ? 1e-12 : 2e-5;
           EXPECT(rc == HR_OK, "tridiag %s: %s", solver_name[s], hr_error_message());
           if (rc != HR_OK) { hr_error_clear(); continue; }
-          double err = max_rel_error(evals, exact, e.n);
+          double err = test_max_rel_diff(evals, exact, e.n);
           EXPECT(err <= tol,
                  "tridiag N=%lld nb=%lld grid %dx%d %s %s: error %.3g > %.1g",
                  (long long)e.n, (long long)nb, g->nprow, g->npcol,
@@ -114,14 +105,14 @@ static void test_goe_agreement(const hr_grid_t *g) {
     double trace = 0, sum = 0;
     int rc = solve_on(g, &e, 16, s, HR_PRECISION_DOUBLE, dbl, &trace);
     EXPECT(rc == HR_OK, "goe %s: %s", solver_name[s], hr_error_message());
-    double err = max_rel_error(dbl, ref, e.n);
+    double err = test_max_rel_diff(dbl, ref, e.n);
     EXPECT(err < 1e-13, "goe %s vs LAPACK dsyevd: %.3g", solver_name[s], err);
     for (int64_t i = 0; i < e.n; i++) sum += dbl[i];
     EXPECT_NEAR(trace, sum, 1e-9 * e.n, "goe trace %g vs eigenvalue sum %g",
                 trace, sum);
     rc = solve_on(g, &e, 16, s, HR_PRECISION_SINGLE, evals, NULL);
     EXPECT(rc == HR_OK, "goe single %s: %s", solver_name[s], hr_error_message());
-    err = max_rel_error(evals, dbl, e.n);
+    err = test_max_rel_diff(evals, dbl, e.n);
     EXPECT(err < 1e-4 && err > 1e-9, "goe %s single vs double: %.3g (a zero "
            "difference would mean single precision was not used)",
            solver_name[s], err);

@@ -67,15 +67,6 @@ static void grad_at(problem_t *p, const double *theta, double *g) {
   hr_mlp_loss_grad(&p->m, theta, &p->s, p->w, &loss, g);
 }
 
-static double rel_diff(const double *a, const double *b, int64_t n) {
-  double d = 0, s = 0;
-  for (int64_t i = 0; i < n; i++) {
-    d = fmax(d, fabs(a[i] - b[i]));
-    s = fmax(s, fabs(b[i]));
-  }
-  return d / (s > 0 ? s : 1);
-}
-
 /* Dense H (or part) from N unit-vector products, column-major N x N. */
 static double *dense_hessian(problem_t *p, hr_part_t part) {
   int64_t N = p->m.nparams;
@@ -118,7 +109,7 @@ static void check_derivatives(const char *spec, int64_t D, int64_t C, int bias,
     t[i] -= 2 * h; double dn = loss_at(&p, t);
     fd[i] = (up - dn) / (2 * h);
   }
-  double e = rel_diff(g, fd, N);
+  double e = test_max_rel_diff(g, fd, N);
   EXPECT(e < 1e-7, "%s: gradient vs finite differences %.2e", name, e);
 
   /* H v against the difference of gradients along a random v. */
@@ -131,7 +122,7 @@ static void check_derivatives(const char *spec, int64_t D, int64_t C, int bias,
   for (int64_t i = 0; i < N; i++) t[i] = p.theta[i] - h * v[i];
   grad_at(&p, t, gm);
   for (int64_t i = 0; i < N; i++) fd[i] = (gp[i] - gm[i]) / (2 * h);
-  e = rel_diff(hv, fd, N);
+  e = test_max_rel_diff(hv, fd, N);
   EXPECT(e < 1e-6, "%s: H v vs finite differences of the gradient %.2e", name, e);
 
   /* H = H0 + H1, H symmetric, H0 = J^T Lambda J with J by differences. */

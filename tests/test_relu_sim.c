@@ -49,15 +49,6 @@ static void grad_of(const hr_relu_run_t *run, const double *theta, double *g) {
   hr_mlp_work_free(w);
 }
 
-static double rel_diff(const double *a, const double *b, int64_t n) {
-  double d = 0, s = 0;
-  for (int64_t i = 0; i < n; i++) {
-    d = fmax(d, fabs(a[i] - b[i]));
-    s = fmax(s, fabs(b[i]));
-  }
-  return d / (s > 0 ? s : 1);
-}
-
 /* ---- the notebook's quantities, written out -------------------------------- */
 
 /* z = W1 x (n1 x m), relu(z), e = W2 relu(z) - y (n2 x m), in the
@@ -154,15 +145,15 @@ static void check_gradient(int64_t n2) {
   notebook_forward(&run, run.theta, &nb);
   closed_form_gradient(&nb, 0, cf);
   closed_form_gradient(&nb, 1, nbg);
-  double e_fd = rel_diff(g, fd, N), e_cf = rel_diff(g, cf, N);
+  double e_fd = test_max_rel_diff(g, fd, N), e_cf = test_max_rel_diff(g, cf, N);
   EXPECT(e_fd < 1e-7, "n2 = %lld: gradient vs central differences %.2e",
          (long long)n2, e_fd);
   EXPECT(e_cf < 1e-13, "n2 = %lld: gradient vs the closed form %.2e",
          (long long)n2, e_cf);
   /* The notebook's W1 gradient is right; its W2 gradient is right only
    * for a single output. */
-  double e_w1 = rel_diff(nbg, fd, w2);
-  double e_w2 = rel_diff(nbg + w2, fd + w2, N - w2);
+  double e_w1 = test_max_rel_diff(nbg, fd, w2);
+  double e_w2 = test_max_rel_diff(nbg + w2, fd + w2, N - w2);
   EXPECT(e_w1 < 1e-7, "n2 = %lld: notebook W1 gradient %.2e", (long long)n2, e_w1);
   if (n2 > 1)
     EXPECT(e_w2 > 1e-2, "n2 = %lld: the notebook's W2 gradient (ones for the "

@@ -26,6 +26,10 @@ void hr_output_discard(MPI_Comm comm, const char *partial);
  * rename it to path.  Serial; the caller keeps its reference to j. */
 int hr_output_write_json(json_t *j, const char *path);
 
+/* v as a JSON number, or null when it is NaN or infinite (JSON has
+ * neither). */
+json_t *hr_json_number(double v);
+
 /* Whether a file exists (rank 0's view, broadcast).  Collective. */
 int hr_output_exists(MPI_Comm comm, const char *path);
 

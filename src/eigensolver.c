@@ -10,6 +10,7 @@
 #include "hessrmt/blacs.h"
 #include "hessrmt/blockcyclic.h"
 #include "hessrmt/error.h"
+#include "hessrmt/lapack.h"
 
 /* ELPA calls report through an int out-argument; name the step. */
 #define HR_ELPA(err, what)                                                  \
@@ -261,5 +262,28 @@ int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals) {
     if (!isfinite(evals[i]))
       HR_FAIL(HR_ERR_SOLVER, "the solver returned a non-finite eigenvalue "
               "(index %lld); is the matrix finite?", (long long)i);
+  return HR_OK;
+}
+
+int hr_eigensolver_serial(double *a, int64_t n64, const char *uplo,
+                          double *evals) {
+  if (n64 > INT_MAX)
+    HR_FAIL(HR_ERR_INPUT, "a %lld x %lld matrix is too large for a serial "
+            "solve", (long long)n64, (long long)n64);
+  int n = (int)n64, lwork = -1, liwork = -1, iq = 0, info = 0;
+  double wq = 0;
+  dsyevd_("N", uplo, &n, a, &n, evals, &wq, &lwork, &iq, &liwork, &info);
+  lwork = (int)wq + 1;
+  liwork = iq + 1;
+  double *work = malloc((size_t)lwork * sizeof *work);
+  int *iwork = malloc((size_t)liwork * sizeof *iwork);
+  if (work && iwork)
+    dsyevd_("N", uplo, &n, a, &n, evals, work, &lwork, iwork, &liwork, &info);
+  int ok = work && iwork && info == 0;
+  free(work);
+  free(iwork);
+  if (!ok)
+    HR_FAIL(HR_ERR_SOLVER, "dsyevd failed on a %d x %d matrix (info %d)", n,
+            n, info);
   return HR_OK;
 }

@@ -163,23 +163,7 @@ static int projected_spectrum(lowrank_t *L, double *evals) {
                   (int)N, 1.0, L->Q, (int)N, L->Y, (int)N, 0.0, T + j * r,
                   (int)r);
   }
-  if (rc == HR_OK && L->leader) {
-    int n = (int)r, lwork = -1, liwork = -1, iq = 0, info = 0;
-    double wq = 0;
-    dsyevd_("N", "L", &n, T, &n, evals, &wq, &lwork, &iq, &liwork, &info);
-    lwork = (int)wq + 1;
-    liwork = iq + 1;
-    double *work = malloc((size_t)lwork * sizeof *work);
-    int *iwork = malloc((size_t)liwork * sizeof *iwork);
-    if (work && iwork)
-      dsyevd_("N", "L", &n, T, &n, evals, work, &lwork, iwork, &liwork, &info);
-    if (!work || !iwork || info != 0)
-      rc = hr_error_set(HR_ERR_SOLVER, __FILE__, __LINE__, __func__,
-                        "dsyevd failed on the projected %lld x %lld matrix "
-                        "(info %d)", (long long)r, (long long)r, info);
-    free(work);
-    free(iwork);
-  }
+  if (rc == HR_OK && L->leader) rc = hr_eigensolver_serial(T, r, "L", evals);
   free(T);
   HR_CHECK(hr_agree(L->comm, rc));
   HR_MPI(MPI_Bcast(evals, (int)r, MPI_DOUBLE, 0, L->comm));

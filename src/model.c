@@ -450,13 +450,20 @@ static void curvature_factor(const hr_mlp_t *m, const double *p, double *M) {
     }
 }
 
-void hr_mlp_gn_factor(const hr_mlp_t *m, const double *theta,
-                      const hr_samples_t *s, hr_mlp_work_t *w, double *G) {
+/* Backpropagate every factor row (i, k), starting from column k of M_i, and
+ * hand each layer l (L down to 1) to visit: the rows' deltas at the layer's
+ * outputs (S*C x width[l]) and the layer's inputs (S x width[l-1]).  Row
+ * (i, k) of G restricted to layer l is delta (i, k) outer [input i; 1]. */
+typedef void (*gn_visit_t)(const hr_mlp_t *m, int l, const double *deltas,
+                           const double *inputs, int64_t S, void *ctx);
+
+static void gn_backprop(const hr_mlp_t *m, const double *theta,
+                        const hr_samples_t *s, hr_mlp_work_t *w,
+                        gn_visit_t visit, void *ctx) {
   int L = m->layers;
-  int64_t S = s->count, C = m->width[L], N = m->nparams, R = S * C;
+  int64_t S = s->count, C = m->width[L], R = S * C;
   forward(m, theta, s, w);
   output_layer(m, s, w);
-  /* Row (i, k) starts backpropagation from column k of M_i. */
   double *cur = w->g0, *next = w->g1;
   double *M = w->factor;
   for (int64_t i = 0; i < S; i++) {
@@ -464,20 +471,9 @@ void hr_mlp_gn_factor(const hr_mlp_t *m, const double *theta,
     for (int64_t k = 0; k < C; k++)
       for (int64_t c = 0; c < C; c++) cur[(i * C + k) * C + c] = M[c * C + k];
   }
-  /* Every entry of every row is written below (each layer's weights and
-   * biases), so G needs no clearing. */
   for (int l = L; l >= 1; l--) {
     int64_t in = m->width[l - 1], out = m->width[l];
-    const double *A = layer_input(s, w, l);
-    for (int64_t r = 0; r < R; r++) {
-      const double *dl = cur + r * out, *a = A + (r / C) * in;
-      double *g = G + r * N;
-      for (int64_t o = 0; o < out; o++) {
-        double *gw = g + m->offset_w[l - 1] + o * in;
-        for (int64_t j = 0; j < in; j++) gw[j] = dl[o] * a[j];
-        if (m->bias) g[m->offset_b[l - 1] + o] = dl[o];
-      }
-    }
+    visit(m, l, cur, layer_input(s, w, l), S, ctx);
     if (l == 1) break;
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)in,
                 (int)out, 1.0, cur, (int)out, theta + m->offset_w[l - 1],
@@ -487,4 +483,67 @@ void hr_mlp_gn_factor(const hr_mlp_t *m, const double *theta,
         next[r * in + j] *= act_d1(m->activation, w->z[l - 1][(r / C) * in + j]);
     double *t = cur; cur = next; next = t;
   }
+}
+
+/* Every entry of every row is written (each layer's weights and biases),
+ * so G needs no clearing. */
+static void write_factor_rows(const hr_mlp_t *m, int l, const double *deltas,
+                              const double *inputs, int64_t S, void *ctx) {
+  double *G = ctx;
+  int64_t in = m->width[l - 1], out = m->width[l], C = m->width[m->layers];
+  int64_t N = m->nparams;
+  for (int64_t r = 0; r < S * C; r++) {
+    const double *dl = deltas + r * out, *a = inputs + (r / C) * in;
+    double *g = G + r * N;
+    for (int64_t o = 0; o < out; o++) {
+      double *gw = g + m->offset_w[l - 1] + o * in;
+      for (int64_t j = 0; j < in; j++) gw[j] = dl[o] * a[j];
+      if (m->bias) g[m->offset_b[l - 1] + o] = dl[o];
+    }
+  }
+}
+
+void hr_mlp_gn_factor(const hr_mlp_t *m, const double *theta,
+                      const hr_samples_t *s, hr_mlp_work_t *w, double *G) {
+  gn_backprop(m, theta, s, w, write_factor_rows, G);
+}
+
+int64_t hr_mlp_gn_delta_width(const hr_mlp_t *m) {
+  int64_t total = 0;
+  for (int l = 1; l <= m->layers; l++) total += m->width[l];
+  return total;
+}
+
+int64_t hr_mlp_gn_input_width(const hr_mlp_t *m) {
+  int64_t total = 0;
+  for (int l = 1; l <= m->layers; l++) total += m->width[l - 1];
+  return total;
+}
+
+typedef struct {
+  double *D, *A;
+} gn_layers_t;
+
+/* Layer l's block of the packed rows starts after layers 1..l-1. */
+static void copy_layer_rows(const hr_mlp_t *m, int l, const double *deltas,
+                            const double *inputs, int64_t S, void *ctx) {
+  gn_layers_t *out = ctx;
+  int64_t C = m->width[m->layers], in = m->width[l - 1], width = m->width[l];
+  int64_t dw = hr_mlp_gn_delta_width(m), aw = hr_mlp_gn_input_width(m);
+  int64_t d0 = 0, a0 = 0;
+  for (int k = 1; k < l; k++) {
+    d0 += m->width[k];
+    a0 += m->width[k - 1];
+  }
+  for (int64_t r = 0; r < S * C; r++)
+    memcpy(out->D + r * dw + d0, deltas + r * width, (size_t)width * sizeof(double));
+  for (int64_t i = 0; i < S; i++)
+    memcpy(out->A + i * aw + a0, inputs + i * in, (size_t)in * sizeof(double));
+}
+
+void hr_mlp_gn_layers(const hr_mlp_t *m, const double *theta,
+                      const hr_samples_t *s, hr_mlp_work_t *w, double *D,
+                      double *A) {
+  gn_layers_t out = {D, A};
+  gn_backprop(m, theta, s, w, copy_layer_rows, &out);
 }

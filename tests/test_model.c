@@ -152,6 +152,34 @@ static void check_derivatives(const char *spec, int64_t D, int64_t C, int bias,
       h0max = fmax(h0max, fabs(H0[j * N + i]));
     }
   EXPECT(gerr <= 1e-12 * h0max, "%s: G^T G vs H0 %.2e", name, gerr);
+
+  /* The layer-wise rows give G G^T without G (the Gram path's identity). */
+  int64_t dw = hr_mlp_gn_delta_width(&p.m), aw = hr_mlp_gn_input_width(&p.m);
+  double *Dl = malloc((size_t)(R * dw) * sizeof *Dl);
+  double *Al = malloc((size_t)(p.s.count * aw) * sizeof *Al);
+  hr_mlp_gn_layers(&p.m, p.theta, &p.s, p.w, Dl, Al);
+  double kerr = 0, kmax = 0;
+  for (int64_t r = 0; r < R; r++)
+    for (int64_t q = 0; q < R; q++) {
+      double direct = 0, layered = 0;
+      for (int64_t i = 0; i < N; i++) direct += G[r * N + i] * G[q * N + i];
+      int64_t d0 = 0, a0 = 0;
+      for (int l = 1; l <= p.m.layers; l++) {
+        double dd = 0, aa = p.m.bias ? 1.0 : 0.0;
+        for (int64_t k = 0; k < p.m.width[l]; k++)
+          dd += Dl[r * dw + d0 + k] * Dl[q * dw + d0 + k];
+        for (int64_t k = 0; k < p.m.width[l - 1]; k++)
+          aa += Al[(r / out) * aw + a0 + k] * Al[(q / out) * aw + a0 + k];
+        layered += dd * aa;
+        d0 += p.m.width[l];
+        a0 += p.m.width[l - 1];
+      }
+      kerr = fmax(kerr, fabs(direct - layered));
+      kmax = fmax(kmax, fabs(direct));
+    }
+  EXPECT(kerr <= 1e-13 * kmax, "%s: layer-wise G G^T %.2e", name, kerr);
+  free(Dl);
+  free(Al);
   free(G);
 
   /* J by central differences of the outputs, then J^T Lambda J. */

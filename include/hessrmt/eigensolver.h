@@ -48,4 +48,11 @@ int64_t hr_eigensolver_workspace_bytes(hr_solver_t solver, int64_t n,
  * grid).  Collective over a->grid->comm; a failure is agreed on. */
 int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals);
 
+/* All n eigenvalues, ascending, of a small symmetric matrix held whole by
+ * one rank (column-major, the `uplo` triangle referenced: "L" or "U";
+ * destroyed), with LAPACK's dsyevd.  For matrices too small to be worth
+ * distributing: the projected and Gram matrices of the batch paths. */
+int hr_eigensolver_serial(double *a, int64_t n, const char *uplo,
+                          double *evals);
+
 #endif

@@ -97,4 +97,16 @@ void hr_mlp_hvp(const hr_mlp_t *m, const double *theta, const hr_samples_t *s,
 void hr_mlp_gn_factor(const hr_mlp_t *m, const double *theta,
                       const hr_samples_t *s, hr_mlp_work_t *w, double *G);
 
+/* The same rows in layer-wise form, for Gram matrices without forming G:
+ * row (i, k) of G restricted to layer l is the outer product of its delta
+ * at the layer's outputs with [input i of the layer; 1 if biases], so
+ *   G_r . G_r' = sum_l (delta_l,r . delta_l,r') (a_l,i . a_l,i' + bias).
+ * D (S*C x hr_mlp_gn_delta_width) packs the deltas of layers 1..L side by
+ * side; A (S x hr_mlp_gn_input_width) packs the layers' inputs likewise. */
+int64_t hr_mlp_gn_delta_width(const hr_mlp_t *m);
+int64_t hr_mlp_gn_input_width(const hr_mlp_t *m);
+void hr_mlp_gn_layers(const hr_mlp_t *m, const double *theta,
+                      const hr_samples_t *s, hr_mlp_work_t *w, double *D,
+                      double *A);
+
 #endif

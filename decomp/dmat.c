@@ -104,6 +104,27 @@ int hr_dmat_max_abs(const hr_dmat_t *a, double *max_abs) {
   return HR_OK;
 }
 
+void hr_dmat_scale(hr_dmat_t *a, double factor) {
+  for (int64_t lj = 0; lj < a->local_cols; lj++) {
+    size_t col = (size_t)lj * (size_t)a->lld;
+    for (int64_t li = 0; li < a->local_rows; li++) {
+      if (a->precision == HR_PRECISION_DOUBLE)
+        ((double *)a->data)[col + (size_t)li] *= factor;
+      else
+        ((float *)a->data)[col + (size_t)li] *= (float)factor;
+    }
+  }
+}
+
+int hr_dmat_count_nonfinite(const hr_dmat_t *a, int64_t *count) {
+  int64_t local = 0;
+  for (int64_t lj = 0; lj < a->local_cols; lj++)
+    for (int64_t li = 0; li < a->local_rows; li++)
+      local += !isfinite(hr_dmat_get(a, li, lj));
+  HR_MPI(MPI_Allreduce(&local, count, 1, MPI_INT64_T, MPI_SUM, a->grid->comm));
+  return HR_OK;
+}
+
 int hr_dmat_asymmetry(const hr_dmat_t *a, double *max_abs) {
   hr_dmat_t t;
   int rc = hr_dmat_create(a->grid, a->n, a->m, a->nb, a->precision, &t);

@@ -137,13 +137,33 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
 int hr_run_check_and_solve(hr_ctx_t *ctx, const hr_run_t *run, hr_dmat_t *a,
                            double *evals, double *trace, double *asymmetry) {
   hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
-  int rc = hr_dmat_trace(a, trace);
+  int64_t bad = 0;
+  int rc = hr_dmat_count_nonfinite(a, &bad);
+  if (rc == HR_OK) rc = hr_dmat_trace(a, trace);
   if (rc == HR_OK) rc = hr_dmat_asymmetry(a, asymmetry);
   hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
   HR_CHECK(rc);
+  /* ELPA and ScaLAPACK may diverge between ranks, and hang, on NaN or Inf;
+   * the count is the same on every rank, so all stop here together. */
+  if (bad > 0)
+    HR_FAIL(HR_ERR_INPUT, "the %lld x %lld matrix has %lld NaN or infinite "
+            "entries (overflow: are the data or weights far too large?)",
+            (long long)a->n, (long long)a->n, (long long)bad);
+  /* ELPA does not rescale: entries far from 1 overflow or underflow in its
+   * norms (seen: a 1e275 feature made ranks disagree and hang).  Scaling by
+   * a power of two near 1/max|a| is exact, as is undoing it. */
+  double max_abs = 0;
+  HR_CHECK(hr_dmat_max_abs(a, &max_abs));
+  int exponent = 0;
+  if (max_abs > 0x1p40 || (max_abs > 0 && max_abs < 0x1p-40)) {
+    frexp(max_abs, &exponent);
+    hr_dmat_scale(a, ldexp(1.0, -exponent));
+  }
   hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);
   rc = hr_eigensolver_solve(run->solver, a, evals);
   hr_timer_stop(&ctx->timer, HR_PHASE_SOLVE);
+  if (rc == HR_OK && exponent != 0)
+    for (int64_t i = 0; i < a->n; i++) evals[i] = ldexp(evals[i], exponent);
   return rc;
 }
 

@@ -6,6 +6,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import h5py
@@ -22,6 +23,7 @@ class Harness:
         self.args = parser.parse_args()
         self.cases = cases
         self.failures, self.passes = [], 0
+        self.lock = threading.Lock()  # cases may run on threads
         self.workdir = os.path.join(self.args.workdir, self.args.case)
         shutil.rmtree(self.workdir, ignore_errors=True)
         os.makedirs(self.workdir)
@@ -33,11 +35,12 @@ class Harness:
         return 1 if self.failures else 0
 
     def expect(self, cond, message):
-        if cond:
-            self.passes += 1
-        else:
-            self.failures.append(message)
-            print("FAIL:", message, file=sys.stderr)
+        with self.lock:
+            if cond:
+                self.passes += 1
+            else:
+                self.failures.append(message)
+                print("FAIL:", message, file=sys.stderr)
 
     def path(self, name):
         return os.path.join(self.workdir, name)
@@ -103,8 +106,11 @@ class Harness:
                     f"'{needle}': {proc.stderr.strip()[:400]}")
         n = proc.stderr.count("hessrmt: error")
         self.expect(n == 1, f"{name}: {n} error lines")
-        with open(out) as f:
-            self.expect(f.read() == "precious",
+        if os.environ.get("HR_SHOW_ERRORS"):
+            print(f"[{name} np{np_}] rc {proc.returncode} "
+                  f"{proc.seconds:.1f}s: {proc.stderr.strip()}")
+        with open(out, "rb") as f:
+            self.expect(f.read() == b"precious",
                         f"{name}: existing output changed")
         self.expect(not os.path.exists(out + ".partial"),
                     f"{name}: partial left")

@@ -49,6 +49,12 @@ int64_t hr_dmat_global_col(const hr_dmat_t *a, int64_t lj);
 /* Trace of a square matrix, on every rank of the grid.  Collective. */
 int hr_dmat_trace(const hr_dmat_t *a, double *trace);
 
+/* Multiply every local entry by factor (no communication). */
+void hr_dmat_scale(hr_dmat_t *a, double factor);
+
+/* Number of NaN or infinite entries over the whole matrix (collective). */
+int hr_dmat_count_nonfinite(const hr_dmat_t *a, int64_t *count);
+
 /* max |A - A^T| over all elements, on every rank.  Collective; needs a
  * temporary of the local size. */
 int hr_dmat_asymmetry(const hr_dmat_t *a, double *max_abs);

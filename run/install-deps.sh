@@ -21,6 +21,7 @@ PACKAGES=(
   python3-numpy python3-h5py            # independent references in tests
   python3-plplot                        # figures of run/scaling.py
   clang libclang-rt-14-dev              # libFuzzer harnesses (tests/fuzz)
+  valgrind                              # memcheck of every command (tests/valgrind)
   dataset-fashion-mnist                 # real data for tests and benchmarks
 )
 

@@ -56,17 +56,26 @@ class Harness:
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               timeout=timeout)
         proc.seconds = time.time() - start
+        self.no_sanitizer_report(proc, cmd)
         if check and proc.returncode != 0:
             print(proc.stdout, proc.stderr, file=sys.stderr)
             raise SystemExit(f"command failed ({proc.returncode}): "
                              f"{' '.join(cmd)}")
         return proc
 
+    def no_sanitizer_report(self, proc, cmd):
+        """In a sanitizer build, a report fails the test even where the run
+        was meant to fail (the report may come after the error message)."""
+        for mark in ("Sanitizer", "runtime error:"):
+            self.expect(mark not in proc.stderr,
+                        f"{mark} in {' '.join(cmd)}: {proc.stderr[-1500:]}")
+
     def serial(self, *args, check=True, timeout=300):
         """Run hessrmt directly, without mpiexec (stats, lossfit, merge)."""
         cmd = [self.args.hessrmt] + [str(a) for a in args]
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               timeout=timeout)
+        self.no_sanitizer_report(proc, cmd)
         if check and proc.returncode != 0:
             print(proc.stdout, proc.stderr, file=sys.stderr)
             raise SystemExit(f"command failed ({proc.returncode}): "

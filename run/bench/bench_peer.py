@@ -9,7 +9,7 @@ and calls eigvalsh on it.  hessrmt runs the same batches with its default
 method (gram for logistic regression, lowrank for the MLP) under mpirun.
 
     run/bench/bench_peer.py [--models logistic,mlp:784-10-100-10]
-                            [--batches 2] [--ranks 1,2] [--threads 2]
+                            [--batches 2] [--layouts 1x1,2x1,2x2] [--threads 2]
 
 Both sides read Fashion-MNIST (Debian's dataset-fashion-mnist) with pixels
 mapped to [-1, 1] and use one weights file written here (PyTorch's default
@@ -40,7 +40,9 @@ def parse_args():
     p.add_argument("--models", default="logistic,mlp:784-10-100-10")
     p.add_argument("--batches", type=int, default=2,
                    help="batches per model (the peer costs ~30-60 s each)")
-    p.add_argument("--ranks", default="1,2", help="hessrmt rank counts")
+    p.add_argument("--layouts", default="1x1,2x1,2x2",
+                   help="hessrmt runs as RANKSxGROUPS (2x2: two ranks, each "
+                   "its own group solving its own batches)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="threads of the peer (PyTorch and its BLAS)")
     p.add_argument("--seed", type=int, default=1)
@@ -132,7 +134,7 @@ def peer_spectrum(theta0, x, y, shapes):
     return evals, rows, time.perf_counter() - start
 
 
-def hessrmt_spectra(model, weights, batches, ranks, work):
+def hessrmt_spectra(model, weights, batches, ranks, groups, work):
     """hessrmt on the same batches; (eigenvalues per batch, s/spectrum, method)."""
     out = os.path.join(work, "hessrmt.h5")
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -142,7 +144,8 @@ def hessrmt_spectra(model, weights, batches, ranks, work):
            "hessian", "--data", f"{FM}/train-images-idx3-ubyte.gz",
            "--labels", f"{FM}/train-labels-idx1-ubyte.gz", "--scale-pixels",
            "--model", model, "--weights", weights, "--batch-size", str(BATCH),
-           "--max-batches", str(batches), "--no-stats", "-q", "-o", out]
+           "--max-batches", str(batches), "--groups", str(groups),
+           "--no-stats", "-q", "-o", out]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     with h5py.File(out, "r") as f:
         evals = f["hessian_evals"][...]
@@ -172,15 +175,17 @@ def bench_model(model, work):
     print(f"peer (PyTorch {torch.__version__}, {ARGS.threads} threads): "
           f"{peer_s:.2f} s per spectrum ({peer_rows:.2f} s Hessian rows, "
           f"{peer_eig:.2f} s eigvalsh)\n")
-    print("| hessrmt ranks | method | seconds per spectrum | speed-up over peer "
-          "| max abs eigenvalue difference / max abs eigenvalue |")
-    print("|---|---|---|---|---|")
-    for ranks in [int(r) for r in ARGS.ranks.split(",")]:
+    print("| hessrmt ranks | groups | method | seconds per spectrum | speed-up "
+          "over peer | max abs eigenvalue difference / max abs eigenvalue |")
+    print("|---|---|---|---|---|---|")
+    for layout in ARGS.layouts.split(","):
+        ranks, groups = (int(v) for v in layout.split("x"))
         evals, seconds, method = hessrmt_spectra(model, weights, ARGS.batches,
-                                                 ranks, work)
+                                                 ranks, groups, work)
         diff = max(np.max(np.abs(np.sort(evals[b]) - np.sort(peer[b])))
                    / np.max(np.abs(peer[b])) for b in range(ARGS.batches))
-        print(f"| {ranks} | {method} | {seconds:.3f} s | {peer_s / seconds:.0f}x "
+        print(f"| {ranks} | {groups} | {method} | {seconds:.3f} s | "
+              f"{peer_s / seconds:.0f}x "
               f"| {diff:.1e} |", flush=True)
 
 

@@ -257,6 +257,10 @@ static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
 static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
   HR_CHECK(setup(ctx, h));
+  /* Gram and low-rank spectra of a batch are small problems: a rank alone
+   * solves one fastest, so by default every rank takes its own batches. */
+  if (h->method == HR_METHOD_GRAM || h->method == HR_METHOD_LOWRANK)
+    run->groups_auto = (int)(h->count < ctx->size ? h->count : ctx->size);
   HR_CHECK(hr_run_layout(ctx, h->model.nparams, run));
   char breakdown[512], what[256], model[128], method[32];
   int64_t need = hr_hessian_memory(ctx, run, h, breakdown, sizeof breakdown);

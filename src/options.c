@@ -175,10 +175,12 @@ static const opt_entry_t option_table[] = {
    "Eigensolver and layout",
    "block-cyclic block size; auto picks the largest of 64, 32, 16, ... that "
    "ELPA 2-stage accepts (nblk*(max(P,Q)-1) < N)", LAYOUT_COMMANDS, 0},
-  {"groups", 0, OPT_INT, FIELD(groups), "1", NULL, 1, 1e6, "G",
+  {"groups", 0, OPT_AUTOINT, FIELD(groups), "auto", NULL, 1, 1e6, "G",
    "Eigensolver and layout",
    "split the ranks into G groups, each with its own grid; matrices are "
-   "dealt round-robin to groups", LAYOUT_COMMANDS, 0},
+   "dealt round-robin to groups; auto: one group per rank (at most one per "
+   "spectrum) for hessian's gram and lowrank batch spectra, small problems "
+   "one rank solves fastest; else 1", LAYOUT_COMMANDS, 0},
   {"max-mem", 0, OPT_BYTES, FIELD(max_mem), "auto", NULL, 0, 0, "BYTES",
    "Eigensolver and layout",
    "refuse to run if the estimated memory per rank exceeds BYTES (suffix "

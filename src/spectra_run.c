@@ -55,7 +55,9 @@ void hr_run_init(hr_run_t *run) {
 int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run) {
   const hr_options_t *o = ctx->opts;
   run->n = n;
-  HR_CHECK(hr_agree(ctx->world, hr_groups_split(ctx->world, (int)o->groups,
+  int groups = o->groups ? (int)o->groups
+                          : run->groups_auto > 0 ? run->groups_auto : 1;
+  HR_CHECK(hr_agree(ctx->world, hr_groups_split(ctx->world, groups,
                                                 &run->groups)));
   run->solver = hr_eigensolver_resolve((hr_solver_t)o->solver,
                                        (hr_precision_t)o->precision,

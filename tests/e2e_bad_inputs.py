@@ -324,7 +324,8 @@ def layout_cases(h, base, np_):
     if np_ > 1:
         cases += [
             (npy + ["--limit", str(np_ - 1)], "rank", "ranks_over_rows"),
-            (npy + ["--batch-size", str(np_ - 1)], "every rank needs",
+            (npy + ["--batch-size", str(np_ - 1), "--groups", "1"],
+             "every rank needs",
              "ranks_over_batch"),
             (npy + ["--nblk", "60"], "too large", "nblk_too_large"),
             (npy + ["--grid", f"1x{np_ + 1}"], "needs", "grid_shape"),

@@ -281,7 +281,8 @@ def case_lowrank(h):
     h.run(1, *common, "--method", "dense", "-o", h.path("dense.h5"))
     d = evals(h.path("dense.h5"))
     m = Mlp([30, 12, 10, 4], True, "relu", "ce")
-    for np_, extra in [(1, []), (2, []), (2, ["--groups", 2])]:
+    # one group on a 1x2 grid, and --groups auto: one group per rank
+    for np_, extra in [(1, []), (2, ["--groups", 1]), (2, [])]:
         out = h.path(f"lr_{np_}_{len(extra)}.h5")
         h.run(np_, *common, "--method", "lowrank", *extra, "-o", out)
         got = evals(out)
@@ -290,6 +291,9 @@ def case_lowrank(h):
         with h5py.File(out, "r") as f:
             lr_rank = f["checks/rank"][...]
             h.expect(f.attrs["method_used"] == "lowrank", "method_used")
+            groups = 1 if extra or np_ == 1 else np_
+            h.expect(f.attrs["groups"] == groups,
+                     f"groups {f.attrs['groups']}, expected {groups}")
         with h5py.File(h.path("dense.h5"), "r") as f:
             h.expect(np.array_equal(lr_rank, f["checks/rank"][...]),
                      f"lowrank rank {lr_rank} vs dense {f['checks/rank'][...]}")
@@ -382,7 +386,8 @@ def errors(h, np_):
     e(np_, base + ["--batch-size", "1000000", "--first-batch", "2"],
       "--first-batch 2 is past", "first_batch")
     if np_ > 1:
-        e(np_, base + ["--batch-size", str(np_ - 1)], "every rank needs",
+        e(np_, base + ["--batch-size", str(np_ - 1), "--groups", "1"],
+          "every rank needs",
           "ranks_rows")
     x = np.load(h.path("er_x.npy"))
     x[7, 2] = np.nan

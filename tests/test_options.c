@@ -47,7 +47,7 @@ int main(void) {
          "ensemble defaults");
   EXPECT(o.solver == HR_SOLVER_ELPA2 && o.precision == HR_PRECISION_DOUBLE,
          "solver defaults");
-  EXPECT(o.nblk == 0 && o.grid_rows == 0 && o.max_mem == 0 && o.groups == 1,
+  EXPECT(o.nblk == 0 && o.grid_rows == 0 && o.max_mem == 0 && o.groups == 0,
          "auto defaults");
   EXPECT(strcmp(o.output, "spectra.h5") == 0, "output default");
 

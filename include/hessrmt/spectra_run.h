@@ -24,6 +24,8 @@ typedef struct hr_run {
   int64_t n;                  /* spectrum length (matrix order) */
   int64_t nblk;               /* one block size for all groups */
   int64_t count;              /* number of spectra */
+  int groups_auto;            /* the command's choice for --groups auto
+                                 (0: one group) */
   int64_t mem_limit;          /* bytes per rank */
   int64_t mem_need;           /* the estimate checked against it */
   /* Worst self-checks over the rows this run computed. */

@@ -45,6 +45,9 @@ def parse_args():
                    "its own group solving its own batches)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="threads of the peer (PyTorch and its BLAS)")
+    p.add_argument("--hessrmt-batches", type=int, default=0,
+                   help="batches hessrmt runs for its timing (default: "
+                   "--batches); the first --batches are compared with the peer")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--hessrmt", default=os.path.join(ROOT, "build", "hessrmt"))
     return p.parse_args()
@@ -170,17 +173,19 @@ def bench_model(model, work):
         peer_rows += t_rows / ARGS.batches
         peer_eig += t_eig / ARGS.batches
     peer_s = peer_rows + peer_eig
-    print(f"\n### {model} (N = {theta.size:,}), batch {BATCH}, "
-          f"{ARGS.batches} batches\n")
+    print(f"\n### {model} (N = {theta.size:,}), batch {BATCH}: peer on "
+          f"{ARGS.batches} batches, hessrmt on "
+          f"{max(ARGS.batches, ARGS.hessrmt_batches)}\n")
     print(f"peer (PyTorch {torch.__version__}, {ARGS.threads} threads): "
           f"{peer_s:.2f} s per spectrum ({peer_rows:.2f} s Hessian rows, "
           f"{peer_eig:.2f} s eigvalsh)\n")
     print("| hessrmt ranks | groups | method | seconds per spectrum | speed-up "
           "over peer | max abs eigenvalue difference / max abs eigenvalue |")
     print("|---|---|---|---|---|---|")
+    count = max(ARGS.batches, ARGS.hessrmt_batches)
     for layout in ARGS.layouts.split(","):
         ranks, groups = (int(v) for v in layout.split("x"))
-        evals, seconds, method = hessrmt_spectra(model, weights, ARGS.batches,
+        evals, seconds, method = hessrmt_spectra(model, weights, count,
                                                  ranks, groups, work)
         diff = max(np.max(np.abs(np.sort(evals[b]) - np.sort(peer[b])))
                    / np.max(np.abs(peer[b])) for b in range(ARGS.batches))
@@ -192,7 +197,7 @@ def bench_model(model, work):
 def main():
     if not os.path.exists(f"{FM}/train-images-idx3-ubyte.gz"):
         sys.exit("needs Debian's dataset-fashion-mnist (run/install-deps.sh)")
-    print(f"command: {' '.join(sys.argv)}")
+    print(f"command: {' '.join(sys.argv)}", flush=True)
     with tempfile.TemporaryDirectory() as work:
         for model in ARGS.models.split(","):
             bench_model(model, work)

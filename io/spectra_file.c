@@ -160,6 +160,27 @@ static int open_contents(hr_spectra_file_t *f, const char *const *names,
   return HR_OK;
 }
 
+int hr_spectra_partial_usable(MPI_Comm comm, const char *path, int *usable) {
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  int ok = 0;
+  if (rank == 0) {
+    char partial[4096];
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t file = H5Fopen(partial, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file >= 0) {
+      ok = H5Aexists(file, "identity") > 0 &&
+           H5Lexists(file, "rows_done", H5P_DEFAULT) > 0 &&
+           H5Lexists(file, "hessian_evals", H5P_DEFAULT) > 0;
+      H5Fclose(file);
+    }
+  }
+  HR_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  *usable = ok;
+  return HR_OK;
+}
+
 int hr_spectra_open_resume(MPI_Comm comm, const char *path, int64_t count,
                            int64_t n, hr_precision_t precision,
                            const char *const *check_names, int ncheck,

@@ -309,7 +309,9 @@ static const opt_entry_t option_table[] = {
   /* run control */
   {"resume", 0, OPT_FLAG, FIELD(resume), NULL, NULL, 0, 0, NULL, "Run control",
    "continue from FILE.partial left by a killed run with the same arguments; "
-   "finished rows are kept", ALL_SOLVING_COMMANDS, 0},
+   "finished rows are kept (no partial, or one killed before it recorded "
+   "anything: start from the beginning; FILE already complete: an error)",
+   ALL_SOLVING_COMMANDS, 0},
   {"quiet", 'q', OPT_FLAG, FIELD(quiet), NULL, NULL, 0, 0, NULL, "Run control",
    "no progress lines or timing table", LAYOUT_COMMANDS | HR_CMD_TRAIN, 0},
   {"debug", 0, OPT_FLAG, FIELD(debug), NULL, NULL, 0, 0, NULL, "Run control",

@@ -10,6 +10,7 @@
 #include "hessrmt/eigensolver.h"
 #include "hessrmt/error.h"
 #include "hessrmt/memory.h"
+#include "hessrmt/output.h"
 #include "hessrmt/provenance.h"
 #include "hessrmt/stats.h"
 
@@ -117,7 +118,30 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
   run->count = count;
   run->done = calloc((size_t)(count > 0 ? count : 1), 1);
   HR_CHECK(hr_agree(ctx->world, run->done ? HR_OK : HR_ERR_MEMORY));
-  if (o->resume) {
+  int resume = o->resume != 0;
+  if (resume) {
+    /* A run killed before its file existed, or before its structure
+     * reached the disk, finished nothing: start again rather than refuse
+     * (a requeued job can always pass --resume). */
+    char partial[4096];
+    snprintf(partial, sizeof partial, "%s.partial", o->output);
+    int usable = 0, had_partial = hr_output_exists(ctx->world, partial);
+    if (had_partial)
+      HR_CHECK(hr_spectra_partial_usable(ctx->world, o->output, &usable));
+    else if (hr_output_exists(ctx->world, o->output))
+      HR_CHECK(hr_agree(ctx->world, hr_error_set(
+          HR_ERR_INPUT, __FILE__, __LINE__, __func__, "--resume: '%s' is "
+          "already complete and there is no '%s' to continue; run without "
+          "--resume to compute it again", o->output, partial)));
+    if (!usable) {
+      if (ctx->rank == 0)
+        fprintf(stderr, "hessrmt: note: --resume: %s '%s'; starting from the "
+                "beginning\n", had_partial ? "nothing was recorded in"
+                                            : "there is no", partial);
+      resume = 0;
+    }
+  }
+  if (resume) {
     char identity[4096];
     HR_CHECK(hr_provenance_identity(o, identity, sizeof identity));
     HR_CHECK(hr_spectra_open_resume(ctx->world, o->output, count, run->n, prec,

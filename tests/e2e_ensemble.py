@@ -11,7 +11,7 @@ import sys
 import h5py
 import numpy as np
 
-from e2e_common import Harness, evals, kill_one_rank_after, max_rel
+from e2e_common import Harness, evals, kill_one_rank_after, max_rel, rank_pids
 
 
 def case_rank_independence(h):
@@ -193,11 +193,68 @@ def case_resume(h):
     a, b = evals(out), evals(full)
     h.expect(np.array_equal(a, b), f"resumed differs from uninterrupted by "
              f"{np.max(np.abs(a - b))}")
-    # Resuming where there is nothing to resume is refused.
+    # Resuming a file that is already complete is refused.
     proc = h.run(2, *common[:-4], "--seed", 10, "-q", "--resume", "-o", out,
                  check=False)
     h.expect(proc.returncode != 0 and "no '" in proc.stderr,
              f"resume without a partial: {proc.stderr.strip()}")
+
+
+def case_random_kills(h):
+    """SIGKILL one rank at seeded random moments anywhere from start-up to
+    the end, then --resume (which starts from the beginning when the kill
+    came before anything was recorded): always bit for bit equal to an
+    uninterrupted run."""
+    import random
+    import signal
+    import subprocess
+    import time
+    common = ["ensemble", "--kind", "goe", "--n", 400, "--count", 40,
+              "--seed", 5, "--groups", 2, "-q", "--no-stats"]
+    full = h.path("rk_full.h5")
+    start = time.time()
+    h.run(2, *common, "-o", full)
+    wall = time.time() - start
+    ref = evals(full)
+    rng = random.Random(11)
+    for k in range(8):
+        out = h.path(f"rk{k}.h5")
+        proc = subprocess.Popen(h.command(2, common + ["-o", out]),
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        at = rng.uniform(0.0, wall)
+        time.sleep(at)
+        victims = rank_pids(proc.pid)
+        while not victims and proc.poll() is None:  # not started yet
+            time.sleep(0.01)
+            victims = rank_pids(proc.pid)
+        if victims:
+            os.kill(rng.choice(victims), signal.SIGKILL)
+        proc.wait(timeout=60)
+        r = h.run(2, *common, "--resume", "-o", out, check=False, timeout=120)
+        note = [l for l in r.stderr.splitlines() if "hessrmt:" in l]
+        print(f"kill {k} at {at:.2f} of {wall:.2f} s: run exit "
+              f"{proc.returncode}; resume: {note[:1] or 'continued'}")
+        if proc.returncode == 0:  # finished before the kill landed
+            h.expect(r.returncode != 0 and "already complete" in r.stderr,
+                     f"kill {k} at {at:.2f} s: resume of a complete file: "
+                     f"{r.stderr.strip()[-300:]}")
+        else:
+            h.expect(r.returncode == 0, f"kill {k} at {at:.2f} s: resume "
+                     f"failed: {r.stderr.strip()[-300:]}")
+        h.expect(os.path.exists(out) and not os.path.exists(out + ".partial"),
+                 f"kill {k} at {at:.2f} s: files after resume")
+        if os.path.exists(out):
+            h.expect(np.array_equal(evals(out), ref),
+                     f"kill {k} at {at:.2f} s: resumed spectra differ")
+    # Killed while HDF5 was creating the file: a partial HDF5 cannot open.
+    out = h.path("rk_torn.h5")
+    with open(out + ".partial", "wb") as f:
+        f.write(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    r = h.run(2, *common, "--resume", "-o", out, check=False, timeout=120)
+    h.expect(r.returncode == 0 and "nothing was recorded" in r.stderr and
+             np.array_equal(evals(out), ref),
+             f"torn partial: {r.stderr.strip()[-300:]}")
 
 
 def errors(h, np_):
@@ -257,6 +314,7 @@ CASES = {
     "file_format": case_file_format,
     "wishart_poisson": case_wishart_poisson,
     "resume": case_resume,
+    "random_kills": case_random_kills,
     "beta_ensembles": case_beta_ensembles,
     "errors_np1": lambda h: errors(h, 1),
     "errors_np2": lambda h: errors(h, 2),

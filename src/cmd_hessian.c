@@ -172,9 +172,14 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
   int64_t data = slice * (h->dim + 1 + (ctx->opts->targets[0] ? C : 0)) * 8;
   int64_t order = N, build = 0, width = run->nblk * run->grid.npcol;
   if (h->method == HR_METHOD_GRAM) {
-    int64_t m = h->batch * C;
-    order = m;
-    build = (slice * C * N + m * N + m * m) * 8;   /* factor rows, G, K */
+    /* layer-wise rows (mine and all), K and its two factors; then the
+     * serial solve's dsyevd workspace, or K distributed */
+    int64_t m = h->batch * C, dw = hr_mlp_gn_delta_width(&h->model);
+    int64_t aw = hr_mlp_gn_input_width(&h->model);
+    build = ((slice * C + m) * dw + (slice + h->batch) * aw + 2 * m * m +
+             h->batch * h->batch) * 8;
+    order = m > HR_GRAM_SERIAL_MAX ? m : 0;
+    if (!order) build += (1 + 6 * m + 2 * m * m) * 8;
   } else if (h->method == HR_METHOD_LOWRANK) {
     order = 0;                                      /* nothing distributed */
     build = (N * (N / 2) + 3 * N * 128 + (N / 2) * (N / 2)) * 8 +
@@ -208,6 +213,12 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
     }
   }
   char a[32], b[32], c[32], d[32];
+  if (HR_MEMORY_BASELINE + h->pass_bytes > need) {
+    snprintf(breakdown, len, "the set-up pass over the whole dataset (largest "
+             "label or --standardize): %s of rows",
+             hr_format_bytes((double)h->pass_bytes, a, sizeof a));
+    return HR_MEMORY_BASELINE + h->pass_bytes;
+  }
   snprintf(breakdown, len, "data slice %s, matrix of order %lld %s, then the "
            "largest of its check copy, the solver's workspace %s and the %s "
            "workspace %s", hr_format_bytes((double)data, d, sizeof d),

@@ -97,13 +97,10 @@ static double gram_entry(int64_t i, int64_t j, void *ctx) {
   return i >= j ? K[i * m + j] : K[j * m + i];  /* dsyrk filled the lower part */
 }
 
-/* Gram matrices up to this order are solved whole by the group's first
- * rank with LAPACK (a 640 x 640 one in 25 ms, 2.5 times faster than ELPA
- * on a 1 x 1 grid); larger ones are distributed and go to --solver. */
-enum { GRAM_SERIAL_MAX = 2048 };
-
-/* K (m x m, lower triangle of a row-major array = the upper triangle of the
- * column-major one LAPACK sees) solved on the group's first rank. */
+/* K (m x m, at most HR_GRAM_SERIAL_MAX; the lower triangle of a row-major
+ * array = the upper triangle of the column-major one LAPACK sees) solved on
+ * the group's first rank: a 640 x 640 one takes 25 ms, 2.5 times less than
+ * ELPA on a 1 x 1 grid. */
 static int solve_gram_serial(hr_ctx_t *ctx, hr_run_t *run, double *K,
                              int64_t m, double *ev, double *checks) {
   MPI_Comm comm = run->grid.comm;
@@ -189,7 +186,7 @@ int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   free(Kd);
   free(Ka);
   if (rc == HR_OK)
-    rc = m <= GRAM_SERIAL_MAX ? solve_gram_serial(ctx, run, K, m, evals, checks)
+    rc = m <= HR_GRAM_SERIAL_MAX ? solve_gram_serial(ctx, run, K, m, evals, checks)
                               : solve_gram_matrix(ctx, run, K, m, evals, checks);
   free(K);
   HR_CHECK(rc);

@@ -105,6 +105,11 @@ int hr_hessian_prepare(hr_ctx_t *ctx, hr_hessian_t *h) {
   HR_CHECK(resolve_classes(ctx, h, &need_pass));
   /* Synthetic data get as many classes as the model has outputs. */
   if (!o->classes && h->classes > 0) h->spec.classes = (int)h->classes;
+  if (need_pass || o->standardize) {
+    /* the pass holds this rank's share of every row, as doubles */
+    int64_t share = (h->rows + ctx->size - 1) / ctx->size;
+    h->pass_bytes = share * (h->dim + 1) * (int64_t)sizeof(double);
+  }
   if (!o->dry_run && (need_pass || o->standardize)) {
     hr_timer_start(&ctx->timer, HR_PHASE_READ);
     int rc = dataset_pass(ctx, h, need_pass);

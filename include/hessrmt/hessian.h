@@ -43,6 +43,8 @@ typedef struct {
                                   on the whole dataset */
   /* the current spectrum */
   int loaded;
+  int64_t pass_bytes;          /* per rank, of the set-up pass over the whole
+                                  dataset (largest label, --standardize) */
   hr_dataset_t data;           /* this rank's rows */
   double *targets;             /* this rank's targets, or NULL */
   double scale;                /* 1/rows for the mean reduction, else 1 */
@@ -81,6 +83,9 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
  * and checks.  Collective over run->grid.comm; agreed. */
 int hr_hessian_dense(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                      double *evals, double *checks);
+/* Gram matrices up to this order are solved whole by the group's first
+ * rank with LAPACK; larger ones are distributed and go to --solver. */
+enum { HR_GRAM_SERIAL_MAX = 2048 };
 int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                     int64_t rows, double *evals, double *checks);
 int hr_hessian_lowrank(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,

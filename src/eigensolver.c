@@ -285,5 +285,10 @@ int hr_eigensolver_serial(double *a, int64_t n64, const char *uplo,
   if (!ok)
     HR_FAIL(HR_ERR_SOLVER, "dsyevd failed on a %d x %d matrix (info %d)", n,
             n, info);
+  for (int i = 0; i < n; i++)
+    if (!isfinite(evals[i]))
+      HR_FAIL(HR_ERR_INPUT, "dsyevd returned a non-finite eigenvalue (index "
+              "%d) for a %d x %d matrix: it has NaN or infinite entries "
+              "(overflow: are the data or weights far too large?)", i, n, n);
   return HR_OK;
 }

@@ -107,7 +107,16 @@ static int solve_gram_serial(hr_ctx_t *ctx, hr_run_t *run, double *K,
   int rank;
   MPI_Comm_rank(comm, &rank);
   double trace = 0;
-  for (int64_t i = 0; i < m; i++) trace += K[i * m + i];
+  int64_t bad = 0;
+  for (int64_t i = 0; i < m; i++) {
+    trace += K[i * m + i];
+    for (int64_t j = 0; j <= i; j++) bad += !isfinite(K[i * m + j]);
+  }
+  /* Every rank holds the same K, so every rank stops here alike. */
+  if (bad > 0)
+    HR_FAIL(HR_ERR_INPUT, "the %lld x %lld Gram matrix has %lld NaN or "
+            "infinite entries (overflow: are the data or weights far too "
+            "large?)", (long long)m, (long long)m, (long long)bad);
   checks[HR_CHECK_TRACE] = trace;
   checks[HR_CHECK_ASYM] = 0.0;  /* one triangle is all there is */
   hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);

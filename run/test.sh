@@ -13,7 +13,7 @@ source run/env.sh
 (cd "${HR_BUILD_DIR:-build}" && ctest --output-on-failure --timeout 900)
 
 if [ "${HR_SKIP_SANITIZE:-0}" = 1 ]; then exit 0; fi
-HR_BUILD_DIR=build-asan bash run/build.sh -DHR_WERROR=ON -DHR_SANITIZE=ON
+HR_BUILD_DIR=build/asan bash run/build.sh -DHR_WERROR=ON -DHR_SANITIZE=ON
 # Open MPI and HDF5 keep one-off allocations until exit: leak reports would
 # be theirs (hessrmt's own leaks are valgrind's job, tests/valgrind).  Any
 # other report stops the process; the e2e harness also fails a test whose
@@ -26,4 +26,4 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # already) -- about 6 of the 12.5 minutes the whole suite takes here.
 SKIP='slurm|pbs_|scaling|fuzz|fashion|bad_inputs_np[12]|errors_np1|errors_np2'
 SKIP+='|long_range|beta_ensembles|calibration|cluster_merge|relu_sim_errors'
-cd build-asan && ctest --output-on-failure --timeout 900 -E "$SKIP"
+cd build/asan && ctest --output-on-failure --timeout 900 -E "$SKIP"

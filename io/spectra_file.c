@@ -160,13 +160,12 @@ static int open_contents(hr_spectra_file_t *f, const char *const *names,
   return HR_OK;
 }
 
-int hr_spectra_partial_usable(MPI_Comm comm, const char *path, int *usable) {
+int hr_spectra_partial_usable(MPI_Comm comm, const char *partial,
+                              int *usable) {
   int rank;
   MPI_Comm_rank(comm, &rank);
   int ok = 0;
   if (rank == 0) {
-    char partial[4096];
-    snprintf(partial, sizeof partial, "%s.partial", path);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t file = H5Fopen(partial, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file >= 0) {

@@ -271,6 +271,15 @@ int hr_eigensolver_serial(double *a, int64_t n64, const char *uplo,
     HR_FAIL(HR_ERR_INPUT, "a %lld x %lld matrix is too large for a serial "
             "solve", (long long)n64, (long long)n64);
   int n = (int)n64, lwork = -1, liwork = -1, iq = 0, info = 0;
+  int64_t bad = 0;
+  int lower = uplo[0] == 'L';
+  for (int64_t j = 0; j < n; j++)
+    for (int64_t i = lower ? j : 0; i < (lower ? n : j + 1); i++)
+      bad += !isfinite(a[j * n + i]);
+  if (bad > 0)
+    HR_FAIL(HR_ERR_INPUT, "the %d x %d matrix has %lld NaN or infinite "
+            "entries (overflow: are the data or weights far too large?)", n,
+            n, (long long)bad);
   double wq = 0;
   dsyevd_("N", uplo, &n, a, &n, evals, &wq, &lwork, &iq, &liwork, &info);
   lwork = (int)wq + 1;
@@ -290,5 +299,15 @@ int hr_eigensolver_serial(double *a, int64_t n64, const char *uplo,
       HR_FAIL(HR_ERR_INPUT, "dsyevd returned a non-finite eigenvalue (index "
               "%d) for a %d x %d matrix: it has NaN or infinite entries "
               "(overflow: are the data or weights far too large?)", i, n, n);
+  return HR_OK;
+}
+
+int hr_eigensolver_serial_on_root(MPI_Comm comm, double *a, int64_t n,
+                                  const char *uplo, double *evals) {
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  int rc = rank == 0 ? hr_eigensolver_serial(a, n, uplo, evals) : HR_OK;
+  HR_CHECK(hr_agree(comm, rc));
+  HR_MPI(MPI_Bcast(evals, (int)n, MPI_DOUBLE, 0, comm));
   return HR_OK;
 }

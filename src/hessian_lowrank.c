@@ -163,11 +163,11 @@ static int projected_spectrum(lowrank_t *L, double *evals) {
                   (int)N, 1.0, L->Q, (int)N, L->Y, (int)N, 0.0, T + j * r,
                   (int)r);
   }
-  if (rc == HR_OK && L->leader) rc = hr_eigensolver_serial(T, r, "L", evals);
+  rc = hr_agree(L->comm, rc);
+  /* only the leader (rank 0 of the group) filled T */
+  if (rc == HR_OK) rc = hr_eigensolver_serial_on_root(L->comm, T, r, "L", evals);
   free(T);
-  HR_CHECK(hr_agree(L->comm, rc));
-  HR_MPI(MPI_Bcast(evals, (int)r, MPI_DOUBLE, 0, L->comm));
-  return HR_OK;
+  return rc;
 }
 
 static void lowrank_free(lowrank_t *L) {

@@ -124,10 +124,11 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
      * reached the disk, finished nothing: start again rather than refuse
      * (a requeued job can always pass --resume). */
     char partial[4096];
-    snprintf(partial, sizeof partial, "%s.partial", o->output);
+    HR_CHECK(hr_agree(ctx->world, hr_output_partial_path(o->output, partial,
+                                                         sizeof partial)));
     int usable = 0, had_partial = hr_output_exists(ctx->world, partial);
     if (had_partial)
-      HR_CHECK(hr_spectra_partial_usable(ctx->world, o->output, &usable));
+      HR_CHECK(hr_spectra_partial_usable(ctx->world, partial, &usable));
     else if (hr_output_exists(ctx->world, o->output))
       HR_CHECK(hr_agree(ctx->world, hr_error_set(
           HR_ERR_INPUT, __FILE__, __LINE__, __func__, "--resume: '%s' is "

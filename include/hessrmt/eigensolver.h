@@ -51,8 +51,15 @@ int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals);
 /* All n eigenvalues, ascending, of a small symmetric matrix held whole by
  * one rank (column-major, the `uplo` triangle referenced: "L" or "U";
  * destroyed), with LAPACK's dsyevd.  For matrices too small to be worth
- * distributing: the projected and Gram matrices of the batch paths. */
+ * distributing: the projected and Gram matrices of the batch paths.  NaN
+ * or infinite entries are refused before the solve, as for hr_eigensolver_
+ * solve's matrices. */
 int hr_eigensolver_serial(double *a, int64_t n, const char *uplo,
                           double *evals);
+
+/* The same on rank 0 of comm (only its `a` is read), the outcome agreed on
+ * and the eigenvalues broadcast to every rank.  Collective. */
+int hr_eigensolver_serial_on_root(MPI_Comm comm, double *a, int64_t n,
+                                  const char *uplo, double *evals);
 
 #endif

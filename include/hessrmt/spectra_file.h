@@ -38,12 +38,12 @@ int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
                       const char *const *check_names, int ncheck,
                       hr_spectra_file_t *f);
 
-/* Whether PATH.partial can be resumed at all: an HDF5 file holding the
- * identity attribute and the rows_done dataset, which hr_spectra_create
- * flushes before any row.  A run killed before that leaves a partial with
- * nothing finished in it; *usable is then 0.  Collective; the same answer
- * on every rank.  PATH.partial must exist. */
-int hr_spectra_partial_usable(MPI_Comm comm, const char *path, int *usable);
+/* Whether the existing partial file PARTIAL can be resumed at all: an HDF5
+ * file holding the identity attribute and the rows_done dataset, which
+ * hr_spectra_create flushes before any row.  A run killed before that
+ * leaves a partial with nothing finished in it; *usable is then 0.
+ * Collective; the same answer on every rank. */
+int hr_spectra_partial_usable(MPI_Comm comm, const char *partial, int *usable);
 
 /* Open PATH.partial left by a killed run, checking its shape and that its
  * /options identity attributes equal `identity` ("name=value;..."). */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hessrmt/blas_core.h"
 #include "hessrmt/context.h"
 #include "hessrmt/eigensolver.h"
 #include "hessrmt/error.h"
@@ -25,6 +26,15 @@ static int launcher_rank(void) {
   return 0;
 }
 
+/* The BLAS line of --version: which kernels a run would use. */
+static void print_blas_line(const hr_blas_core_t *blas) {
+  char core[128];
+  printf("OpenBLAS core %s; CPU offers %s\n",
+         hr_blas_core_describe(blas, core, sizeof core),
+         hr_blas_isa_name(blas->cpu_isa));
+  if (blas->warning[0]) printf("warning: %s\n", blas->warning);
+}
+
 static int run_command(hr_ctx_t *ctx) {
   switch (ctx->opts->command) {
     case HR_CMD_ENSEMBLE: return hr_cmd_ensemble(ctx);
@@ -39,9 +49,17 @@ static int run_command(hr_ctx_t *ctx) {
 }
 
 int main(int argc, char **argv) {
+  /* First: this may execute the program again with faster BLAS kernels. */
+  hr_blas_core_t blas;
+  hr_blas_core_startup(argv, &blas);
+
   hr_options_t opts;
-  int parsed = hr_options_parse(argc, argv, &opts, launcher_rank() == 0, stdout);
-  if (parsed == HR_PARSE_EXIT_OK) return 0;
+  int print = launcher_rank() == 0;
+  int parsed = hr_options_parse(argc, argv, &opts, print, stdout);
+  if (parsed == HR_PARSE_EXIT_OK) {
+    if (opts.version_shown && print) print_blas_line(&blas);
+    return 0;
+  }
 
   MPI_Init(&argc, &argv);
   if (parsed != HR_PARSE_RUN) {
@@ -59,9 +77,12 @@ int main(int argc, char **argv) {
   /* GSL's default handler aborts on any error; hessrmt checks the status
    * codes itself (a quadrature short of its tolerance is not fatal). */
   gsl_set_error_handler_off();
-  hr_ctx_t ctx = {.world = MPI_COMM_WORLD, .opts = &opts};
+  hr_ctx_t ctx = {.world = MPI_COMM_WORLD, .opts = &opts, .blas = &blas};
   MPI_Comm_rank(ctx.world, &ctx.rank);
   MPI_Comm_size(ctx.world, &ctx.size);
+  /* Every rank found the same; one warning is enough. */
+  if (ctx.rank == 0 && blas.warning[0])
+    fprintf(stderr, "hessrmt: warning: %s\n", blas.warning);
   hr_timer_init(&ctx.timer);
 
   int rc = hr_agree(ctx.world, hr_eigensolver_init(&ctx.caps));

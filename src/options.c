@@ -722,6 +722,7 @@ int hr_options_parse(int argc, char **argv, hr_options_t *opts, int print,
   }
   if (!strcmp(word, "-V") || !strcmp(word, "--version")) {
     if (print) print_version(out);
+    opts->version_shown = 1;
     return HR_PARSE_EXIT_OK;
   }
   const command_entry_t *c = NULL;

@@ -38,6 +38,25 @@ static int write_option(const char *name, const char *value, int identity,
   return hr_spectra_attr_string(vctx, "options", name, value);
 }
 
+/* Which OpenBLAS kernels produced the numbers, and who chose them: rank
+ * 0's (every rank of a job runs the same binary on the same CPU type; a
+ * mixed job would still agree on the file). */
+static int write_blas(hr_spectra_file_t *f, const hr_blas_core_t *blas) {
+  if (!blas) return HR_OK;
+  char core[32], chooser[16], original[32];
+  snprintf(core, sizeof core, "%s", blas->core);
+  snprintf(chooser, sizeof chooser, "%s", hr_blas_chooser_name(blas->chooser));
+  snprintf(original, sizeof original, "%s",
+           blas->chooser == HR_BLAS_CHOSEN_BY_HESSRMT ? blas->openblas_choice
+                                                     : blas->core);
+  HR_MPI(MPI_Bcast(core, sizeof core, MPI_CHAR, 0, f->comm));
+  HR_MPI(MPI_Bcast(chooser, sizeof chooser, MPI_CHAR, 0, f->comm));
+  HR_MPI(MPI_Bcast(original, sizeof original, MPI_CHAR, 0, f->comm));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "blas_core", core));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "blas_core_chosen_by", chooser));
+  return hr_spectra_attr_string(f, NULL, "blas_core_openblas_choice", original);
+}
+
 static int write_all(hr_spectra_file_t *f, const hr_ctx_t *ctx,
                      long long now) {
   char identity[4096], stamp[64];
@@ -53,6 +72,7 @@ static int write_all(hr_spectra_file_t *f, const hr_ctx_t *ctx,
   HR_CHECK(hr_spectra_attr_string(f, NULL, "created", stamp));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "identity", identity));
   HR_CHECK(hr_spectra_attr_int(f, "ranks", ctx->size));
+  HR_CHECK(write_blas(f, ctx->blas));
   return hr_options_visit(ctx->opts, write_option, f);
 }
 

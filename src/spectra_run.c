@@ -94,17 +94,18 @@ int hr_run_check_memory(hr_ctx_t *ctx, hr_run_t *run, int64_t need,
 void hr_run_print_plan(const hr_ctx_t *ctx, const hr_run_t *run,
                        const char *what, int64_t need) {
   if (ctx->rank != 0 || ctx->opts->quiet) return;
-  char solver[32], prec[32], a[32], b[32];
+  char solver[32], prec[32], a[32], b[32], blas[128] = "unknown";
+  if (ctx->blas) hr_blas_core_describe(ctx->blas, blas, sizeof blas);
   fprintf(stderr,
           "hessrmt %s: %s | %d rank%s in %d group%s, grid %s, nblk %lld | "
-          "%s (%s) | memory ~%s of %s per rank\n",
+          "%s (%s) | memory ~%s of %s per rank | BLAS core %s\n",
           ctx->opts->command_name, what, ctx->size, ctx->size == 1 ? "" : "s",
           run->groups.count, run->groups.count == 1 ? "" : "s",
           run->grid_desc, (long long)run->nblk,
           hr_choice_name(HR_SOLVER_CHOICES, (int)run->solver, solver, sizeof solver),
           hr_choice_name(HR_PRECISION_CHOICES, ctx->opts->precision, prec, sizeof prec),
           hr_format_bytes((double)need, a, sizeof a),
-          hr_format_bytes((double)run->mem_limit, b, sizeof b));
+          hr_format_bytes((double)run->mem_limit, b, sizeof b), blas);
   if (run->solver_note) fprintf(stderr, "hessrmt: note: %s\n", run->solver_note);
 }
 

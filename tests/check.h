@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "hessrmt/blas_core.h"
+
 typedef struct {
   long passed, failed;
 } test_counts_t;
@@ -27,6 +29,15 @@ static test_counts_t test_counts;
       fputc('\n', stderr);                                           \
     }                                                                \
   } while (0)
+
+/* The first call of every test's main(), as of hessrmt's: OpenBLAS's
+ * generic fallback kernels are slow and have crashed tests (blas_core.h);
+ * this may execute the test again with the fast ones. */
+static inline void test_start(char **argv) {
+  hr_blas_core_t blas;
+  hr_blas_core_startup(argv, &blas);
+  if (blas.warning[0]) fprintf(stderr, "warning: %s\n", blas.warning);
+}
 
 /* |a - b| <= tol, with NaN failing. */
 #define EXPECT_NEAR(a, b, tol, ...) \

@@ -29,6 +29,7 @@ static int failing(void *vctx, int64_t col0, int64_t ncols, double *panel) {
 }
 
 int main(int argc, char **argv) {
+  test_start(argv);
   MPI_Init(&argc, &argv);
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -73,7 +73,9 @@ static void check_row_slices(int64_t n, int parts) {
          (long long)(largest - smallest));
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  test_start(argv);
   static const int64_t sizes[] = {1, 2, 7, 64, 100, 129, 1000};
   static const int64_t blocks[] = {1, 3, 16, 64, 200};
   for (int procs = 1; procs <= 6; procs++)

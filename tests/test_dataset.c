@@ -461,6 +461,7 @@ static void test_fashion_mnist(void) {
 }
 
 int main(int argc, char **argv) {
+  test_start(argv);
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);

@@ -156,6 +156,7 @@ static void test_nblk_rejected(const hr_grid_t *g) {
 }
 
 int main(int argc, char **argv) {
+  test_start(argv);
   MPI_Init(&argc, &argv);
   int size;
   MPI_Comm_size(MPI_COMM_WORLD, &size);

@@ -249,7 +249,9 @@ static void free_stats(hr_stats_t *st) {
   free(st->spacings);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  test_start(argv);
   hr_stats_t st;
   fill_synthetic(&st);
   if (!hr_plot_available()) {

@@ -126,7 +126,9 @@ static void degenerate(void) {
   EXPECT(isfinite(f.a) && isfinite(f.chi2), "noise: a %g, chi2 %g", f.a, f.chi2);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  test_start(argv);
   exact();
   late_start();
   /* a curve well into its plateau, and one that has only begun to bend */

@@ -272,7 +272,9 @@ static void check_relu_split(void) {
   problem_free(&p);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  test_start(argv);
   static const hr_activation_t acts[] = {HR_ACT_RELU, HR_ACT_TANH, HR_ACT_LINEAR};
   for (int a = 0; a < 3; a++)
     for (int bias = 0; bias <= 1; bias++) {

@@ -40,7 +40,9 @@ static int count_options(const char *name, const char *value, int identity,
   return HR_OK;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  test_start(argv);
   hr_options_t o;
   EXPECT(parse(&o, "ensemble") == HR_PARSE_RUN, "defaults parse");
   EXPECT(o.kind == HR_KIND_GOE && o.n == 1000 && o.count == 1 && o.seed == 1,

@@ -13,7 +13,9 @@ static void check_kat(uint64_t key, const uint32_t ctr[4], const uint32_t want[4
            out[w], want[w]);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  test_start(argv);
   /* Random123 kat_vectors: philox4x32 10 rounds. */
   check_kat(0, (const uint32_t[]){0, 0, 0, 0},
             (const uint32_t[]){0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8});

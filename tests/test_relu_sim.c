@@ -382,7 +382,9 @@ static void check_pack(void) {
   hr_relu_run_free(&run);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  test_start(argv);
   check_gradient(3);
   check_gradient(1);
   check_hessians();

@@ -24,7 +24,9 @@ static double simpson(hr_law_t law, double b, int moment) {
 
 static double cdf_of(double x, void *law) { return hr_ratio_cdf(*(hr_law_t *)law, x); }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  test_start(argv);
   /* Closed-form means quoted in DESIGN.md. */
   static const double means[HR_LAW_COUNT] = {0.38629, 0.53590, 0.60266, 0.67617};
   for (int l = 0; l < HR_LAW_COUNT; l++) {

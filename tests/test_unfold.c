@@ -73,7 +73,9 @@ static int compare(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  test_start(argv);
   /* pool: counts of pool values <= each level over 2 pool spectra */
   const double levels[] = {1.5, 2.5, 10.0}, pool[] = {1, 2, 3, 4};
   double between;  /* 1.25: a quarter into the step from 1 to 2: (0.5 + 0.25) / 2 */

@@ -5,6 +5,7 @@
 
 #include <mpi.h>
 
+#include "hessrmt/blas_core.h"
 #include "hessrmt/eigensolver.h"
 #include "hessrmt/options.h"
 #include "hessrmt/timer.h"
@@ -15,6 +16,7 @@ typedef struct {
   const hr_options_t *opts;
   hr_timer_t timer;
   hr_eigensolver_caps_t caps; /* what the linked ELPA can do */
+  const hr_blas_core_t *blas; /* the OpenBLAS kernels this process runs */
 } hr_ctx_t;
 
 /* The commands, one per src/cmd_*.c. */

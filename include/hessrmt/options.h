@@ -109,6 +109,7 @@ typedef struct hr_options {
   int resume;
   int quiet;
   int debug;
+  int version_shown; /* --version was printed (main adds the BLAS line) */
 
   /* the command line as typed, for provenance */
   char command_line[4096];

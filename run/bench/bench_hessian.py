@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-import benchenv  # noqa: E402,F401  (before numpy: one BLAS thread)
+import benchenv  # noqa: E402  (before numpy: threads, BLAS core)
 
 import h5py  # noqa: E402
 
@@ -85,7 +85,8 @@ def main():
     args = p.parse_args()
     if not os.path.exists(f"{FM}/train-images-idx3-ubyte.gz"):
         sys.exit("needs Debian's dataset-fashion-mnist (run/install-deps.sh)")
-    print(f"command: {' '.join(sys.argv)}\n")
+    print(f"command: {' '.join(sys.argv)}")
+    print(benchenv.machine_line() + "\n")
     with tempfile.TemporaryDirectory() as work:
         if "A" in args.cases:
             case_a(args.hessrmt, work)

@@ -57,6 +57,8 @@ ARGS = parse_args()
 # The peer's thread count must be fixed before numpy and torch load BLAS.
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)
+# The peer runs the OpenBLAS core hessrmt runs (exported by benchenv).
+import benchenv  # noqa: E402
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -197,7 +199,8 @@ def bench_model(model, work):
 def main():
     if not os.path.exists(f"{FM}/train-images-idx3-ubyte.gz"):
         sys.exit("needs Debian's dataset-fashion-mnist (run/install-deps.sh)")
-    print(f"command: {' '.join(sys.argv)}", flush=True)
+    print(f"command: {' '.join(sys.argv)}")
+    print(benchenv.machine_line(), flush=True)
     with tempfile.TemporaryDirectory() as work:
         for model in ARGS.models.split(","):
             bench_model(model, work)

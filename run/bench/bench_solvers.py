@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-import benchenv  # noqa: E402,F401  (before numpy: one BLAS thread)
+import benchenv  # noqa: E402  (before numpy: threads, BLAS core)
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -74,7 +74,8 @@ def main():
     ranks = [int(r) for r in args.ranks.split(",")]
     solvers = args.solvers.split(",")
     print(f"one-core DGEMM: {rate / 1e9:.1f} GFLOP/s; floor = (4/3) N^3 / rate")
-    print(f"command: {' '.join(sys.argv)}\n")
+    print(f"command: {' '.join(sys.argv)}")
+    print(benchenv.machine_line() + "\n")
     print("| N | ranks | grid | " + " | ".join(solvers) +
           " | numpy eigvalsh (1 core) | floor (1 core) |")
     print("|---|---|---|" + "---|" * len(solvers) + "---|---|")

@@ -9,6 +9,9 @@
  *   mpicc -O2 run/bench/elpa_phases.c -o elpa_phases \
  *       $(pkg-config --cflags --libs elpa) -llapack -lblas
  *   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 ./elpa_phases 5130
+ * It does not choose OpenBLAS's kernels as hessrmt does: on a CPU that
+ * OpenBLAS does not know, set OPENBLAS_CORETYPE to the core that
+ * `hessrmt --version` names, or it times the generic Prescott kernels.
  */
 #include <elpa/elpa.h>
 #include <mpi.h>

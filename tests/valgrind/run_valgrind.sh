@@ -42,6 +42,7 @@ with open("history.csv", "w") as f:
 EOF
 
 failed=0
+VG_ENV=(env)  # what `run` puts before valgrind
 # run NAME STATUS ARGS...: hessrmt ARGS must exit with STATUS and memcheck
 # must find nothing (its own exit status 99 says it did).
 run() {
@@ -49,7 +50,10 @@ run() {
   shift 2
   local log="$WORK/$name.log" rc=0
   echo "valgrind: $name: hessrmt $*"
-  valgrind --tool=memcheck --error-exitcode=99 --errors-for-leak-kinds=definite \
+  # --trace-children: hessrmt re-executes itself where OpenBLAS picked
+  # generic kernels (src/blas_core.c); the second start is checked too.
+  "${VG_ENV[@]}" valgrind --tool=memcheck --trace-children=yes \
+    --trace-children-skip="*/orted" --error-exitcode=99 --errors-for-leak-kinds=definite \
     --leak-check=full --show-leak-kinds=definite --track-origins=yes \
     --num-callers=30 "${SUPP[@]}" --log-file="$log" "$HESSRMT" "$@" \
     >"$WORK/$name.out" 2>&1 || rc=$?
@@ -74,6 +78,18 @@ run lossfit 0 lossfit history.csv --json fit.json
 run part0 0 hessian "${DATA[@]}" --batch-size 20 --max-batches 2 --no-stats -q -o p0.h5
 run part1 0 hessian "${DATA[@]}" --batch-size 20 --first-batch 2 --no-stats -q -o p1.h5
 run merge 0 merge p0.h5 p1.h5 -o merged.h5
+# the OpenBLAS core replaced (as on a CPU OpenBLAS does not know): the
+# re-executed program runs under valgrind too (a process that left
+# valgrind by exec writes no summary), and valgrind hides AVX-512
+VG_ENV=(env -u OPENBLAS_CORETYPE HESSRMT_TEST_PRETEND_CORE=Prescott)
+run reexec 0 ensemble --n 60 --count 1 --no-stats -o reexec.h5
+VG_ENV=(env)
+if ! grep -q "BLAS core Haswell (set by hessrmt; OpenBLAS chose Prescott)" "$WORK/reexec.out" ||
+   ! grep -q "ERROR SUMMARY" "$WORK/reexec.log"; then
+  echo "valgrind: reexec FAILED: the re-executed run was not under valgrind with Haswell:"
+  head -5 "$WORK/reexec.out"
+  failed=1
+fi
 # and one failing run: the error path frees what it took
 run error_path 4 hessian --data missing.npy --labels y.npy --model mlp:5-4-3 -q -o bad.h5
 

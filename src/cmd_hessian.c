@@ -75,7 +75,7 @@ static int plan_spectra(hr_ctx_t *ctx, hr_hessian_t *h) {
 static int resolve_method(hr_ctx_t *ctx, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
   int64_t N = h->model.nparams, m = h->batch * h->classes;
-  int logistic = h->model.layers == 1;
+  int logistic = hr_model_is_logistic(&h->model);
   int gram_exact = h->part == HR_PART_GN || (logistic && h->part == HR_PART_FULL);
   h->method = (hr_method_t)o->method;
   if (h->method == HR_METHOD_AUTO) {
@@ -109,18 +109,18 @@ static int setup(hr_ctx_t *ctx, hr_hessian_t *h) {
  * reduction). */
 static int batch_loss(const hr_hessian_t *h, MPI_Comm comm, int64_t rows,
                       double *loss) {
-  hr_mlp_work_t *w;
+  hr_model_work_t *w;
   int64_t chunk = h->data.count < 256 ? (h->data.count ? h->data.count : 1) : 256;
-  HR_CHECK(hr_agree(comm, hr_mlp_work_create(&h->model, chunk, 1, &w)));
+  HR_CHECK(hr_agree(comm, hr_model_work_create(&h->model, chunk, 1, &w)));
   double total = 0;
   for (int64_t i = 0; i < h->data.count; i += chunk) {
     int64_t c = h->data.count - i < chunk ? h->data.count - i : chunk;
     hr_samples_t s = hr_hessian_samples(h, i, c);
     double part;
-    hr_mlp_loss_grad(&h->model, h->theta, &s, w, &part, NULL);
+    hr_model_loss_grad(&h->model, h->theta, &s, w, &part, NULL);
     total += part;
   }
-  hr_mlp_work_free(w);
+  hr_model_work_free(w);
   HR_MPI(MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_DOUBLE, MPI_SUM, comm));
   *loss = total / (double)rows;
   return HR_OK;
@@ -174,8 +174,8 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
   if (h->method == HR_METHOD_GRAM) {
     /* layer-wise rows (mine and all), K and its two factors; then the
      * serial solve's dsyevd workspace, or K distributed */
-    int64_t m = h->batch * C, dw = hr_mlp_gn_delta_width(&h->model);
-    int64_t aw = hr_mlp_gn_input_width(&h->model);
+    int64_t m = h->batch * C, dw = hr_model_gn_delta_width(&h->model);
+    int64_t aw = hr_model_gn_input_width(&h->model);
     build = ((slice * C + m) * dw + (slice + h->batch) * aw + 2 * m * m +
              h->batch * h->batch) * 8;
     order = m > HR_GRAM_SERIAL_MAX ? m : 0;
@@ -183,13 +183,13 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
   } else if (h->method == HR_METHOD_LOWRANK) {
     order = 0;                                      /* nothing distributed */
     build = (N * (N / 2) + 3 * N * 128 + (N / 2) * (N / 2)) * 8 +
-            hr_mlp_work_bytes(&h->model, 64, 128);
-  } else if (h->model.layers == 1) {                /* Kronecker panels */
+            hr_model_work_bytes(&h->model, 64, 128);
+  } else if (hr_model_is_logistic(&h->model)) {                /* Kronecker panels */
     build = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
             slice * (h->dim + 1 + C + width) * 8;
   } else {                                          /* unit-direction HVPs */
     build = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
-            2 * N * width * 8 + hr_mlp_work_bytes(&h->model, 128, width);
+            2 * N * width * 8 + hr_model_work_bytes(&h->model, 128, width);
   }
   int64_t matrix = order ? hr_dmat_local_bytes(order, order, run->nblk, prec,
                                                &run->grid) : 0;
@@ -235,7 +235,7 @@ static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {
   switch (h->method) {
     case HR_METHOD_GRAM: assemble = m * m * N + m * N * h->classes; order = m; break;
     case HR_METHOD_LOWRANK: assemble = 12.0 * n * N * (3 * m) + 6.0 * N * 9 * m * m; order = 3 * m; break;
-    default: assemble = (h->model.layers == 1 ? 2.0 : 8.0) * n * N * N; order = N;
+    default: assemble = (hr_model_is_logistic(&h->model) ? 2.0 : 8.0) * n * N * N; order = N;
   }
   fprintf(stderr, "hessrmt hessian: per spectrum ~%.3g GFLOP to form, ~%.3g "
           "GFLOP to solve ((4/3) order^3, order %.0f); %lld spectra\n",
@@ -246,7 +246,7 @@ static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {
 static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
                             const hr_options_t *o) {
   char model[256], method[32], part[32];
-  hr_mlp_describe(&h->model, model, sizeof model);
+  hr_model_describe(&h->model, model, sizeof model);
   hr_spectra_file_t *f = &run->file;
   HR_CHECK(hr_spectra_attr_string(f, NULL, "model", model));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "data", o->data));
@@ -277,7 +277,7 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   int64_t need = hr_hessian_memory(ctx, run, h, breakdown, sizeof breakdown);
   snprintf(what, sizeof what, "%lld spectr%s of %s (N = %lld) over %lld rows "
            "of %s, method %s", (long long)h->count, h->count == 1 ? "um" : "a",
-           hr_mlp_describe(&h->model, model, sizeof model),
+           hr_model_describe(&h->model, model, sizeof model),
            (long long)h->model.nparams, (long long)(h->all ? h->rows : h->batch),
            o->data, hr_choice_name(HR_METHOD_CHOICES, h->method, method,
                                    sizeof method));

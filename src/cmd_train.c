@@ -43,7 +43,7 @@ typedef struct {
   double *xbuf, *tbuf;       /* the batch rows this rank holds */
   int32_t *lbuf;
   double *outputs;           /* EVAL_CHUNK x C */
-  hr_mlp_work_t *work;
+  hr_model_work_t *work;
   int64_t epochs_done;       /* > 0 after --resume */
   double *history;           /* epochs x HIST_COLS */
 } trainer_t;
@@ -102,7 +102,7 @@ static int allocate(hr_ctx_t *ctx, trainer_t *t) {
   t->history = calloc((size_t)(o->epochs * HIST_COLS), sizeof *t->history);
   int ok = t->velocity && t->grad && t->order && t->xbuf && t->tbuf &&
            t->lbuf && t->outputs && t->history;
-  int rc = ok ? hr_mlp_work_create(&t->train.model, chunk, 1, &t->work)
+  int rc = ok ? hr_model_work_create(&t->train.model, chunk, 1, &t->work)
               : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                              "out of memory for training buffers (N = %lld)",
                              (long long)N);
@@ -135,7 +135,7 @@ static void trainer_free(trainer_t *t) {
   free(t->lbuf);
   free(t->outputs);
   free(t->history);
-  if (t->work) hr_mlp_work_free(t->work);
+  if (t->work) hr_model_work_free(t->work);
 }
 
 /* ---- one epoch ------------------------------------------------------------ */
@@ -179,7 +179,7 @@ static int sgd_step(hr_ctx_t *ctx, trainer_t *t, const int64_t *batch,
   double *w = t->train.theta, loss = 0.0;
   memset(t->grad, 0, (size_t)N * sizeof *t->grad);
   hr_samples_t s = gather(t, batch, count);
-  if (s.count > 0) hr_mlp_loss_grad(&t->train.model, w, &s, t->work, &loss, t->grad);
+  if (s.count > 0) hr_model_loss_grad(&t->train.model, w, &s, t->work, &loss, t->grad);
   HR_MPI(MPI_Allreduce(MPI_IN_PLACE, t->grad, (int)N, MPI_DOUBLE, MPI_SUM, ctx->world));
   double scale = 1.0 / (double)count;
   for (int64_t i = 0; i < N; i++) {
@@ -206,9 +206,9 @@ static int evaluate(hr_ctx_t *ctx, trainer_t *t, const hr_hessian_t *h,
     int64_t c = h->data.count - i < EVAL_CHUNK ? h->data.count - i : EVAL_CHUNK;
     hr_samples_t s = hr_hessian_samples(h, i, c);
     double part = 0.0;
-    hr_mlp_loss_grad(&h->model, h->theta, &s, t->work, &part, NULL);
+    hr_model_loss_grad(&h->model, h->theta, &s, t->work, &part, NULL);
     sums[0] += part;
-    hr_mlp_outputs(&h->model, h->theta, &s, t->work, t->outputs);
+    hr_model_outputs(&h->model, h->theta, &s, t->work, t->outputs);
     for (int64_t k = 0; k < c; k++)
       sums[1] += argmax(t->outputs + k * C, C) == s.labels[k];
   }
@@ -274,7 +274,7 @@ static int write_training_state(hid_t file, void *vctx) {
   const file_extra_t *e = vctx;
   const hr_options_t *o = e->ctx->opts;
   char model[128];
-  hr_mlp_describe(&e->t->train.model, model, sizeof model);
+  hr_model_describe(&e->t->train.model, model, sizeof model);
   double epoch = (double)e->epochs;
   int rc = hr_h5_write_string_attr(file, "program", "hessrmt");
   if (rc == HR_OK) rc = hr_h5_write_string_attr(file, "version", HR_VERSION_STRING);
@@ -451,7 +451,7 @@ static int train(hr_ctx_t *ctx, trainer_t *t) {
     char model[128];
     fprintf(stderr, "hessrmt train: %s (N = %lld) on %lld rows of %s, %d "
             "rank%s; batch %lld, lr %g, momentum %g, weight decay %g%s\n",
-            hr_mlp_describe(&t->train.model, model, sizeof model),
+            hr_model_describe(&t->train.model, model, sizeof model),
             (long long)t->train.model.nparams, (long long)t->train.rows, o->data,
             ctx->size, ctx->size == 1 ? "" : "s", (long long)t->batch, o->lr,
             o->momentum, o->weight_decay, t->epochs_done ? " (resumed)" : "");

@@ -19,12 +19,12 @@ typedef struct {
   double *prob;           /* their softmax probabilities, S x C */
   double *yw;             /* S x min(Dx, width) */
   /* MLPs (Hessian-vector products of unit directions) */
-  hr_mlp_work_t *work;
+  hr_model_work_t *work;
   int64_t chunk;
   double *E, *HV;         /* N x width each */
 } panel_ctx_t;
 
-static int is_logistic(const hr_hessian_t *h) { return h->model.layers == 1; }
+static int is_logistic(const hr_hessian_t *h) { return hr_model_is_logistic(&h->model); }
 
 /* ---- logistic regression: the Kronecker route ------------------------------ */
 
@@ -54,11 +54,11 @@ static int logistic_setup(panel_ctx_t *p) {
     memcpy(p->xt + s * Dx, h->data.x + s * D, (size_t)D * sizeof *p->xt);
     if (h->model.bias) p->xt[s * Dx + D] = 1.0;
   }
-  hr_mlp_work_t *w;
-  HR_CHECK(hr_mlp_work_create(&h->model, S ? S : 1, 1, &w));
+  hr_model_work_t *w;
+  HR_CHECK(hr_model_work_create(&h->model, S ? S : 1, 1, &w));
   hr_samples_t all = hr_hessian_samples(h, 0, S);
-  hr_mlp_probabilities(&h->model, h->theta, &all, w, p->prob);
-  hr_mlp_work_free(w);
+  hr_model_probabilities(&h->model, h->theta, &all, w, p->prob);
+  hr_model_work_free(w);
   return HR_OK;
 }
 
@@ -122,7 +122,7 @@ static int mlp_setup(panel_ctx_t *p) {
   if (!p->E || !p->HV)
     HR_FAIL(HR_ERR_MEMORY, "out of memory for %lld Hessian-vector products",
             (long long)p->width);
-  return hr_mlp_work_create(&h->model, p->chunk, p->width, &p->work);
+  return hr_model_work_create(&h->model, p->chunk, p->width, &p->work);
 }
 
 static int mlp_panel(void *vctx, int64_t col0, int64_t ncols, double *panel) {
@@ -135,7 +135,7 @@ static int mlp_panel(void *vctx, int64_t col0, int64_t ncols, double *panel) {
   for (int64_t i = 0; i < h->data.count; i += p->chunk) {
     int64_t c = h->data.count - i < p->chunk ? h->data.count - i : p->chunk;
     hr_samples_t s = hr_hessian_samples(h, i, c);
-    hr_mlp_hvp(&h->model, h->theta, &s, h->part, p->E, ncols, p->work, p->HV);
+    hr_model_hvp(&h->model, h->theta, &s, h->part, p->E, ncols, p->work, p->HV);
   }
   for (int64_t i = 0; i < N * ncols; i++) panel[i] = h->scale * p->HV[i];
   return HR_OK;
@@ -144,7 +144,7 @@ static int mlp_panel(void *vctx, int64_t col0, int64_t ncols, double *panel) {
 static void panel_free(panel_ctx_t *p) {
   free(p->xt); free(p->prob); free(p->yw);
   free(p->E); free(p->HV);
-  hr_mlp_work_free(p->work);
+  hr_model_work_free(p->work);
 }
 
 /* ---- assemble, check, solve ------------------------------------------------- */

@@ -16,18 +16,18 @@
 /* This rank's factor rows in layer-wise form (model.h): deltas D
  * (count*C x dw) and layer inputs A (count x aw). */
 static int local_layers(const hr_hessian_t *h, double *D, double *A) {
-  const hr_mlp_t *m = &h->model;
+  const hr_model_t *m = &h->model;
   int64_t C = h->classes, S = h->data.count;
-  int64_t dw = hr_mlp_gn_delta_width(m), aw = hr_mlp_gn_input_width(m);
+  int64_t dw = hr_model_gn_delta_width(m), aw = hr_model_gn_input_width(m);
   int64_t chunk = S < 64 ? (S ? S : 1) : 64;
-  hr_mlp_work_t *w;
-  HR_CHECK(hr_mlp_work_create(m, chunk, 1, &w));
+  hr_model_work_t *w;
+  HR_CHECK(hr_model_work_create(m, chunk, 1, &w));
   for (int64_t i = 0; i < S; i += chunk) {
     int64_t c = S - i < chunk ? S - i : chunk;
     hr_samples_t s = hr_hessian_samples(h, i, c);
-    hr_mlp_gn_layers(m, h->theta, &s, w, D + i * C * dw, A + i * aw);
+    hr_model_gn_layers(m, h->theta, &s, w, D + i * C * dw, A + i * aw);
   }
-  hr_mlp_work_free(w);
+  hr_model_work_free(w);
   return HR_OK;
 }
 
@@ -59,36 +59,6 @@ static int gather_rows(MPI_Comm comm, const double *mine, int64_t local,
   if (rc != MPI_SUCCESS || offset != total)
     HR_FAIL(HR_ERR_MPI, "gathering the Gauss-Newton factor failed");
   return HR_OK;
-}
-
-/* K = scale G G^T (lower triangle, m x m) from the layer-wise rows:
- * K[r][r'] = sum_l (D_l D_l^T)[r][r'] (A_l A_l^T + bias)[i][i'] with i, i'
- * the samples of rows r, r'.  Costs sum_l (m^2 width[l] + S^2 width[l-1])
- * flops instead of the m^2 N of forming G; for logistic regression on a
- * batch of 64 that is 400 times fewer. */
-static void gram_from_layers(const hr_hessian_t *h, const double *D,
-                             const double *A, int64_t rows, double *K,
-                             double *Kd, double *Ka) {
-  const hr_mlp_t *m = &h->model;
-  int64_t C = h->classes, M = rows * C;
-  int64_t dw = hr_mlp_gn_delta_width(m), aw = hr_mlp_gn_input_width(m);
-  double bias = m->bias ? 1.0 : 0.0;
-  memset(K, 0, (size_t)(M * M) * sizeof *K);
-  int64_t d0 = 0, a0 = 0;
-  for (int l = 1; l <= m->layers; l++) {
-    int64_t out = m->width[l], in = m->width[l - 1];
-    cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)M, (int)out, 1.0,
-                D + d0, (int)dw, 0.0, Kd, (int)M);
-    cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)rows, (int)in,
-                1.0, A + a0, (int)aw, 0.0, Ka, (int)rows);
-    for (int64_t r = 0; r < M; r++)
-      for (int64_t q = 0; q <= r; q++)
-        K[r * M + q] += Kd[r * M + q] * (Ka[(r / C) * rows + q / C] + bias);
-    d0 += out;
-    a0 += in;
-  }
-  for (int64_t r = 0; r < M; r++)
-    for (int64_t q = 0; q <= r; q++) K[r * M + q] *= h->scale;
 }
 
 static double gram_entry(int64_t i, int64_t j, void *ctx) {
@@ -147,8 +117,8 @@ int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                       "group's %d ranks and N = %lld; use --method dense",
                       (long long)m, run->grid.size, (long long)N);
   HR_CHECK(hr_agree(comm, rc));
-  const hr_mlp_t *model = &h->model;
-  int64_t dw = hr_mlp_gn_delta_width(model), aw = hr_mlp_gn_input_width(model);
+  const hr_model_t *model = &h->model;
+  int64_t dw = hr_model_gn_delta_width(model), aw = hr_model_gn_input_width(model);
   int64_t local = h->data.count;
   /* A group of one rank already holds every row: no gather, no copy. */
   int alone = run->grid.size == 1;
@@ -170,7 +140,8 @@ int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   if (rc == HR_OK && !alone) rc = gather_rows(comm, myD, local * C, dw, D, m);
   if (rc == HR_OK && !alone) rc = gather_rows(comm, myA, local, aw, A, rows);
   /* Every rank forms all of K: it is small, and this saves a reduction. */
-  if (rc == HR_OK) gram_from_layers(h, D, A, rows, K, Kd, Ka);
+  if (rc == HR_OK)
+    hr_model_gram_from_layers(&h->model, D, A, rows, h->scale, K, Kd, Ka);
   hr_timer_stop(&ctx->timer, HR_PHASE_ASSEMBLE);
   if (!alone) {
     free(D);

@@ -37,7 +37,7 @@ typedef struct {
   int64_t r;              /* basis columns so far */
   double *Q;              /* N x cap, column-major */
   double *Y;              /* N x PROBE_BLOCK */
-  hr_mlp_work_t *work;
+  hr_model_work_t *work;
   int64_t chunk;
 } lowrank_t;
 
@@ -48,7 +48,7 @@ static int hvp(lowrank_t *L, const double *V, int64_t b, double *Y) {
   for (int64_t i = 0; i < h->data.count; i += L->chunk) {
     int64_t c = h->data.count - i < L->chunk ? h->data.count - i : L->chunk;
     hr_samples_t s = hr_hessian_samples(h, i, c);
-    hr_mlp_hvp(&h->model, h->theta, &s, h->part, V, b, L->work, Y);
+    hr_model_hvp(&h->model, h->theta, &s, h->part, V, b, L->work, Y);
   }
   for (int64_t i = 0; i < L->N * b; i++) Y[i] *= h->scale;
   HR_MPI(MPI_Allreduce(MPI_IN_PLACE, Y, (int)(L->N * b), MPI_DOUBLE, MPI_SUM,
@@ -173,7 +173,7 @@ static int projected_spectrum(lowrank_t *L, double *evals) {
 static void lowrank_free(lowrank_t *L) {
   free(L->Q);
   free(L->Y);
-  hr_mlp_work_free(L->work);
+  hr_model_work_free(L->work);
 }
 
 int hr_hessian_lowrank(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
@@ -184,7 +184,7 @@ int hr_hessian_lowrank(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   L.chunk = h->data.count < 64 ? (h->data.count ? h->data.count : 1) : 64;
   L.Q = malloc((size_t)(L.N * L.cap + 1) * sizeof *L.Q);
   L.Y = malloc((size_t)(L.N * PROBE_BLOCK) * sizeof *L.Y);
-  int rc = L.Q && L.Y ? hr_mlp_work_create(&h->model, L.chunk, PROBE_BLOCK, &L.work)
+  int rc = L.Q && L.Y ? hr_model_work_create(&h->model, L.chunk, PROBE_BLOCK, &L.work)
                       : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                                      "out of memory for the low-rank basis "
                                      "(%lld x %lld)", (long long)L.N,

@@ -49,11 +49,11 @@ static int dataset_pass(hr_ctx_t *ctx, hr_hessian_t *h, int need_classes) {
 static int resolve_classes(hr_ctx_t *ctx, hr_hessian_t *h, int *need_pass) {
   const hr_options_t *o = ctx->opts;
   *need_pass = 0;
-  if (strncmp(o->model, "mlp:", 4) == 0) {
-    hr_mlp_t probe;
-    HR_CHECK(hr_agree(ctx->world, hr_mlp_init(&probe, o->model, h->dim, 0, 1,
-                                              HR_ACT_RELU, HR_LOSS_CE)));
-    h->classes = probe.width[probe.layers];
+  int64_t declared = 0;
+  HR_CHECK(hr_agree(ctx->world, hr_model_spec_outputs(h->model_spec, h->dim,
+                                                      &declared)));
+  if (declared > 0) {
+    h->classes = declared;
   } else if (o->targets[0]) {
     int64_t r = 0, cols = 0;
     double *unused = NULL;
@@ -77,12 +77,32 @@ static int resolve_classes(hr_ctx_t *ctx, hr_hessian_t *h, int *need_pass) {
   return HR_OK;
 }
 
+/* The model: --model, else the spec stored in --weights, else logistic;
+ * biases as the weights file says when the spec comes from it. */
+static int resolve_spec(hr_ctx_t *ctx, hr_hessian_t *h) {
+  const hr_options_t *o = ctx->opts;
+  h->model_bias = o->bias;
+  snprintf(h->model_spec, sizeof h->model_spec, "%s", o->model);
+  if (o->model[0] || !o->weights[0]) {
+    if (!o->model[0]) snprintf(h->model_spec, sizeof h->model_spec, "logistic");
+    return HR_OK;
+  }
+  int bias;
+  HR_CHECK(hr_weights_read_spec(ctx->world, o->weights, h->model_spec,
+                                sizeof h->model_spec, &bias));
+  if (!h->model_spec[0])
+    snprintf(h->model_spec, sizeof h->model_spec, "logistic");
+  else if (bias >= 0)
+    h->model_bias = bias;
+  return HR_OK;
+}
+
 static int init_model(hr_ctx_t *ctx, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
   HR_CHECK(hr_agree(ctx->world,
-                    hr_mlp_init(&h->model, o->model, h->dim, h->classes,
-                                o->bias, (hr_activation_t)o->activation,
-                                (hr_loss_t)o->loss)));
+                    hr_model_init(&h->model, h->model_spec, h->dim, h->classes,
+                                  h->model_bias, (hr_activation_t)o->activation,
+                                  (hr_loss_t)o->loss)));
   if (o->targets[0] && o->loss != HR_LOSS_MSE)
     HR_CHECK(hr_agree(ctx->world, hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__,
                                                __func__, "--targets needs "
@@ -101,6 +121,7 @@ int hr_hessian_prepare(hr_ctx_t *ctx, hr_hessian_t *h) {
   h->prep.scale_pixels = o->scale_pixels;
   h->prep.standardize = o->standardize;
   HR_CHECK(hr_dataset_shape(ctx->world, &h->spec, &h->rows, &h->dim));
+  HR_CHECK(resolve_spec(ctx, h));
   int need_pass = 0;
   HR_CHECK(resolve_classes(ctx, h, &need_pass));
   /* Synthetic data get as many classes as the model has outputs. */

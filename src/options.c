@@ -108,11 +108,18 @@ static const opt_entry_t option_table[] = {
    DATA_COMMANDS, 1},
 
   /* hessian: model */
-  {"model", 0, OPT_STRING, FIELD(model), "logistic", NULL, 0, 0, "SPEC",
-   "Model", "logistic (softmax regression) or mlp:D-H1-...-C", DATA_COMMANDS, 1},
+  {"model", 0, OPT_STRING, FIELD(model), "", NULL, 0, 0, "SPEC",
+   "Model", "logistic (softmax regression); mlp:D-H1-...-C; a preset: lenet "
+   "(3x32x32; lenet:1x28x28 for MNIST shapes), mnist-mlp, mnist-mlp-deep, "
+   "bike-mlp; or layers as PyTorch's nn.Sequential, comma-separated: 'input "
+   "CxHxW', 'conv OUT K [stride S] [pad P]', 'maxpool K [stride S]', "
+   "'avgpool K [stride S]', 'flatten', 'linear OUT', 'relu', 'tanh', "
+   "'identity'; e.g. \"input 1x28x28, conv 6 5, relu, maxpool 2, flatten, "
+   "linear 10\". Default: the spec stored in --weights, else logistic",
+   DATA_COMMANDS, 1},
   {"activation", 0, OPT_CHOICE, FIELD(activation), "relu",
    HR_ACTIVATION_CHOICES, 0, 0, "A", "Model",
-   "activation between layers", DATA_COMMANDS, 1},
+   "activation between the layers of an mlp:D-H-...-C spec", DATA_COMMANDS, 1},
   {"bias", 0, OPT_FLAG, FIELD(bias), "yes", NULL, 0, 0, NULL, "Model",
    "layers have biases (the default)", DATA_COMMANDS, 1},
   {"no-bias", 0, OPT_FLAG_OFF, FIELD(bias), NULL, NULL, 0, 0, NULL, "Model",
@@ -122,7 +129,8 @@ static const opt_entry_t option_table[] = {
    "t|^2, t one-hot or --targets)", DATA_COMMANDS, 1},
   {"weights", 0, OPT_STRING, FIELD(weights), "", NULL, 0, 0, "FILE.h5",
    "Model", "trained weights (train: the weights to start from): "
-   "layers/<l>/weight (out x in) and layers/<l>/bias; without it, --init-seed", DATA_COMMANDS, 1},
+   "layers/<l>/weight ((out, in) or (out, in, kh, kw)) and layers/<l>/bias, "
+   "and the model's spec; without it, --init-seed", DATA_COMMANDS, 1},
   {"init-seed", 0, OPT_INT, FIELD(init_seed), "1", NULL, 0, 9.2e18, "S",
    "Model", "untrained weights: PyTorch's default uniform +-1/sqrt(fan_in) "
    "from seed S", DATA_COMMANDS, 1},

@@ -138,7 +138,7 @@ int hr_relu_run_create(const hr_relu_shape_t *s, int64_t iters,
   char spec[128];
   snprintf(spec, sizeof spec, "mlp:%lld-%lld-%lld", (long long)s->n0,
            (long long)s->n1, (long long)s->n2);
-  HR_CHECK(hr_mlp_init(&run->model, spec, s->n0, s->n2, 0, HR_ACT_RELU,
+  HR_CHECK(hr_model_init(&run->model, spec, s->n0, s->n2, 0, HR_ACT_RELU,
                        HR_LOSS_MSE));
   int64_t N = run->model.nparams;
   HR_CALLOC(run->x, s->m * s->n0);
@@ -186,8 +186,8 @@ void hr_relu_generate(hr_relu_run_t *run, uint64_t seed, double sigma,
     for (int64_t c = 0; c < s->n2; c++)
       run->y[u * s->n2 + c] = draw(key, sigma, r, DRAW_Y, c, u);
   }
-  double *w1 = run->theta0 + run->model.offset_w[0];
-  double *w2 = run->theta0 + run->model.offset_w[1];
+  double *w1 = run->theta0 + hr_model_param_layer(&run->model, 0)->offset_w;
+  double *w2 = run->theta0 + hr_model_param_layer(&run->model, 1)->offset_w;
   for (int64_t a = 0; a < s->n1; a++)
     for (int64_t b = 0; b < s->n0; b++)
       w1[a * s->n0 + b] = draw(key, sigma, r, DRAW_W1, a, b);
@@ -199,12 +199,12 @@ void hr_relu_generate(hr_relu_run_t *run, uint64_t seed, double sigma,
 }
 
 void hr_relu_loss_grad(const hr_relu_run_t *run, const double *theta,
-                       hr_mlp_work_t *w, double *loss, double *grad) {
+                       hr_model_work_t *w, double *loss, double *grad) {
   int64_t N = run->model.nparams, m = run->shape.m;
   hr_samples_t all = {m, run->x, run->labels, run->y};
   if (grad) memset(grad, 0, (size_t)N * sizeof *grad);
   /* model.c sums 1/2 |f - y|^2 and its gradient over the samples */
-  hr_mlp_loss_grad(&run->model, theta, &all, w, loss, grad);
+  hr_model_loss_grad(&run->model, theta, &all, w, loss, grad);
   *loss /= (double)m;
   for (int64_t i = 0; grad && i < N; i++) grad[i] /= (double)m;
 }
@@ -223,7 +223,7 @@ static int diverged(const hr_relu_run_t *run, int64_t t, double step) {
           (long long)run->shape.m, run->losses[t], (long long)t, step);
 }
 
-static int descend_with(hr_relu_run_t *run, double step, hr_mlp_work_t *w,
+static int descend_with(hr_relu_run_t *run, double step, hr_model_work_t *w,
                         double *grad) {
   int64_t N = run->model.nparams;
   for (int64_t t = 0; t < run->iters; t++) {
@@ -241,15 +241,15 @@ static int descend_with(hr_relu_run_t *run, double step, hr_mlp_work_t *w,
 int hr_relu_descend(hr_relu_run_t *run, double step) {
   int64_t N = run->model.nparams;
   memcpy(run->theta, run->theta0, (size_t)N * sizeof *run->theta);
-  hr_mlp_work_t *w = NULL;
-  HR_CHECK(hr_mlp_work_create(&run->model, run->shape.m, 1, &w));
+  hr_model_work_t *w = NULL;
+  HR_CHECK(hr_model_work_create(&run->model, run->shape.m, 1, &w));
   double *grad = malloc((size_t)N * sizeof *grad);
   int rc = grad ? descend_with(run, step, w, grad)
                 : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
                                "out of memory for a gradient of %lld values",
                                (long long)N);
   free(grad);
-  hr_mlp_work_free(w);
+  hr_model_work_free(w);
   return rc;
 }
 

@@ -96,7 +96,7 @@ static int run_arrays(hid_t g, const hr_relu_result_t *res, int64_t r,
   const hr_relu_shape_t *s = &res->shape;
   hr_relu_generate(run, res->seed, res->sigma, r);
   const double *final = res->theta + r * res->N;
-  int64_t w2 = run->model.offset_w[1];
+  int64_t w2 = hr_model_param_layer(&run->model, 1)->offset_w;
   HR_CHECK(write_matrix(g, "x", s->m, s->n0, run->x));
   HR_CHECK(write_matrix(g, "y", s->m, s->n2, run->y));
   HR_CHECK(write_matrix(g, "W1_init", s->n1, s->n0, run->theta0));

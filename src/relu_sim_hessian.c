@@ -51,7 +51,7 @@ typedef struct {
   const hr_hessian_t *h;
   double c;
   int64_t width, chunk;
-  hr_mlp_work_t *work;
+  hr_model_work_t *work;
   double *E, *HV0, *HV1;  /* N x width each */
 } mixed_t;
 
@@ -67,9 +67,9 @@ static int mixed_panel(void *vctx, int64_t col0, int64_t ncols,
   for (int64_t i = 0; i < h->data.count; i += p->chunk) {
     int64_t c = h->data.count - i < p->chunk ? h->data.count - i : p->chunk;
     hr_samples_t s = hr_hessian_samples(h, i, c);
-    hr_mlp_hvp(&h->model, h->theta, &s, HR_PART_GN, p->E, ncols, p->work,
+    hr_model_hvp(&h->model, h->theta, &s, HR_PART_GN, p->E, ncols, p->work,
                p->HV0);
-    hr_mlp_hvp(&h->model, h->theta, &s, HR_PART_RESIDUAL, p->E, ncols,
+    hr_model_hvp(&h->model, h->theta, &s, HR_PART_RESIDUAL, p->E, ncols,
                p->work, p->HV1);
   }
   for (int64_t i = 0; i < N * ncols; i++)
@@ -84,12 +84,12 @@ static int mixed_setup(mixed_t *p) {
   HR_CALLOC(p->E, N * p->width);
   HR_CALLOC(p->HV0, N * p->width);
   HR_CALLOC(p->HV1, N * p->width);
-  return hr_mlp_work_create(&p->h->model, p->chunk, p->width, &p->work);
+  return hr_model_work_create(&p->h->model, p->chunk, p->width, &p->work);
 }
 
 static void mixed_free(mixed_t *p) {
   free(p->E); free(p->HV0); free(p->HV1);
-  hr_mlp_work_free(p->work);
+  hr_model_work_free(p->work);
 }
 
 static int solve_mixed(hr_ctx_t *ctx, hr_run_t *layout, const hr_hessian_t *h,
@@ -151,16 +151,16 @@ int64_t hr_relu_memory(const hr_ctx_t *ctx, const hr_run_t *layout,
                        const hr_relu_shape_t *s, int64_t iters,
                        char *breakdown, size_t len) {
   hr_precision_t prec = (hr_precision_t)ctx->opts->precision;
-  hr_mlp_t model;
+  hr_model_t model;
   char spec[128];
   snprintf(spec, sizeof spec, "mlp:%lld-%lld-%lld", (long long)s->n0,
            (long long)s->n1, (long long)s->n2);
-  if (hr_mlp_init(&model, spec, 0, 0, 0, HR_ACT_RELU, HR_LOSS_MSE) != HR_OK)
+  if (hr_model_init(&model, spec, 0, 0, 0, HR_ACT_RELU, HR_LOSS_MSE) != HR_OK)
     return HR_MEMORY_BASELINE;  /* not reached: the sweep checked the shape */
   int64_t N = model.nparams, width = layout->nblk * layout->grid.npcol;
   /* Every rank of the group holds the whole run for gradient descent. */
   int64_t run = (s->m * (s->n0 + s->n2 + 1) + 2 * N + iters + 1) * 8 +
-                hr_mlp_work_bytes(&model, s->m, 1) + N * 8;
+                hr_model_work_bytes(&model, s->m, 1) + N * 8;
   int64_t matrix = hr_dmat_local_bytes(N, N, layout->nblk, prec, &layout->grid);
   int64_t solver = hr_eigensolver_workspace_bytes(layout->solver, N,
                                                   layout->nblk, prec,
@@ -168,7 +168,7 @@ int64_t hr_relu_memory(const hr_ctx_t *ctx, const hr_run_t *layout,
   /* the panels of the rescaled H need three N x width buffers */
   int64_t build = hr_assemble_workspace_bytes(N, layout->nblk,
                                               layout->grid.npcol) +
-                  3 * N * width * 8 + hr_mlp_work_bytes(&model, CHUNK, width);
+                  3 * N * width * 8 + hr_model_work_bytes(&model, CHUNK, width);
   int64_t phase = build > solver ? build : solver;
   if (matrix > phase) phase = matrix;
   char a[32], b[32], c[32], d[32];

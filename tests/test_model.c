@@ -13,17 +13,18 @@
 #include "hessrmt/error.h"
 #include "hessrmt/model.h"
 #include "hessrmt/random.h"
+#include "../src/model/layers.h" /* the pooling routes, tested directly */
 
 void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
              const int *lda, double *w, double *work, const int *lwork,
              int *iwork, const int *liwork, int *info);
 
 typedef struct {
-  hr_mlp_t m;
+  hr_model_t m;
   hr_samples_t s;
   double *x, *targets, *theta;
   int32_t *labels;
-  hr_mlp_work_t *w;
+  hr_model_work_t *w;
 } problem_t;
 
 static double normal(uint64_t k, int64_t i, int64_t j) {
@@ -34,8 +35,9 @@ static void problem_init(problem_t *p, const char *spec, int64_t D, int64_t C,
                          int bias, hr_activation_t a, hr_loss_t loss,
                          int real_targets, int64_t S, uint64_t seed) {
   memset(p, 0, sizeof *p);
-  if (hr_mlp_init(&p->m, spec, D, C, bias, a, loss) != HR_OK) abort();
-  int64_t N = p->m.nparams, in = p->m.width[0], out = p->m.width[p->m.layers];
+  if (hr_model_init(&p->m, spec, D, C, bias, a, loss) != HR_OK) abort();
+  int64_t N = p->m.nparams, out = p->m.outputs;
+  int64_t in = p->m.input.c * p->m.input.h * p->m.input.w;
   p->x = malloc((size_t)(S * in) * sizeof *p->x);
   p->labels = malloc((size_t)S * sizeof *p->labels);
   p->theta = malloc((size_t)N * sizeof *p->theta);
@@ -47,24 +49,24 @@ static void problem_init(problem_t *p, const char *spec, int64_t D, int64_t C,
     for (int64_t i = 0; i < S * out; i++) p->targets[i] = normal(seed + 2, i, 2);
   }
   p->s = (hr_samples_t){S, p->x, p->labels, p->targets};
-  if (hr_mlp_work_create(&p->m, S, N, &p->w) != HR_OK) abort();
+  if (hr_model_work_create(&p->m, S, N, &p->w) != HR_OK) abort();
 }
 
 static void problem_free(problem_t *p) {
-  hr_mlp_work_free(p->w);
+  hr_model_work_free(p->w);
   free(p->x); free(p->labels); free(p->theta); free(p->targets);
 }
 
 static double loss_at(problem_t *p, const double *theta) {
   double loss;
-  hr_mlp_loss_grad(&p->m, theta, &p->s, p->w, &loss, NULL);
+  hr_model_loss_grad(&p->m, theta, &p->s, p->w, &loss, NULL);
   return loss;
 }
 
 static void grad_at(problem_t *p, const double *theta, double *g) {
   double loss;
   memset(g, 0, (size_t)p->m.nparams * sizeof *g);
-  hr_mlp_loss_grad(&p->m, theta, &p->s, p->w, &loss, g);
+  hr_model_loss_grad(&p->m, theta, &p->s, p->w, &loss, g);
 }
 
 /* Dense H (or part) from N unit-vector products, column-major N x N. */
@@ -72,7 +74,7 @@ static double *dense_hessian(problem_t *p, hr_part_t part) {
   int64_t N = p->m.nparams;
   double *E = calloc((size_t)(N * N), sizeof *E), *H = calloc((size_t)(N * N), sizeof *H);
   for (int64_t j = 0; j < N; j++) E[j * N + j] = 1;
-  hr_mlp_hvp(&p->m, p->theta, &p->s, part, E, N, p->w, H);
+  hr_model_hvp(&p->m, p->theta, &p->s, part, E, N, p->w, H);
   free(E);
   return H;
 }
@@ -94,8 +96,8 @@ static void check_derivatives(const char *spec, int64_t D, int64_t C, int bias,
                               hr_activation_t a, hr_loss_t loss, int real) {
   problem_t p;
   problem_init(&p, spec, D, C, bias, a, loss, real, 6, 3);
-  int64_t N = p.m.nparams, out = p.m.width[p.m.layers];
-  char name[128];
+  int64_t N = p.m.nparams, out = p.m.outputs;
+  char name[320];
   snprintf(name, sizeof name, "%s D=%lld C=%lld bias=%d act=%d loss=%d real=%d",
            spec, (long long)D, (long long)C, bias, (int)a, (int)loss, real);
   double *g = malloc((size_t)N * sizeof *g), *fd = malloc((size_t)N * sizeof *fd);
@@ -116,7 +118,7 @@ static void check_derivatives(const char *spec, int64_t D, int64_t C, int bias,
   double *v = malloc((size_t)N * sizeof *v), *hv = calloc((size_t)N, sizeof *hv);
   double *gp = malloc((size_t)N * sizeof *gp), *gm = malloc((size_t)N * sizeof *gm);
   for (int64_t i = 0; i < N; i++) v[i] = normal(9, i, 3);
-  hr_mlp_hvp(&p.m, p.theta, &p.s, HR_PART_FULL, v, 1, p.w, hv);
+  hr_model_hvp(&p.m, p.theta, &p.s, HR_PART_FULL, v, 1, p.w, hv);
   for (int64_t i = 0; i < N; i++) t[i] = p.theta[i] + h * v[i];
   grad_at(&p, t, gp);
   for (int64_t i = 0; i < N; i++) t[i] = p.theta[i] - h * v[i];
@@ -142,7 +144,7 @@ static void check_derivatives(const char *spec, int64_t D, int64_t C, int bias,
   /* Gauss-Newton factor rows: G^T G = H0. */
   int64_t R = p.s.count * out;
   double *G = malloc((size_t)(R * N) * sizeof *G);
-  hr_mlp_gn_factor(&p.m, p.theta, &p.s, p.w, G);
+  hr_model_gn_factor(&p.m, p.theta, &p.s, p.w, G);
   double gerr = 0, h0max = 0;
   for (int64_t i = 0; i < N; i++)
     for (int64_t j = 0; j < N; j++) {
@@ -154,29 +156,22 @@ static void check_derivatives(const char *spec, int64_t D, int64_t C, int bias,
   EXPECT(gerr <= 1e-12 * h0max, "%s: G^T G vs H0 %.2e", name, gerr);
 
   /* The layer-wise rows give G G^T without G (the Gram path's identity). */
-  int64_t dw = hr_mlp_gn_delta_width(&p.m), aw = hr_mlp_gn_input_width(&p.m);
+  int64_t dw = hr_model_gn_delta_width(&p.m), aw = hr_model_gn_input_width(&p.m);
   double *Dl = malloc((size_t)(R * dw) * sizeof *Dl);
   double *Al = malloc((size_t)(p.s.count * aw) * sizeof *Al);
-  hr_mlp_gn_layers(&p.m, p.theta, &p.s, p.w, Dl, Al);
+  hr_model_gn_layers(&p.m, p.theta, &p.s, p.w, Dl, Al);
+  double *K = malloc((size_t)(R * R) * sizeof *K), *Kd = malloc((size_t)(R * R) * sizeof *Kd);
+  double *Ka = malloc((size_t)(p.s.count * p.s.count) * sizeof *Ka);
+  hr_model_gram_from_layers(&p.m, Dl, Al, p.s.count, 0.5, K, Kd, Ka);
   double kerr = 0, kmax = 0;
   for (int64_t r = 0; r < R; r++)
-    for (int64_t q = 0; q < R; q++) {
-      double direct = 0, layered = 0;
+    for (int64_t q = 0; q <= r; q++) {
+      double direct = 0;
       for (int64_t i = 0; i < N; i++) direct += G[r * N + i] * G[q * N + i];
-      int64_t d0 = 0, a0 = 0;
-      for (int l = 1; l <= p.m.layers; l++) {
-        double dd = 0, aa = p.m.bias ? 1.0 : 0.0;
-        for (int64_t k = 0; k < p.m.width[l]; k++)
-          dd += Dl[r * dw + d0 + k] * Dl[q * dw + d0 + k];
-        for (int64_t k = 0; k < p.m.width[l - 1]; k++)
-          aa += Al[(r / out) * aw + a0 + k] * Al[(q / out) * aw + a0 + k];
-        layered += dd * aa;
-        d0 += p.m.width[l];
-        a0 += p.m.width[l - 1];
-      }
-      kerr = fmax(kerr, fabs(direct - layered));
-      kmax = fmax(kmax, fabs(direct));
+      kerr = fmax(kerr, fabs(0.5 * direct - K[r * R + q]));
+      kmax = fmax(kmax, fabs(0.5 * direct));
     }
+  free(K); free(Kd); free(Ka);
   EXPECT(kerr <= 1e-13 * kmax, "%s: layer-wise G G^T %.2e", name, kerr);
   free(Dl);
   free(Al);
@@ -189,12 +184,12 @@ static void check_derivatives(const char *spec, int64_t D, int64_t C, int bias,
   for (int64_t i = 0; i < N; i++) {
     memcpy(t, p.theta, (size_t)N * sizeof *t);
     t[i] += h;
-    hr_mlp_outputs(&p.m, t, &p.s, p.w, fp);
+    hr_model_outputs(&p.m, t, &p.s, p.w, fp);
     t[i] -= 2 * h;
-    hr_mlp_outputs(&p.m, t, &p.s, p.w, f0);
+    hr_model_outputs(&p.m, t, &p.s, p.w, f0);
     for (int64_t r = 0; r < S * out; r++) J[r * N + i] = (fp[r] - f0[r]) / (2 * h);
   }
-  hr_mlp_outputs(&p.m, p.theta, &p.s, p.w, f0);
+  hr_model_outputs(&p.m, p.theta, &p.s, p.w, f0);
   double jerr = 0;
   for (int64_t i = 0; i < N; i++)
     for (int64_t j = 0; j < N; j++) {
@@ -234,7 +229,7 @@ static void check_logistic_structure(void) {
     for (int64_t j = 0; j < D; j++) v[c * D + j] = normal(11, j, 0);
     v[C * D + c] = normal(11, D, 0);  /* the bias entry of x~ = [x; 1] */
   }
-  hr_mlp_hvp(&p.m, p.theta, &p.s, HR_PART_FULL, v, 1, p.w, hv);
+  hr_model_hvp(&p.m, p.theta, &p.s, HR_PART_FULL, v, 1, p.w, hv);
   double norm = 0;
   for (int64_t i = 0; i < N; i++) norm = fmax(norm, fabs(hv[i]));
   EXPECT(norm < 1e-14, "H (1_C x v) = %.2e, expected 0", norm);
@@ -272,6 +267,49 @@ static void check_relu_split(void) {
   problem_free(&p);
 }
 
+/* Max pooling routes through the first maximal element of each window
+ * (PyTorch's rule) when values tie, forward and backward. */
+static void check_maxpool_ties(void) {
+  hr_model_t m;
+  if (hr_model_init(&m, "input 1x4x5, maxpool 2 stride 2, flatten, linear 1",
+                    0, 0, 0, HR_ACT_RELU, HR_LOSS_MSE) != HR_OK) abort();
+  const hr_layer_t *L = &m.layer[0];
+  EXPECT(L->out.h == 2 && L->out.w == 2, "pool 4x5 -> %lldx%lld, want 2x2 "
+         "(the last column is dropped)", (long long)L->out.h, (long long)L->out.w);
+  /* window (0,0): 3 3 / 3 1 -> index 0; window (0,1): 1 2 / 2 2 -> index 3;
+   * window (1,0): all 7 -> index 10; window (1,1): 0 0 / 5 5 -> index 17 */
+  const double x[20] = {3, 3, 1, 2, 9, 3, 1, 2, 2, 9, 7, 7, 0, 0, 9, 7, 7, 5, 5, 9};
+  double y[4], g[4] = {1, 2, 3, 4}, dx[20];
+  int32_t arg[4];
+  hr_pool_forward(L, x, 1, y, arg);
+  static const int32_t want[4] = {0, 3, 10, 17};
+  for (int o = 0; o < 4; o++)
+    EXPECT(arg[o] == want[o], "tie window %d routes to %d, want %d", o, arg[o], want[o]);
+  hr_pool_back(L, g, 1, 1, arg, dx);
+  double total = 0;
+  for (int i = 0; i < 20; i++) total += dx[i];
+  EXPECT(dx[0] == 1 && dx[3] == 2 && dx[10] == 3 && dx[17] == 4 && total == 10,
+         "tie back-routing");
+}
+
+/* Every layer kind and combination: stride, padding, odd sizes, windows
+ * that do not tile, overlapping pools, conv after conv, pooling first. */
+static void check_conv_models(void) {
+  static const char *specs[] = {
+      "input 2x5x5, conv 3 3, relu, maxpool 2, flatten, linear 3",
+      "input 1x7x6, conv 2 3 stride 2 pad 1, tanh, avgpool 2 stride 1, flatten, linear 3",
+      "input 2x6x6, conv 3 3 pad 1, relu, conv 2 3 stride 2, tanh, maxpool 2 stride 1, "
+      "flatten, linear 4, relu, linear 3",
+      "input 1x6x6, avgpool 2, flatten, linear 3",
+      "input 2x4x4, maxpool 3 stride 1, tanh, conv 3 2, identity, flatten, linear 3",
+  };
+  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+    for (int bias = 0; bias <= 1; bias++) {
+      check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_CE, 0);
+      check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_MSE, 1);
+    }
+}
+
 int main(int argc, char **argv) {
   (void)argc;
   test_start(argv);
@@ -286,5 +324,7 @@ int main(int argc, char **argv) {
     }
   check_logistic_structure();
   check_relu_split();
+  check_maxpool_ties();
+  check_conv_models();
   return test_finish_serial("test_model");
 }

@@ -33,20 +33,20 @@ static hr_relu_run_t make_run(int64_t n0, int64_t n1, int64_t n2, int64_t m,
 }
 
 static double loss_of(const hr_relu_run_t *run, const double *theta) {
-  hr_mlp_work_t *w;
-  if (hr_mlp_work_create(&run->model, run->shape.m, 1, &w) != HR_OK) abort();
+  hr_model_work_t *w;
+  if (hr_model_work_create(&run->model, run->shape.m, 1, &w) != HR_OK) abort();
   double loss;
   hr_relu_loss_grad(run, theta, w, &loss, NULL);
-  hr_mlp_work_free(w);
+  hr_model_work_free(w);
   return loss;
 }
 
 static void grad_of(const hr_relu_run_t *run, const double *theta, double *g) {
-  hr_mlp_work_t *w;
-  if (hr_mlp_work_create(&run->model, run->shape.m, 1, &w) != HR_OK) abort();
+  hr_model_work_t *w;
+  if (hr_model_work_create(&run->model, run->shape.m, 1, &w) != HR_OK) abort();
   double loss;
   hr_relu_loss_grad(run, theta, w, &loss, g);
-  hr_mlp_work_free(w);
+  hr_model_work_free(w);
 }
 
 /* ---- the notebook's quantities, written out -------------------------------- */
@@ -136,7 +136,7 @@ static void finite_differences(const hr_relu_run_t *run, const double *theta,
 
 static void check_gradient(int64_t n2) {
   hr_relu_run_t run = make_run(3, 4, n2, 5, 0, 0);
-  int64_t N = run.model.nparams, w2 = run.model.offset_w[1];
+  int64_t N = run.model.nparams, w2 = hr_model_param_layer(&run.model, 1)->offset_w;
   double *g = malloc((size_t)N * sizeof *g), *fd = malloc((size_t)N * sizeof *fd);
   double *cf = malloc((size_t)N * sizeof *cf), *nbg = malloc((size_t)N * sizeof *nbg);
   grad_of(&run, run.theta, g);
@@ -174,12 +174,12 @@ static double *dense_part(const hr_relu_run_t *run, hr_part_t part) {
   int64_t N = run->model.nparams, m = run->shape.m;
   double *E = calloc((size_t)(N * N), sizeof *E), *H = calloc((size_t)(N * N), sizeof *H);
   for (int64_t j = 0; j < N; j++) E[j * N + j] = 1;
-  hr_mlp_work_t *w;
-  if (hr_mlp_work_create(&run->model, m, N, &w) != HR_OK) abort();
+  hr_model_work_t *w;
+  if (hr_model_work_create(&run->model, m, N, &w) != HR_OK) abort();
   hr_samples_t s = {m, run->x, run->labels, run->y};
-  hr_mlp_hvp(&run->model, run->theta, &s, part, E, N, w, H);
+  hr_model_hvp(&run->model, run->theta, &s, part, E, N, w, H);
   for (int64_t i = 0; i < N * N; i++) H[i] /= (double)m;
-  hr_mlp_work_free(w);
+  hr_model_work_free(w);
   free(E);
   return H;
 }

@@ -33,7 +33,9 @@ enum {
 typedef struct {
   hr_dataset_spec_t spec;
   int64_t rows, dim, classes;  /* whole dataset; model outputs */
-  hr_mlp_t model;
+  char model_spec[1024];       /* --model, or the one --weights stores */
+  int model_bias;
+  hr_model_t model;
   double *theta;
   hr_part_t part;
   hr_method_t method;          /* resolved: never AUTO */

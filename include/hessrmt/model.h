@@ -1,27 +1,37 @@
-/* Models and their exact derivatives: multilayer perceptrons
- * f(x) = W_L s(... s(W_1 x + b_1) ...) + b_L with activation s (relu, tanh
- * or linear) between layers, and a per-sample loss l(f, y): softmax
+/* Models and their exact derivatives: sequential networks of PyTorch's
+ * common layers (nn.Sequential), and a per-sample loss l(f, y): softmax
  * cross-entropy, or squared error 1/2 |f - t|^2 with t the one-hot label or
- * a real-valued target.  Logistic regression is the MLP without a hidden
- * layer.
+ * a real-valued target.
  *
- * Parameters theta are laid out as PyTorch's model.parameters(): for each
- * layer its weight (out x in, row-major), then its bias.  Every routine
- * works on a chunk of S samples and SUMS over them; the caller applies the
- * loss reduction (1/n for mean).
+ * Layers: linear, conv2d (square kernel, stride, zero padding), max and
+ * average pooling, flatten, and the activations relu, tanh and identity.
+ * A sample is a vector in PyTorch's C x H x W order (what x.reshape(n, -1)
+ * of an NCHW batch gives).  Parameters theta are laid out as PyTorch's
+ * model.parameters(): for each layer with parameters its weight ((out, in)
+ * for linear, (out, in, kh, kw) for conv, row-major), then its bias.
+ * Every routine works on a chunk of S samples and SUMS over them; the
+ * caller applies the loss reduction (1/n for mean).
  *
  * Second derivatives come from Pearlmutter's R-operator (forward-over-
  * reverse), exact and about the cost of a gradient per direction, with k
  * directions at once as matrix-matrix work.  The Hessian splits as
  * H = H0 + H1 (DESIGN.md, "Gauss-Newton split"): H0 = sum J^T Lambda J is
  * driven by the output curvature Lambda alone; H1 by the output residual
- * (the backpropagated deltas).  hr_part_t picks H, H0 or H1. */
+ * (the backpropagated deltas).  ReLU and pooling are piecewise linear and
+ * add no second-derivative term of their own; max-pooling routes through
+ * the first maximal element of its window, as PyTorch does.
+ *
+ * The code: src/model/ -- spec.c (the spec language and presets),
+ * sequential.c (the passes over the stack), layer_affine.c (linear and
+ * conv2d, one im2col + GEMM implementation), layer_pool.c, layer_act.c,
+ * loss.c. */
 #ifndef HESSRMT_MODEL_H
 #define HESSRMT_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-enum { HR_MAX_LAYERS = 16 };
+enum { HR_MAX_LAYERS = 48 };
 
 typedef enum { HR_ACT_RELU, HR_ACT_TANH, HR_ACT_LINEAR } hr_activation_t;
 #define HR_ACTIVATION_CHOICES "relu|tanh|linear"
@@ -30,28 +40,74 @@ typedef enum { HR_LOSS_CE, HR_LOSS_MSE } hr_loss_t;
 typedef enum { HR_PART_FULL, HR_PART_GN, HR_PART_RESIDUAL } hr_part_t;
 #define HR_PART_CHOICES "full|gn|residual"
 
+typedef enum {
+  HR_LAYER_LINEAR,
+  HR_LAYER_CONV,
+  HR_LAYER_MAXPOOL,
+  HR_LAYER_AVGPOOL,
+  HR_LAYER_FLATTEN,
+  HR_LAYER_ACT /* elementwise: act says which */
+} hr_layer_kind_t;
+
+/* A sample's tensor: channels x height x width (a flat vector is D x 1 x 1). */
 typedef struct {
-  int layers;                           /* linear layers L >= 1 */
-  int64_t width[HR_MAX_LAYERS + 1];     /* width[0] inputs ... width[L] outputs */
+  int64_t c, h, w;
+} hr_shape_t;
+
+typedef struct {
+  hr_layer_kind_t kind;
+  hr_activation_t act;     /* HR_LAYER_ACT */
+  hr_shape_t in, out;
+  int64_t kernel, stride, pad; /* conv and pooling (linear: 1, 1, 0) */
+  int param_index;         /* l of layers/<l>/ in weights files, or -1 */
+  int64_t offset_w, offset_b; /* where its weight and bias start in theta */
+  int64_t nweight, nbias;
+} hr_layer_t;
+
+typedef struct {
+  int nlayers;
+  hr_layer_t layer[HR_MAX_LAYERS];
+  hr_shape_t input;
   int bias;
-  hr_activation_t activation;
   hr_loss_t loss;
-  int64_t nparams;                      /* N */
-  int64_t offset_w[HR_MAX_LAYERS];      /* where W_l starts in theta */
-  int64_t offset_b[HR_MAX_LAYERS];      /* where b_l starts (if bias) */
-} hr_mlp_t;
+  int nparam_layers;       /* layers with parameters (linear, conv) */
+  int64_t nparams;         /* N */
+  int64_t outputs;         /* C */
+  int flat;                /* linear layers and activations only (an MLP) */
+  char spec[1024];         /* the canonical spec: what weights files store */
+} hr_model_t;
 
-/* "logistic" (needs inputs and outputs) or "mlp:D-H1-...-C".  For mlp
- * specs, inputs/outputs (if non-zero) must match the first/last width; the
- * error names both.  Not collective. */
-int hr_mlp_init(hr_mlp_t *m, const char *spec, int64_t inputs,
-                int64_t outputs, int bias, hr_activation_t activation,
-                hr_loss_t loss);
+/* Build a model from a spec (see spec.c and README "Models"):
+ *   "logistic", "mlp:D-H1-...-C" (activation between layers), a preset
+ *   ("lenet", "mnist-mlp", "mnist-mlp-deep", "bike-mlp"), or layers:
+ *   "input 1x28x28, conv 6 5, relu, maxpool 2, flatten, linear 10".
+ * inputs/outputs (if non-zero) are the data's row width and classes; the
+ * spec's must match them, and an error names both.  Not collective. */
+int hr_model_init(hr_model_t *m, const char *spec, int64_t inputs,
+                  int64_t outputs, int bias, hr_activation_t activation,
+                  hr_loss_t loss);
 
-/* "mlp:784-10" style description of the shape into buf. */
-const char *hr_mlp_describe(const hr_mlp_t *m, char *buf, int len);
+/* The outputs a spec declares without data (0 if it does not say, as
+ * "logistic" does).  Errors as hr_model_init. */
+int hr_model_spec_outputs(const char *spec, int64_t inputs, int64_t *outputs);
 
-/* A chunk of samples: x (S x width[0], row-major), labels (S; class
+/* Layer l of those with parameters (l = 0 .. nparam_layers - 1): what
+ * layers/<l>/ of a weights file holds. */
+const hr_layer_t *hr_model_param_layer(const hr_model_t *m, int l);
+
+/* Logistic regression: one linear layer and nothing else (the Hessian's
+ * Kronecker structure applies). */
+int hr_model_is_logistic(const hr_model_t *m);
+
+/* Short text for plans and provenance: the preset or "mlp:..." name when
+ * the model is one, else the canonical spec. */
+const char *hr_model_describe(const hr_model_t *m, char *buf, size_t len);
+
+/* "conv 6 5 (3x32x32 -> 6x28x28, 456 parameters)" for layer i. */
+const char *hr_layer_describe(const hr_model_t *m, int i, char *buf,
+                              size_t len);
+
+/* A chunk of samples: x (S x inputs, row-major), labels (S; class
  * indices for ce, and for mse when targets is NULL), targets (S x C or
  * NULL). */
 typedef struct {
@@ -63,50 +119,62 @@ typedef struct {
 
 /* Workspace for chunks of up to max_samples samples and max_dirs
  * directions (R-operator).  Allocation failure: HR_ERR_MEMORY. */
-typedef struct hr_mlp_work hr_mlp_work_t;
-int hr_mlp_work_create(const hr_mlp_t *m, int64_t max_samples,
-                       int64_t max_dirs, hr_mlp_work_t **w);
-void hr_mlp_work_free(hr_mlp_work_t *w);
-int64_t hr_mlp_work_bytes(const hr_mlp_t *m, int64_t max_samples,
-                          int64_t max_dirs);
+typedef struct hr_model_work hr_model_work_t;
+int hr_model_work_create(const hr_model_t *m, int64_t max_samples,
+                         int64_t max_dirs, hr_model_work_t **w);
+void hr_model_work_free(hr_model_work_t *w);
+int64_t hr_model_work_bytes(const hr_model_t *m, int64_t max_samples,
+                            int64_t max_dirs);
+
+/* Flops of one forward pass of one sample (multiply-adds count 2). */
+double hr_model_forward_flops(const hr_model_t *m);
 
 /* The network outputs f (S x C, row-major) for the chunk. */
-void hr_mlp_outputs(const hr_mlp_t *m, const double *theta,
-                    const hr_samples_t *s, hr_mlp_work_t *w, double *f);
+void hr_model_outputs(const hr_model_t *m, const double *theta,
+                      const hr_samples_t *s, hr_model_work_t *w, double *f);
 
 /* Their softmax probabilities p (S x C, row-major). */
-void hr_mlp_probabilities(const hr_mlp_t *m, const double *theta,
-                          const hr_samples_t *s, hr_mlp_work_t *w, double *p);
+void hr_model_probabilities(const hr_model_t *m, const double *theta,
+                            const hr_samples_t *s, hr_model_work_t *w,
+                            double *p);
 
 /* Sum over the chunk of the loss (into *loss) and its gradient (added to
  * grad, length N; grad may be NULL). */
-void hr_mlp_loss_grad(const hr_mlp_t *m, const double *theta,
-                      const hr_samples_t *s, hr_mlp_work_t *w, double *loss,
-                      double *grad);
+void hr_model_loss_grad(const hr_model_t *m, const double *theta,
+                        const hr_samples_t *s, hr_model_work_t *w,
+                        double *loss, double *grad);
 
 /* HV += sum over the chunk of (part of the) Hessian times V, for k
  * directions: V and HV are N x k, column-major (column d contiguous). */
-void hr_mlp_hvp(const hr_mlp_t *m, const double *theta, const hr_samples_t *s,
-                hr_part_t part, const double *V, int64_t k, hr_mlp_work_t *w,
-                double *HV);
+void hr_model_hvp(const hr_model_t *m, const double *theta,
+                  const hr_samples_t *s, hr_part_t part, const double *V,
+                  int64_t k, hr_model_work_t *w, double *HV);
 
 /* Rows of the Gauss-Newton factor: G (S*C x N, row-major) with
  * sum_s G_s^T G_s = H0 of the chunk.  Row (s, k) is sum_c M[c][k] df_c/dθ
  * with Lambda_s = M M^T: M = diag(sqrt p) - p sqrt(p)^T for softmax
  * cross-entropy (rank C - 1), the identity for squared error. */
-void hr_mlp_gn_factor(const hr_mlp_t *m, const double *theta,
-                      const hr_samples_t *s, hr_mlp_work_t *w, double *G);
+void hr_model_gn_factor(const hr_model_t *m, const double *theta,
+                        const hr_samples_t *s, hr_model_work_t *w, double *G);
 
-/* The same rows in layer-wise form, for Gram matrices without forming G:
- * row (i, k) of G restricted to layer l is the outer product of its delta
- * at the layer's outputs with [input i of the layer; 1 if biases], so
- *   G_r . G_r' = sum_l (delta_l,r . delta_l,r') (a_l,i . a_l,i' + bias).
- * D (S*C x hr_mlp_gn_delta_width) packs the deltas of layers 1..L side by
- * side; A (S x hr_mlp_gn_input_width) packs the layers' inputs likewise. */
-int64_t hr_mlp_gn_delta_width(const hr_mlp_t *m);
-int64_t hr_mlp_gn_input_width(const hr_mlp_t *m);
-void hr_mlp_gn_layers(const hr_mlp_t *m, const double *theta,
-                      const hr_samples_t *s, hr_mlp_work_t *w, double *D,
-                      double *A);
+/* The same rows in layer-wise form, for Gram matrices without forming G.
+ * For a linear layer, row (i, k) of G restricted to it is the outer
+ * product of its delta at the layer's outputs with [its input i; 1 if
+ * biases], so G_r . G_r' = (delta_r . delta_r') (a_i . a_i' + bias): D
+ * holds the deltas, A the inputs.  A conv layer's block has no such
+ * product form; D holds its rows of G whole.  D (S*C x
+ * hr_model_gn_delta_width), A (S x hr_model_gn_input_width). */
+int64_t hr_model_gn_delta_width(const hr_model_t *m);
+int64_t hr_model_gn_input_width(const hr_model_t *m);
+void hr_model_gn_layers(const hr_model_t *m, const double *theta,
+                        const hr_samples_t *s, hr_model_work_t *w, double *D,
+                        double *A);
+
+/* K = scale G G^T (lower triangle of an R x R row-major array, R = S*C)
+ * from the layer-wise rows of S samples; Kd (R x R) and Ka (S x S) are
+ * scratch. */
+void hr_model_gram_from_layers(const hr_model_t *m, const double *D,
+                               const double *A, int64_t S, double scale,
+                               double *K, double *Kd, double *Ka);
 
 #endif

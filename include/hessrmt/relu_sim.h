@@ -63,7 +63,7 @@ const char *hr_relu_shape_name(const hr_relu_shape_t *s, char *buf,
 
 typedef struct {
   hr_relu_shape_t shape;
-  hr_mlp_t model;
+  hr_model_t model;
   int64_t iters;
   double *x;        /* m x n0, row-major: one sample per row */
   double *y;        /* m x n2 */
@@ -85,7 +85,7 @@ void hr_relu_generate(hr_relu_run_t *run, uint64_t seed, double sigma,
 /* L(theta) = |yhat - y|^2 / (2m) and, if grad is not NULL, its gradient
  * (overwritten).  w: a workspace for m samples and 1 direction. */
 void hr_relu_loss_grad(const hr_relu_run_t *run, const double *theta,
-                       hr_mlp_work_t *w, double *loss, double *grad);
+                       hr_model_work_t *w, double *loss, double *grad);
 
 /* Gradient descent from theta0: losses[t] for t = 0 .. iters, theta the
  * weights after iters updates.  HR_ERR_INPUT naming the iteration if the

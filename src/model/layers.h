@@ -1,0 +1,111 @@
+/* Inside the model module (src/model/): the per-layer operations that
+ * sequential.c chains.  Not a public interface.
+ *
+ * A block of R rows holds one tensor per row (row-major, R x size).  Rows
+ * beyond the first S repeat the S samples: row r belongs to sample r mod S
+ * (k directions of the R-operator, or C Gauss-Newton rows, are stacked
+ * direction-major).  Layers that need a sample's forward values (the
+ * activations' z, max-pooling's argmax) index them that way. */
+#ifndef HESSRMT_MODEL_LAYERS_H
+#define HESSRMT_MODEL_LAYERS_H
+
+#include <stdint.h>
+
+#include "hessrmt/model.h"
+
+/* ---- linear and conv2d (layer_affine.c) ----------------------------------
+ * A linear layer is a 1x1 convolution of a 1x1 image, so one
+ * implementation serves both: conv as im2col + GEMM, where the patches of
+ * a row are a (P x Q) matrix, P = Ho*Wo output positions, Q = Cin*K*K in
+ * PyTorch's (in, kh, kw) weight order.  For linear layers the patches are
+ * the rows themselves and no copy is made. */
+
+int64_t hr_affine_positions(const hr_layer_t *L); /* P */
+int64_t hr_affine_patch_width(const hr_layer_t *L); /* Q */
+
+/* Scratch doubles the blocked routines below need for up to R rows. */
+int64_t hr_affine_scratch(const hr_layer_t *L, int64_t R);
+
+/* The patches of R input rows (R*P x Q) into buf; returns buf, or `in`
+ * itself for a linear layer (buf unused). */
+const double *hr_affine_patches(const hr_layer_t *L, const double *in,
+                                int64_t R, double *buf);
+
+/* out (R x out) = [out +] conv(in; W), no bias.  `patches` says whether
+ * `in` holds input rows or their patches already (hr_affine_patches). */
+void hr_affine_apply(const hr_layer_t *L, const double *W, const double *in,
+                     int patches, int64_t R, double *out, int accumulate,
+                     double *scratch);
+
+/* out += b on every output position of R rows. */
+void hr_affine_add_bias(const hr_layer_t *L, const double *b, int64_t R,
+                        double *out);
+
+/* din (R x in) = [din +] the transpose conv of dout (R x out) with W. */
+void hr_affine_back_input(const hr_layer_t *L, const double *W,
+                          const double *dout, int64_t R, double *din,
+                          int accumulate, double *scratch);
+
+/* gW += sum_r dout_r (x) patches_r and gb += the sums of dout over rows
+ * and positions (gb may be NULL), for R rows of dout and their inputs
+ * (`patches`: as hr_affine_apply). */
+void hr_affine_grad(const hr_layer_t *L, const double *dout, const double *in,
+                    int patches, int64_t R, double *gW, double *gb,
+                    double *scratch);
+
+/* One row's own gradient: gW = dout_r (x) patches_r, gb = its sums. */
+void hr_affine_row_grad(const hr_layer_t *L, const double *dout_r,
+                        const double *patches_r, double *gW, double *gb);
+
+/* ---- pooling (layer_pool.c) ----------------------------------------------- */
+
+/* out (S rows) from in; for max pooling argmax records, per output, the
+ * input index of the first maximal element of its window (PyTorch's). */
+void hr_pool_forward(const hr_layer_t *L, const double *in, int64_t S,
+                     double *out, int32_t *argmax);
+
+/* The pooling's linear map applied to R rows (a Jacobian-vector product;
+ * for avg pooling the same as the forward pass). */
+void hr_pool_jvp(const hr_layer_t *L, const double *rin, int64_t R, int64_t S,
+                 const int32_t *argmax, double *rout);
+
+/* Its transpose: din (R x in) from dout (R x out). */
+void hr_pool_back(const hr_layer_t *L, const double *dout, int64_t R,
+                  int64_t S, const int32_t *argmax, double *din);
+
+/* ---- activations (layer_act.c) ------------------------------------------- */
+
+void hr_act_forward(hr_activation_t a, const double *z, int64_t n, double *out);
+
+/* dst = s'(z) o src for R rows of width d (z: the S samples' inputs). */
+void hr_act_scale(hr_activation_t a, const double *z, const double *src,
+                  int64_t R, int64_t S, int64_t d, double *dst);
+
+/* dst += s''(z) o rz o e: the activation's own second-order (residual)
+ * term, R rows of rz, e per sample. */
+void hr_act_add_curvature(hr_activation_t a, const double *z, const double *rz,
+                          const double *e, int64_t R, int64_t S, int64_t d,
+                          double *dst);
+
+/* s'(z) as PyTorch's autograd takes it (ReLU: 0 at z = 0). */
+double hr_act_d1(hr_activation_t a, double z);
+
+/* ---- losses (loss.c) ------------------------------------------------------ */
+
+/* Sum of the per-sample losses of f (S x C); dloss/df into delta; softmax
+ * probabilities into p (cross-entropy). */
+double hr_loss_eval(const hr_model_t *m, const hr_samples_t *s,
+                    const double *f, double *delta, double *p);
+
+/* rd = Lambda rf for R rows (Lambda = diag(p) - p p^T or the identity), or
+ * zero for the residual part. */
+void hr_loss_curvature(const hr_model_t *m, const double *p, const double *rf,
+                       int64_t R, int64_t S, hr_part_t part, double *rd);
+
+/* M with Lambda_i = M M^T for one sample (C x C, row-major). */
+void hr_loss_factor(const hr_model_t *m, const double *p_i, double *M);
+
+/* Softmax of one row into p; returns log-sum-exp. */
+double hr_softmax_row(const double *f, int64_t C, double *p);
+
+#endif

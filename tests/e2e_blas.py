@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end tests of the OpenBLAS core choice (src/blas_core.c).
+"""End-to-end tests of the OpenBLAS core choice (src/core/blas_core.c).
 
 On a CPU that Debian's OpenBLAS 0.3.21 does not know it falls back to its
 Prescott kernels; hessrmt then sets OPENBLAS_CORETYPE and re-executes

@@ -1,4 +1,4 @@
-/* The OpenBLAS core table and the replacement rule (src/blas_core.c):
+/* The OpenBLAS core table and the replacement rule (src/core/blas_core.c):
  * only generic cores on CPUs with AVX2 or AVX-512 are replaced, and
  * cores OpenBLAS picks for CPUs it knows are kept. */
 #include <string.h>

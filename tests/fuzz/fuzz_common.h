@@ -6,7 +6,7 @@
  * sees gzip by the 1f 8b magic, so plain and .gz inputs share one harness)
  * and goes through the reader's two entry points as dataset.c uses them:
  * `info` for the shape, then `read_rows` for small slices.  Only the
- * readers and src/error.c are linked; they make no MPI calls (error.c's
+ * readers and src/core/error.c are linked; they make no MPI calls (error.c's
  * hr_agree is never reached here), so MPI is linked but never initialised.
  *
  * Bad input must come back as an error code with a message, never a crash,

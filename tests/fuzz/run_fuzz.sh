@@ -18,7 +18,7 @@
 # libFuzzer runtime is missing (CTest's SKIP_RETURN_CODE), 2 usage/build.
 #
 # The readers need only io/infile.c, io/read_{npy,idx,csv}.c and
-# src/error.c; they are compiled here directly, so the main CMake build is
+# src/core/error.c; they are compiled here directly, so the main CMake build is
 # not touched.  MPI is linked (error.c refers to it) but never initialised.
 set -euo pipefail
 
@@ -77,7 +77,7 @@ CFLAGS=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
         -fno-sanitize-recover=all -Wall -Wextra
         -I"$ROOT/include" -I"$ROOT/io" -I"$HERE")
 SOURCES=("$ROOT/io/infile.c" "$ROOT/io/read_npy.c" "$ROOT/io/read_idx.c"
-         "$ROOT/io/read_csv.c" "$ROOT/src/error.c")
+         "$ROOT/io/read_csv.c" "$ROOT/src/core/error.c")
 for f in "${FORMATS[@]}"; do
   # shellcheck disable=SC2086
   if ! "$CC" "${CFLAGS[@]}" $MPI_CFLAGS "$HERE/fuzz_$f.c" "${SOURCES[@]}" \

@@ -51,7 +51,7 @@ run() {
   local log="$WORK/$name.log" rc=0
   echo "valgrind: $name: hessrmt $*"
   # --trace-children: hessrmt re-executes itself where OpenBLAS picked
-  # generic kernels (src/blas_core.c); the second start is checked too.
+  # generic kernels (src/core/blas_core.c); the second start is checked too.
   "${VG_ENV[@]}" valgrind --tool=memcheck --trace-children=yes \
     --trace-children-skip="*/orted" --error-exitcode=99 --errors-for-leak-kinds=definite \
     --leak-check=full --show-leak-kinds=definite --track-origins=yes \

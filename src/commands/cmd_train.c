@@ -273,7 +273,7 @@ static int option_attr(const char *name, const char *value, int identity,
 static int write_training_state(hid_t file, void *vctx) {
   const file_extra_t *e = vctx;
   const hr_options_t *o = e->ctx->opts;
-  char model[128];
+  char model[1024];
   hr_model_describe(&e->t->train.model, model, sizeof model);
   double epoch = (double)e->epochs;
   int rc = hr_h5_write_string_attr(file, "program", "hessrmt");
@@ -448,7 +448,7 @@ static int train(hr_ctx_t *ctx, trainer_t *t) {
   HR_CHECK(setup(ctx, t));
   if (o->train_resume[0]) HR_CHECK(resume(ctx, t));
   if (ctx->rank == 0 && !o->quiet) {
-    char model[128];
+    char model[1024];
     fprintf(stderr, "hessrmt train: %s (N = %lld) on %lld rows of %s, %d "
             "rank%s; batch %lld, lr %g, momentum %g, weight decay %g%s\n",
             hr_model_describe(&t->train.model, model, sizeof model),

@@ -232,10 +232,14 @@ static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {
   if (ctx->rank != 0 || ctx->opts->quiet) return;
   double N = (double)h->model.nparams, n = (double)h->batch;
   double m = n * (double)h->classes, assemble, order;
+  /* One Hessian-vector product costs about 4 forward passes per sample
+   * (R-forward and R-backward, two GEMMs a layer each); 8 n N^2 for an
+   * MLP, whose forward pass is 2N flops. */
+  double hvp = 4.0 * n * hr_model_forward_flops(&h->model);
   switch (h->method) {
     case HR_METHOD_GRAM: assemble = m * m * N + m * N * h->classes; order = m; break;
-    case HR_METHOD_LOWRANK: assemble = 12.0 * n * N * (3 * m) + 6.0 * N * 9 * m * m; order = 3 * m; break;
-    default: assemble = (hr_model_is_logistic(&h->model) ? 2.0 : 8.0) * n * N * N; order = N;
+    case HR_METHOD_LOWRANK: assemble = 1.5 * hvp * (3 * m) + 6.0 * N * 9 * m * m; order = 3 * m; break;
+    default: assemble = hr_model_is_logistic(&h->model) ? 2.0 * n * N * N : hvp * N; order = N;
   }
   fprintf(stderr, "hessrmt hessian: per spectrum ~%.3g GFLOP to form, ~%.3g "
           "GFLOP to solve ((4/3) order^3, order %.0f); %lld spectra\n",
@@ -245,10 +249,11 @@ static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {
 
 static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
                             const hr_options_t *o) {
-  char model[256], method[32], part[32];
+  char model[1024], method[32], part[32];
   hr_model_describe(&h->model, model, sizeof model);
   hr_spectra_file_t *f = &run->file;
   HR_CHECK(hr_spectra_attr_string(f, NULL, "model", model));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "model_spec", h->model.spec));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "data", o->data));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "method_used",
                                   hr_choice_name(HR_METHOD_CHOICES, h->method,
@@ -273,7 +278,7 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   if (h->method == HR_METHOD_GRAM || h->method == HR_METHOD_LOWRANK)
     run->groups_auto = (int)(h->count < ctx->size ? h->count : ctx->size);
   HR_CHECK(hr_run_layout(ctx, h->model.nparams, run));
-  char breakdown[512], what[256], model[128], method[32];
+  char breakdown[512], what[1400], model[1024], method[32];
   int64_t need = hr_hessian_memory(ctx, run, h, breakdown, sizeof breakdown);
   snprintf(what, sizeof what, "%lld spectr%s of %s (N = %lld) over %lld rows "
            "of %s, method %s", (long long)h->count, h->count == 1 ? "um" : "a",

@@ -20,6 +20,7 @@ PACKAGES=(
   libplplot-dev plplot-driver-cairo     # figures (optional at build time)
   python3-numpy python3-h5py            # independent references in tests
   python3-plplot                        # figures of run/scaling.py
+  python3-torch                         # float64 autograd reference, converter (run/torch)
   clang libclang-rt-14-dev              # libFuzzer harnesses (tests/fuzz)
   valgrind                              # memcheck of every command (tests/valgrind)
   dataset-fashion-mnist                 # real data for tests and benchmarks

@@ -274,7 +274,9 @@ static int window_out(const hr_layer_t *L, const char *text, int index,
   return HR_OK;
 }
 
-static int chain_layer(hr_layer_t *L, hr_shape_t in, const item_t *it) {
+/* image: the input is an image (from 'input CxHxW' through conv and
+ * pooling), not a vector (from 'input D', flatten or linear). */
+static int chain_layer(hr_layer_t *L, hr_shape_t in, int *image, const item_t *it) {
   char a[48];
   L->in = in;
   switch (L->kind) {
@@ -285,6 +287,7 @@ static int chain_layer(hr_layer_t *L, hr_shape_t in, const item_t *it) {
                 shape_text(in, a, sizeof a));
       L->out.h = L->out.w = 1;
       L->nweight = L->out.c * in.c;
+      *image = 0;
       return HR_OK;
     case HR_LAYER_CONV:
     case HR_LAYER_MAXPOOL:
@@ -294,7 +297,7 @@ static int chain_layer(hr_layer_t *L, hr_shape_t in, const item_t *it) {
       } else {
         L->out.c = in.c;
       }
-      if (in.h == 1 && in.w == 1 && L->kernel > 1)
+      if (!*image)
         HR_FAIL(HR_ERR_INPUT, "layer %d '%s' needs an image (CxHxW) but gets "
                 "the flat %s: give the input as 'input CxHxW'", it->index,
                 it->text, shape_text(in, a, sizeof a));
@@ -302,6 +305,7 @@ static int chain_layer(hr_layer_t *L, hr_shape_t in, const item_t *it) {
       return window_out(L, it->text, it->index, in.w, &L->out.w);
     case HR_LAYER_FLATTEN:
       L->out = (hr_shape_t){shape_size(in), 1, 1};
+      *image = 0;
       return HR_OK;
     default:
       L->out = in;
@@ -309,12 +313,13 @@ static int chain_layer(hr_layer_t *L, hr_shape_t in, const item_t *it) {
   }
 }
 
-static int add_layer(hr_model_t *m, const item_t *it, hr_shape_t *cur) {
+static int add_layer(hr_model_t *m, const item_t *it, hr_shape_t *cur,
+                     int *image) {
   if (m->nlayers == HR_MAX_LAYERS)
     HR_FAIL(HR_ERR_USAGE, "bad model spec: more than %d layers", HR_MAX_LAYERS);
   hr_layer_t *L = &m->layer[m->nlayers];
   HR_CHECK(parse_layer(it, L));
-  HR_CHECK(chain_layer(L, *cur, it));
+  HR_CHECK(chain_layer(L, *cur, image, it));
   if (L->nweight) {
     L->param_index = m->nparam_layers++;
     L->offset_w = m->nparams;
@@ -346,7 +351,7 @@ static void canonical(hr_model_t *m) {
 
 static int parse_items(hr_model_t *m, const char *text, int64_t inputs) {
   const char *p = text;
-  int index = 0, have_input = 0;
+  int index = 0, image = 0;
   hr_shape_t cur = {inputs, 1, 1};
   while (*p) {
     const char *comma = strchr(p, ',');
@@ -359,7 +364,7 @@ static int parse_items(hr_model_t *m, const char *text, int64_t inputs) {
                 "(item %d '%s')", index, it.text);
       HR_CHECK(parse_shape(&it, &m->input));
       cur = m->input;
-      have_input = 1;
+      image = m->input.h > 1 || m->input.w > 1 || strchr(it.word[1], 'x') != NULL;
     } else {
       if (index == 0) {
         if (inputs < 1)
@@ -367,7 +372,7 @@ static int parse_items(hr_model_t *m, const char *text, int64_t inputs) {
                   "data's row width is not known");
         m->input = cur;
       }
-      HR_CHECK(add_layer(m, &it, &cur));
+      HR_CHECK(add_layer(m, &it, &cur, &image));
     }
     index++;
     p = comma ? comma + 1 : p + n;
@@ -375,7 +380,6 @@ static int parse_items(hr_model_t *m, const char *text, int64_t inputs) {
   if (m->nlayers == 0 || m->nparams == 0)
     HR_FAIL(HR_ERR_USAGE, "bad model spec '%s': no layer with parameters "
             "(linear or conv)", text);
-  (void)have_input;
   if (cur.h != 1 || cur.w != 1) {
     char a[48];
     HR_FAIL(HR_ERR_INPUT, "the model's last layer gives %s, not a vector of "

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""End-to-end tests of convolutional models against PyTorch (Debian's
+python3-torch) as the independent reference, and of the converter
+(run/torch/hessrmt_torch.py).
+
+The reference is a functional float64 forward pass written here from the
+spec with torch.nn.functional (conv2d, max_pool2d, ...), its loss, and
+torch.autograd.functional.hessian / jacobian: H, H0 = sum J^T Lambda J / n
+and H1 = H - H0, solved by numpy.linalg.eigvalsh.  hessrmt's spectra
+(every method and part, ce and mse, whole data and batches, at 1, 2 and
+4 ranks) must match to 1e-10 of the largest eigenvalue."""
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "run", "torch"))
+from e2e_common import Harness  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+    import torch.nn.functional as F  # noqa: E402
+    import hessrmt_torch as ht  # noqa: E402
+except ImportError:
+    torch = None
+
+FM = "/usr/share/datasets/fashion-mnist"
+TOL = 1e-10
+
+
+# ---- the reference --------------------------------------------------------------
+
+def forward(spec, theta, x, bias=True):
+    """f(x; theta) for a spec, theta in model.parameters() order."""
+    layers, shape = ht.spec_items(spec)
+    a = x.reshape(len(x), *shape)
+    if shape[1:] == (1, 1):
+        a = a.reshape(len(x), shape[0])
+    off = 0
+
+    def take(*dims):
+        nonlocal off
+        n = int(np.prod(dims))
+        t = theta[off:off + n].reshape(dims)
+        off += n
+        return t
+
+    for head, o in layers:
+        if head == "linear":
+            w = take(o["out"], a.shape[1])
+            a = F.linear(a, w, take(o["out"]) if bias else None)
+        elif head == "conv":
+            k = o["kernel"]
+            w = take(o["out"], a.shape[1], k, k)
+            a = F.conv2d(a, w, take(o["out"]) if bias else None,
+                         stride=o.get("stride", 1), padding=o.get("pad", 0))
+        elif head == "maxpool":
+            a = F.max_pool2d(a, o["kernel"], o.get("stride", o["kernel"]))
+        elif head == "avgpool":
+            a = F.avg_pool2d(a, o["kernel"], o.get("stride", o["kernel"]))
+        elif head == "flatten":
+            a = a.flatten(1)
+        elif head == "relu":
+            a = torch.relu(a)
+        elif head == "tanh":
+            a = torch.tanh(a)
+    assert off == len(theta), (off, len(theta))
+    return a
+
+
+def loss_fn(f, y, t, loss):
+    if loss == "ce":
+        return F.cross_entropy(f, y, reduction="sum")
+    target = t if t is not None else F.one_hot(y, f.shape[1]).double()
+    return 0.5 * ((f - target) ** 2).sum()
+
+
+def reference(spec, theta, x, y, t, loss, bias=True):
+    """Eigenvalues of H, H0 and H1 of the mean loss (float64 autograd)."""
+    th = torch.tensor(theta, dtype=torch.float64)
+    xt = torch.tensor(x, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.long)
+    tt = None if t is None else torch.tensor(t, dtype=torch.float64)
+    n = len(x)
+    H = torch.autograd.functional.hessian(
+        lambda p: loss_fn(forward(spec, p, xt, bias), yt, tt, loss) / n, th).numpy()
+    J = torch.autograd.functional.jacobian(lambda p: forward(spec, p, xt, bias), th).numpy()
+    f = forward(spec, th, xt, bias).detach().numpy()
+    H0 = np.zeros_like(H)
+    for i in range(n):
+        if loss == "ce":
+            p = np.exp(f[i] - f[i].max())
+            p /= p.sum()
+            lam = np.diag(p) - np.outer(p, p)
+        else:
+            lam = np.eye(f.shape[1])
+        H0 += J[i].T @ lam @ J[i]
+    H0 /= n
+    return {"full": np.linalg.eigvalsh(H), "gn": np.linalg.eigvalsh(H0),
+            "residual": np.linalg.eigvalsh(H - H0)}
+
+
+def flat_params(model):
+    return np.concatenate([p.detach().double().numpy().ravel() for p in model.parameters()])
+
+
+def problem(h, name, spec, n, classes, seed, real_targets=False, bias=True):
+    """Data files and a PyTorch-initialised model converted to hessrmt."""
+    rng = np.random.default_rng(seed)
+    layers, shape = ht.spec_items(spec)
+    x = rng.normal(size=(n, int(np.prod(shape))))
+    y = rng.integers(0, classes, n)
+    np.save(h.path(f"{name}_x.npy"), x)
+    np.save(h.path(f"{name}_y.npy"), y)
+    t = None
+    if real_targets:
+        t = rng.normal(size=(n, classes))
+        np.save(h.path(f"{name}_t.npy"), t)
+    torch.manual_seed(seed)
+    model = ht.build_sequential(spec, bias=bias)
+    ckpt = h.path(f"{name}.pt")
+    torch.save(model, ckpt)
+    shape_arg = "x".join(map(str, shape)) if shape[1:] != (1, 1) else str(shape[0])
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(HERE), "run", "torch",
+                                                 "hessrmt_torch.py"), "to-hessrmt", ckpt,
+                    "--input", shape_arg, "-o", h.path(f"{name}.h5")],
+                   check=True, capture_output=True)
+    return x, y, t, flat_params(model)
+
+
+def spectra(h, np_, name, *args):
+    out = h.path(f"{name}_out_{np_}_{abs(hash(args)) % 10**8}.h5")
+    h.run(np_, "hessian", "--data", h.path(f"{name}_x.npy"), "--labels",
+          h.path(f"{name}_y.npy"), "--weights", h.path(f"{name}.h5"), "--no-stats",
+          "-q", *args, "-o", out)
+    with h5py.File(out, "r") as f:
+        return f["hessian_evals"][...], dict(f.attrs, _path=out)
+
+
+def compare(h, got, want, what):
+    err = np.max(np.abs(np.sort(got) - want)) / np.max(np.abs(want))
+    h.expect(err < TOL, f"{what}: max |dl| / max |l| = {err:.2e}")
+
+
+# ---- cases ---------------------------------------------------------------------------
+
+SPECS = {
+    "cnn": "input 2x7x7, conv 4 3 pad 1, relu, maxpool 2, conv 3 2, tanh, flatten, "
+           "linear 5, relu, linear 3",
+    "strided": "input 1x9x8, conv 3 3 stride 2, tanh, avgpool 2 stride 1, flatten, linear 3",
+}
+
+
+def case_spectra(h):
+    """Whole-data H, H0, H1 of two conv nets (ce) at 1, 2 and 4 ranks, dense,
+    with the spec read from the converted weights (no --model)."""
+    for name, spec in SPECS.items():
+        x, y, t, theta = problem(h, name, spec, 24, 3, seed=11)
+        ref = reference(spec, theta, x, y, t, "ce")
+        for np_ in (1, 2, 4):
+            for part in ("full", "gn", "residual"):
+                ev, attrs = spectra(h, np_, name, "--part", part, "--method", "dense")
+                compare(h, ev[0], ref[part], f"{name} {part} at {np_} ranks")
+        h.expect(attrs["model_spec"] == spec, f"{name}: spec {attrs['model_spec']!r}")
+
+
+def case_methods(h):
+    """Batches of a conv net: squared error with real targets and ce; gram
+    for H0, lowrank and dense for H, at 1 and 2 ranks; the batches' spectra
+    against the reference of each batch."""
+    # rank about 180 of N = 546: low enough for the low-rank path proper
+    spec = ("input 1x8x8, conv 8 3, relu, maxpool 2, flatten, linear 6, relu, "
+            "linear 4")
+    for loss in ("mse", "ce"):
+        name = f"batch_{loss}"
+        x, y, t, theta = problem(h, name, spec, 12, 4, seed=5, real_targets=loss == "mse")
+        extra = ["--loss", loss] + (["--targets", h.path(f"{name}_t.npy")] if t is not None else [])
+        refs = [reference(spec, theta, x[b:b + 4], y[b:b + 4],
+                          None if t is None else t[b:b + 4], loss) for b in (0, 4, 8)]
+        for np_ in (1, 2):
+            for part, method in (("gn", "gram"), ("full", "lowrank"), ("full", "dense"),
+                                 ("residual", "dense")):
+                ev, attrs = spectra(h, np_, name, "--batch-size", 4, "--part", part,
+                                    "--method", method, *extra)
+                h.expect(attrs["method_used"] == method, f"{name}: method {attrs['method_used']}")
+                if method == "lowrank":  # it did not fall back to dense
+                    with h5py.File(attrs["_path"], "r") as f:
+                        rank = f["checks/rank"][...]
+                    h.expect(rank.max() < len(theta) / 2, f"{name}: low-rank rank {rank}")
+                for b in range(3):
+                    compare(h, ev[b], refs[b][part], f"{name} batch {b} {part} {method} "
+                            f"at {np_} ranks")
+
+
+def case_convert(h):
+    """The converter: a saved nn.Sequential, a state_dict with --model, the
+    paper's LeNet class; the round trip back to PyTorch; refusals."""
+    tool = [sys.executable, os.path.join(os.path.dirname(HERE), "run", "torch",
+                                         "hessrmt_torch.py")]
+
+    def conv(*args, ok=True):
+        p = subprocess.run(tool + [str(a) for a in args], capture_output=True, text=True)
+        h.expect((p.returncode == 0) == ok, f"converter {args}: {p.stdout}{p.stderr}")
+        return p
+
+    torch.manual_seed(3)
+    lenet = ht.PaperLeNet()
+    torch.save(lenet, h.path("lenet.pt"))
+    conv("to-hessrmt", h.path("lenet.pt"), "-o", h.path("lenet.h5"))
+    spec, bias, params = ht.read_weights(h.path("lenet.h5"))
+    n = sum(p.size for p in params)
+    h.expect(spec == "lenet" and bias and n == 19217, f"LeNet: {spec} {bias} N={n}")
+    torch.save(lenet.state_dict(), h.path("lenet_sd.pt"))
+    conv("to-hessrmt", h.path("lenet_sd.pt"), "--model", "lenet", "-o", h.path("lenet_sd.h5"))
+    same = all(np.array_equal(a, b) for a, b in
+               zip(params, ht.read_weights(h.path("lenet_sd.h5"))[2]))
+    h.expect(same, "state_dict and whole model give the same weights")
+    # hessrmt reads it: N and the spec
+    x = np.random.default_rng(1).normal(size=(8, 3 * 32 * 32))
+    np.save(h.path("img_x.npy"), x)
+    np.save(h.path("img_y.npy"), np.arange(8) % 10)
+    out = h.path("lenet_spectra.h5")
+    h.run(1, "hessian", "--data", h.path("img_x.npy"), "--labels", h.path("img_y.npy"),
+          "--weights", h.path("lenet.h5"), "--part", "gn", "--method", "gram", "--no-stats",
+          "-q", "-o", out)
+    with h5py.File(out, "r") as f:
+        h.expect(int(f.attrs["parameters"]) == 19217, "hessrmt's N of lenet")
+        h.expect(int(f["checks/rank"][0]) == 8 * 9, f"LeNet H0 rank {f['checks/rank'][0]}")
+    # back to PyTorch: the same outputs
+    conv("to-torch", h.path("lenet.h5"), "-o", h.path("lenet_back.pt"))
+    back = torch.load(h.path("lenet_back.pt"))
+    xt = torch.tensor(x).reshape(8, 3, 32, 32)
+    diff = (back(xt) - lenet.double()(xt)).abs().max().item()
+    h.expect(diff < 1e-12, f"round trip outputs differ by {diff:.2e}")
+    conv("to-torch", h.path("lenet.h5"), "--state-dict", "-o", h.path("lenet_back_sd.pt"))
+    sd = torch.load(h.path("lenet_back_sd.pt"))
+    h.expect(len(sd) == 10, f"state_dict of {len(sd)} tensors")
+    # refusals, naming the layer
+    bad = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2),
+                              torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3))
+    torch.save(bad, h.path("bad.pt"))
+    p = conv("to-hessrmt", h.path("bad.pt"), "--input", "1x6x6", "-o", h.path("bad.h5"), ok=False)
+    h.expect("BatchNorm2d" in p.stderr and "unsupported layer 1" in p.stderr,
+             f"unsupported layer message: {p.stderr}")
+    h.expect(not os.path.exists(h.path("bad.h5")), "refused conversion left a file")
+    p = conv("to-hessrmt", h.path("lenet_sd.pt"), "--model", "mnist-mlp", "-o",
+             h.path("bad2.h5"), ok=False)
+    h.expect("shape" in p.stderr or "tensors" in p.stderr, f"mismatch message: {p.stderr}")
+
+
+def case_train_roundtrip(h):
+    """A model trained by hessrmt loads into PyTorch and means the same: the
+    loss PyTorch computes with the converted weights equals hessrmt's last
+    recorded training loss."""
+    spec = "input 1x6x6, conv 3 3, relu, avgpool 2, flatten, linear 3"
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 36))
+    y = (x[:, :3].argmax(1)).astype(np.int64)
+    np.save(h.path("tr_x.npy"), x)
+    np.save(h.path("tr_y.npy"), y)
+    out = h.path("trained.h5")
+    h.run(2, "train", "--data", h.path("tr_x.npy"), "--labels", h.path("tr_y.npy"),
+          "--model", spec, "--epochs", 3, "--batch-size", 20, "-q", "-o", out)
+    tool = [sys.executable, os.path.join(os.path.dirname(HERE), "run", "torch", "hessrmt_torch.py")]
+    subprocess.run(tool + ["to-torch", out, "-o", h.path("trained.pt")], check=True,
+                   capture_output=True)
+    model = torch.load(h.path("trained.pt"))
+    f = model(torch.tensor(x).reshape(60, 1, 6, 6))
+    loss = F.cross_entropy(f, torch.tensor(y)).item()
+    with h5py.File(out, "r") as fh:
+        want = fh["history/train_loss"][-1]
+    h.expect(abs(loss - want) < 1e-12 * want, f"PyTorch loss {loss} vs hessrmt {want}")
+
+
+def case_fashion_lenet(h):
+    """LeNet on Fashion-MNIST (1x28x28): the batch rank of H0 is B(C - 1)."""
+    if not os.path.exists(f"{FM}/train-images-idx3-ubyte.gz"):
+        print("skipped: dataset-fashion-mnist not installed")
+        return
+    out = h.path("fm_lenet.h5")
+    h.run(2, "hessian", "--data", f"{FM}/train-images-idx3-ubyte.gz", "--labels",
+          f"{FM}/train-labels-idx1-ubyte.gz", "--scale-pixels", "--model", "lenet:1x28x28",
+          "--batch-size", 64, "--max-batches", 2, "--part", "gn", "--no-stats", "-q",
+          "-o", out)
+    with h5py.File(out, "r") as f:
+        h.expect(f.attrs["method_used"] == "gram", f"method {f.attrs['method_used']}")
+        ranks = f["checks/rank"][...]
+        h.expect(all(int(r) == 64 * 9 for r in ranks), f"LeNet H0 batch ranks {ranks}")
+
+
+def case_fashion_train(h):
+    """A small CNN trained on Fashion-MNIST passes 85% test accuracy, with
+    the same weights on 1 and 2 ranks."""
+    if not os.path.exists(f"{FM}/train-images-idx3-ubyte.gz"):
+        print("skipped: dataset-fashion-mnist not installed")
+        return
+    common = ["train", "--data", f"{FM}/train-images-idx3-ubyte.gz", "--labels",
+              f"{FM}/train-labels-idx1-ubyte.gz", "--test-data",
+              f"{FM}/t10k-images-idx3-ubyte.gz", "--test-labels",
+              f"{FM}/t10k-labels-idx1-ubyte.gz", "--scale-pixels", "--model",
+              "input 1x28x28, conv 8 5, relu, maxpool 2, flatten, linear 10",
+              "--epochs", 3, "--batch-size", 64, "--lr", 0.01, "--momentum", 0.9, "-q"]
+    params = {}
+    for np_ in (1, 2):
+        out = h.path(f"fm_cnn_{np_}.h5")
+        h.run(np_, *common, "-o", out, timeout=600)
+        _, _, params[np_] = ht.read_weights(out)
+        with h5py.File(out, "r") as f:
+            acc = f["history/test_accuracy"][-1]
+        h.expect(acc > 0.85, f"{np_} ranks: test accuracy {acc:.4f}")
+    err = max(np.abs(a - b).max() / np.abs(a).max() for a, b in zip(params[1], params[2]))
+    h.expect(err < 1e-10, f"1 and 2 ranks: weights differ by {err:.2e}")
+
+
+def case_errors(h):
+    """Bad models: each a clear error naming what is wrong, on every rank,
+    nothing written."""
+    x = np.random.default_rng(0).normal(size=(16, 64))
+    np.save(h.path("e_x.npy"), x)
+    np.save(h.path("e_y.npy"), np.arange(16) % 3)
+    data = ["hessian", "--data", h.path("e_x.npy"), "--labels", h.path("e_y.npy")]
+    cases = [
+        ("input 1x8x8, conv 4, relu, flatten, linear 3", "'conv 4'", "conv without K"),
+        ("input 1x8x8, conv 4 3, rleu, flatten, linear 3", "unknown layer 'rleu'", "typo"),
+        ("input 1x8x8, conv 4 3 stride 0, flatten, linear 3", "stride '0'", "stride 0"),
+        ("input 1x8x8, conv 4 3, relu, linear 3", "add 'flatten'", "unflattened linear"),
+        ("input 1x8x8, conv 4 9, flatten, linear 3", "kernel 9 is larger than its input",
+         "kernel too large"),
+        ("input 1x8x8, maxpool 2, maxpool 2, maxpool 2, maxpool 2, flatten, linear 3",
+         "kernel 2 is larger than its input", "pooled away"),
+        ("input 3x32x32, conv 6 5, flatten, linear 3", "takes 3x32x32 inputs (3072 values) "
+         "but the data have 64 features", "input shape"),
+        ("lenet", "lenet:1x28x28", "preset on other data"),
+        ("input 1x8x8, conv 4 3, relu", "not a vector of outputs", "no flat output"),
+        ("input 1x8x8, relu, flatten", "no layer with parameters", "no parameters"),
+    ]
+    for np_ in (1, 2):
+        for spec, needle, name in cases:
+            h.error_case(np_, data + ["--model", spec], needle, f"{name}")
+    # weights with a missing or mis-shaped tensor
+    spec = "input 1x8x8, conv 4 3, relu, flatten, linear 3"
+    torch.manual_seed(0)
+    model = ht.build_sequential(spec)
+    params = [p.detach().numpy() for p in model.parameters()]
+    ht.write_weights(h.path("w_missing.h5"), params[:2], spec, True)
+    params_bad = list(params)
+    params_bad[0] = params_bad[0][:, :, :2, :]
+    ht.write_weights(h.path("w_shape.h5"), params_bad, spec, True)
+    for np_ in (1, 2):
+        h.error_case(np_, data + ["--weights", h.path("w_missing.h5")],
+                     "no dataset 'layers/1/weight'", "missing tensor")
+        h.error_case(np_, data + ["--weights", h.path("w_shape.h5")],
+                     "has shape (4, 1, 2, 3) but the model needs (4, 1, 3, 3)", "mis-shaped")
+
+
+CASES = {"spectra": case_spectra, "methods": case_methods, "convert": case_convert,
+         "train_roundtrip": case_train_roundtrip, "fashion_lenet": case_fashion_lenet,
+         "fashion_train": case_fashion_train, "errors": case_errors}
+
+if __name__ == "__main__":
+    if torch is None:
+        print("skipped: python3-torch is not installed (apt-get install python3-torch)")
+        sys.exit(0)
+    sys.exit(Harness(__doc__, CASES).main())

@@ -35,41 +35,7 @@ TOL = 1e-10
 # ---- the reference --------------------------------------------------------------
 
 def forward(spec, theta, x, bias=True):
-    """f(x; theta) for a spec, theta in model.parameters() order."""
-    layers, shape = ht.spec_items(spec)
-    a = x.reshape(len(x), *shape)
-    if shape[1:] == (1, 1):
-        a = a.reshape(len(x), shape[0])
-    off = 0
-
-    def take(*dims):
-        nonlocal off
-        n = int(np.prod(dims))
-        t = theta[off:off + n].reshape(dims)
-        off += n
-        return t
-
-    for head, o in layers:
-        if head == "linear":
-            w = take(o["out"], a.shape[1])
-            a = F.linear(a, w, take(o["out"]) if bias else None)
-        elif head == "conv":
-            k = o["kernel"]
-            w = take(o["out"], a.shape[1], k, k)
-            a = F.conv2d(a, w, take(o["out"]) if bias else None,
-                         stride=o.get("stride", 1), padding=o.get("pad", 0))
-        elif head == "maxpool":
-            a = F.max_pool2d(a, o["kernel"], o.get("stride", o["kernel"]))
-        elif head == "avgpool":
-            a = F.avg_pool2d(a, o["kernel"], o.get("stride", o["kernel"]))
-        elif head == "flatten":
-            a = a.flatten(1)
-        elif head == "relu":
-            a = torch.relu(a)
-        elif head == "tanh":
-            a = torch.tanh(a)
-    assert off == len(theta), (off, len(theta))
-    return a
+    return ht.functional_forward(spec, theta, x, bias)
 
 
 def loss_fn(f, y, t, loss):

@@ -99,8 +99,8 @@ const hr_layer_t *hr_model_param_layer(const hr_model_t *m, int l);
  * Kronecker structure applies). */
 int hr_model_is_logistic(const hr_model_t *m);
 
-/* Short text for plans and provenance: the preset or "mlp:..." name when
- * the model is one, else the canonical spec. */
+/* Short text for plans and provenance: "mlp:D-H-...-C" when the model is
+ * an MLP (logistic regression included), else the canonical spec. */
 const char *hr_model_describe(const hr_model_t *m, char *buf, size_t len);
 
 /* "conv 6 5 (3x32x32 -> 6x28x28, 456 parameters)" for layer i. */

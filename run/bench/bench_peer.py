@@ -8,7 +8,7 @@ the Hessian one row at a time, row i being the gradient of gradient entry i,
 and calls eigvalsh on it.  hessrmt runs the same batches with its default
 method (gram for logistic regression, lowrank for the MLP) under mpirun.
 
-    run/bench/bench_peer.py [--models logistic,mlp:784-10-100-10]
+    run/bench/bench_peer.py [--models logistic,mlp:784-10-100-10,lenet,lenet:1x28x28]
                             [--batches 2] [--layouts 1x1,2x1,2x2] [--threads 2]
 
 Both sides read Fashion-MNIST (Debian's dataset-fashion-mnist) with pixels
@@ -37,7 +37,9 @@ BATCH = 64
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="logistic,mlp:784-10-100-10")
+    p.add_argument("--models", default="logistic,mlp:784-10-100-10",
+                   help="any hessrmt specs; lenet (3x32x32) runs on synthetic "
+                   "CIFAR-shaped data, the rest on Fashion-MNIST (lenet:1x28x28)")
     p.add_argument("--batches", type=int, default=2,
                    help="batches per model (the peer costs ~30-60 s each)")
     p.add_argument("--layouts", default="1x1,2x1,2x2",
@@ -59,39 +61,36 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)
 # The peer runs the OpenBLAS core hessrmt runs (exported by benchenv).
 import benchenv  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "run", "torch"))
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import hessrmt_torch as ht  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
 
 
-def layer_sizes(model):
-    """[(out, in), ...] of each layer: logistic or mlp:D-H1-...-C."""
-    dims = [784, 10] if model == "logistic" else \
-        [int(v) for v in model.split(":", 1)[1].split("-")]
-    return [(dims[k + 1], dims[k]) for k in range(len(dims) - 1)]
+def write_weights(path, model, seed):
+    """PyTorch's default initialisation of the model (seed), in hessrmt's
+    weights layout; returns theta in model.parameters() order."""
+    torch.manual_seed(seed)
+    net = ht.build_sequential(ht.expand(model, 784, 10))
+    params = [p.detach().numpy() for p in net.parameters()]
+    ht.write_weights(path, params, ht.expand(model, 784, 10), True)
+    return np.concatenate([p.ravel() for p in params])
 
 
-def write_weights(path, shapes, seed):
-    """PyTorch's default Linear initialisation, in hessrmt's weights layout."""
-    rng = np.random.default_rng(seed)
-    with h5py.File(path, "w") as f:
-        for l, (out, inp) in enumerate(shapes):
-            bound = 1 / np.sqrt(inp)
-            f[f"layers/{l}/weight"] = rng.uniform(-bound, bound, (out, inp))
-            f[f"layers/{l}/bias"] = rng.uniform(-bound, bound, out)
-
-
-def read_weights(path, shapes):
-    """One flat float64 vector, layer by layer: weight (row-major), bias."""
-    with h5py.File(path, "r") as f:
-        parts = []
-        for l in range(len(shapes)):
-            parts += [f[f"layers/{l}/weight"][...].ravel(),
-                      f[f"layers/{l}/bias"][...]]
-    return np.concatenate(parts)
+def cifar_shaped(count, work):
+    """Synthetic CIFAR-10-shaped batches (3x32x32, N(0, 1) pixels, 10
+    classes), written as npy for hessrmt."""
+    rng = np.random.default_rng(ARGS.seed)
+    x = rng.normal(size=(count * BATCH, 3 * 32 * 32))
+    y = rng.integers(0, 10, count * BATCH)
+    np.save(os.path.join(work, "cifar_x.npy"), x)
+    np.save(os.path.join(work, "cifar_y.npy"), y)
+    return x, y, ["--data", os.path.join(work, "cifar_x.npy"), "--labels",
+                  os.path.join(work, "cifar_y.npy")]
 
 
 def read_batches(count):
@@ -106,28 +105,20 @@ def read_batches(count):
     return x / 127.5 - 1.0, y
 
 
-def batch_loss(theta, x, y, shapes):
-    """Mean softmax cross-entropy of an MLP with ReLU between layers."""
-    h, off = x, 0
-    for l, (out, inp) in enumerate(shapes):
-        w = theta[off:off + out * inp].view(out, inp)
-        off += out * inp
-        b = theta[off:off + out]
-        off += out
-        h = h @ w.T + b
-        if l < len(shapes) - 1:
-            h = torch.relu(h)
-    return torch.nn.functional.cross_entropy(h, y, reduction="mean")
+def batch_loss(theta, x, y, model):
+    """Mean softmax cross-entropy of the model (float64, functional)."""
+    f = ht.functional_forward(ht.expand(model, 784, 10), theta, x)
+    return torch.nn.functional.cross_entropy(f, y, reduction="mean")
 
 
-def peer_spectrum(theta0, x, y, shapes):
+def peer_spectrum(theta0, x, y, model):
     """The paper's algorithm: Hessian row by row with autograd, eigvalsh.
     Returns (eigenvalues, seconds for the rows, seconds for eigvalsh)."""
     theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
     xt = torch.tensor(x, dtype=torch.float64)
     yt = torch.tensor(y)
     start = time.perf_counter()
-    (grad,) = torch.autograd.grad(batch_loss(theta, xt, yt, shapes), theta,
+    (grad,) = torch.autograd.grad(batch_loss(theta, xt, yt, model), theta,
                                   create_graph=True)
     n = theta.numel()
     hess = torch.empty((n, n), dtype=torch.float64)
@@ -139,16 +130,15 @@ def peer_spectrum(theta0, x, y, shapes):
     return evals, rows, time.perf_counter() - start
 
 
-def hessrmt_spectra(model, weights, batches, ranks, groups, work):
-    """hessrmt on the same batches; (eigenvalues per batch, s/spectrum, method)."""
+def hessrmt_spectra(model, weights, data, batches, ranks, groups, work):
+    """hessrmt on the same batches; (eigenvalues per batch, s/spectrum,
+    method, numerical ranks)."""
     out = os.path.join(work, "hessrmt.h5")
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), ARGS.hessrmt,
-           "hessian", "--data", f"{FM}/train-images-idx3-ubyte.gz",
-           "--labels", f"{FM}/train-labels-idx1-ubyte.gz", "--scale-pixels",
-           "--model", model, "--weights", weights, "--batch-size", str(BATCH),
+           "hessian", *data, "--model", model, "--weights", weights, "--batch-size", str(BATCH),
            "--max-batches", str(batches), "--groups", str(groups),
            "--no-stats", "-q", "-o", out]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -157,41 +147,47 @@ def hessrmt_spectra(model, weights, batches, ranks, groups, work):
         seconds = (f.attrs["time_total_max"] - f.attrs["time_read_max"]) / batches
         method = f.attrs["method_used"]
         method = method.decode() if isinstance(method, bytes) else str(method)
+        ranks = f["checks/rank"][...]
     os.remove(out)
-    return evals, seconds, method
+    return evals, seconds, method, ranks
 
 
 def bench_model(model, work):
-    shapes = layer_sizes(model)
     weights = os.path.join(work, "weights.h5")
-    write_weights(weights, shapes, ARGS.seed)
-    theta = read_weights(weights, shapes)
-    x, y = read_batches(ARGS.batches)
+    theta = write_weights(weights, model, ARGS.seed)
+    count = max(ARGS.batches, ARGS.hessrmt_batches)
+    if ht.spec_items(ht.expand(model, 784, 10))[1] == (3, 32, 32):
+        x, y, data = cifar_shaped(count, work)
+        where = "synthetic CIFAR-shaped data"
+    else:
+        x, y = read_batches(ARGS.batches)
+        data = ["--data", f"{FM}/train-images-idx3-ubyte.gz", "--labels",
+                f"{FM}/train-labels-idx1-ubyte.gz", "--scale-pixels"]
+        where = "Fashion-MNIST"
     peer, peer_rows, peer_eig = [], 0.0, 0.0
     for b in range(ARGS.batches):
         rows = slice(b * BATCH, (b + 1) * BATCH)
-        ev, t_rows, t_eig = peer_spectrum(theta, x[rows], y[rows], shapes)
+        ev, t_rows, t_eig = peer_spectrum(theta, x[rows], y[rows], model)
         peer.append(ev)
         peer_rows += t_rows / ARGS.batches
         peer_eig += t_eig / ARGS.batches
     peer_s = peer_rows + peer_eig
-    print(f"\n### {model} (N = {theta.size:,}), batch {BATCH}: peer on "
+    print(f"\n### {model} on {where} (N = {theta.size:,}), batch {BATCH}: peer on "
           f"{ARGS.batches} batches, hessrmt on "
           f"{max(ARGS.batches, ARGS.hessrmt_batches)}\n")
     print(f"peer (PyTorch {torch.__version__}, {ARGS.threads} threads): "
           f"{peer_s:.2f} s per spectrum ({peer_rows:.2f} s Hessian rows, "
           f"{peer_eig:.2f} s eigvalsh)\n")
-    print("| hessrmt ranks | groups | method | seconds per spectrum | speed-up "
-          "over peer | max abs eigenvalue difference / max abs eigenvalue |")
-    print("|---|---|---|---|---|---|")
-    count = max(ARGS.batches, ARGS.hessrmt_batches)
+    print("| hessrmt ranks | groups | method | rank found | seconds per spectrum "
+          "| speed-up over peer | max abs eigenvalue difference / max abs eigenvalue |")
+    print("|---|---|---|---|---|---|---|")
     for layout in ARGS.layouts.split(","):
         ranks, groups = (int(v) for v in layout.split("x"))
-        evals, seconds, method = hessrmt_spectra(model, weights, count,
-                                                 ranks, groups, work)
+        evals, seconds, method, found = hessrmt_spectra(model, weights, data, count,
+                                                        ranks, groups, work)
         diff = max(np.max(np.abs(np.sort(evals[b]) - np.sort(peer[b])))
                    / np.max(np.abs(peer[b])) for b in range(ARGS.batches))
-        print(f"| {ranks} | {groups} | {method} | {seconds:.3f} s | "
+        print(f"| {ranks} | {groups} | {method} | {int(found[0])} | {seconds:.3f} s | "
               f"{peer_s / seconds:.0f}x "
               f"| {diff:.1e} |", flush=True)
 

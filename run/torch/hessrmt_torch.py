@@ -194,6 +194,46 @@ def spec_of_sequential(model, input_shape):
     return ", ".join(items), bool(bias)
 
 
+def functional_forward(spec, theta, x, bias=True):
+    """f(x; theta) for a spec, with theta one flat tensor in
+    model.parameters() order and x (n x features): a float64 reference that
+    autograd can differentiate twice (the tests' and the peer benchmark's)."""
+    layers, shape = spec_items(spec)
+    a = x.reshape(len(x), *shape)
+    if shape[1:] == (1, 1):
+        a = a.reshape(len(x), shape[0])
+    off = 0
+
+    def take(*dims):
+        nonlocal off
+        n = int(np.prod(dims))
+        t = theta[off:off + n].reshape(dims)
+        off += n
+        return t
+
+    for head, o in layers:
+        if head == "linear":
+            w = take(o["out"], a.shape[1])
+            a = nn.functional.linear(a, w, take(o["out"]) if bias else None)
+        elif head == "conv":
+            k = o["kernel"]
+            w = take(o["out"], a.shape[1], k, k)
+            a = nn.functional.conv2d(a, w, take(o["out"]) if bias else None,
+                         stride=o.get("stride", 1), padding=o.get("pad", 0))
+        elif head == "maxpool":
+            a = nn.functional.max_pool2d(a, o["kernel"], o.get("stride", o["kernel"]))
+        elif head == "avgpool":
+            a = nn.functional.avg_pool2d(a, o["kernel"], o.get("stride", o["kernel"]))
+        elif head == "flatten":
+            a = a.flatten(1)
+        elif head == "relu":
+            a = torch.relu(a)
+        elif head == "tanh":
+            a = torch.tanh(a)
+    assert off == len(theta), (off, len(theta))
+    return a
+
+
 class PaperLeNet(nn.Module):
     """The paper's small LeNet (3x32x32 inputs, N = 19,217)."""
 

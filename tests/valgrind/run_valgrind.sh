@@ -35,6 +35,7 @@ x = rng.normal(size=(60, 5))
 y = rng.integers(0, 3, 60)
 np.save("x.npy", x)
 np.save("y.npy", y)
+np.save("xi.npy", rng.normal(size=(60, 36)))  # 1x6x6 images
 with open("history.csv", "w") as f:
     f.write("epoch,test_loss\n")
     for t in range(25):
@@ -71,6 +72,12 @@ run hessian 0 hessian "${DATA[@]}" --method dense --no-stats -q -o h.h5
 run hessian_batches 0 hessian "${DATA[@]}" --batch-size 20 --method lowrank --no-stats -q -o hb.h5
 run hessian_gram 0 hessian --data x.npy --labels y.npy --model logistic --batch-size 4 --max-batches 3 --method gram --no-stats -q -o hg.h5
 run train 0 train "${DATA[@]}" --epochs 2 --batch-size 20 --history hist.csv -q -o w.h5
+# a conv net through every layer kind and method, and its training
+CNN=(--data xi.npy --labels y.npy --model "input 1x6x6, conv 2 3 pad 1, relu, maxpool 2 stride 1, conv 2 2 stride 2, tanh, avgpool 2, flatten, linear 3")
+run hessian_conv 0 hessian "${CNN[@]}" --batch-size 20 --max-batches 1 --method dense --no-stats -q -o hc.h5
+run hessian_conv_lowrank 0 hessian "${CNN[@]}" --batch-size 5 --max-batches 1 --method lowrank --no-stats -q -o hcl.h5
+run hessian_conv_gram 0 hessian "${CNN[@]}" --batch-size 5 --max-batches 1 --part gn --method gram --no-stats -q -o hcg.h5
+run train_conv 0 train "${CNN[@]}" --epochs 1 --batch-size 20 -q -o wc.h5
 run stats 0 stats ens.h5 --json stats.json --plots plots
 run relu_sim 0 relu-sim --n0 4 --n1 3 --n2 2 --m 10 --iters 50 --runs 1 -q -o relu.h5
 run lossfit 0 lossfit history.csv --json fit.json

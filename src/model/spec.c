@@ -162,8 +162,7 @@ static int parse_shape(const item_t *it, hr_shape_t *s) {
   char buf[64];
   snprintf(buf, sizeof buf, "%s", it->word[1]);
   for (char *tok = strtok(buf, "x"); tok; tok = strtok(NULL, "x")) {
-    if (n == 3) n = 4;
-    if (n > 3) break;
+    if (n == 3) { n = 4; break; } /* too many dimensions */
     HR_CHECK(parse_count(it, tok, &v[n++]));
   }
   if (n != 1 && n != 3)

@@ -258,7 +258,7 @@ def weights_cases(h, base):
     variant("w_nan", nan, "non-finite")
     variant("w_extra", lambda f: f.create_dataset("layers/2/weight",
                                                   data=np.zeros((3, 3))),
-            "more layers than the model's 2")
+            "more layers with parameters than the model's 2")
     cases.append((replace_arg(base["weights"], good, h.path("x.csv")), "x.csv",
                   "w_not_hdf5"))
     cases.append((replace_arg(base["weights"], good, h.path("none.h5")),

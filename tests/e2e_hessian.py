@@ -321,9 +321,11 @@ def case_lowrank(h):
 
 
 def case_resume(h):
-    x, y, _, theta = write_problem(h, "rs", 400, 6, 4, [6, 8, 4], True, seed=3)
-    common = ["hessian", *data_args(h, "rs"), "--model", "mlp:6-8-4",
-              "--batch-size", 20, "--method", "dense", "--groups", 2]
+    # 40 spectra of N = 356: long enough that the kill lands mid-run even
+    # when the machine is fast (with N = 92 a run could finish first)
+    x, y, _, theta = write_problem(h, "rs", 400, 6, 4, [6, 32, 4], True, seed=3)
+    common = ["hessian", *data_args(h, "rs"), "--model", "mlp:6-32-4",
+              "--batch-size", 10, "--method", "dense", "--groups", 2]
     h.run(2, *common, "-q", "-o", h.path("full.h5"))
     out = h.path("res.h5")
     proc = kill_one_rank_after(h, 2, common + ["-o", out], done_lines=4)

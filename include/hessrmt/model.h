@@ -89,7 +89,8 @@ int hr_model_init(hr_model_t *m, const char *spec, int64_t inputs,
 
 /* The outputs a spec declares without data (0 if it does not say, as
  * "logistic" does).  Errors as hr_model_init. */
-int hr_model_spec_outputs(const char *spec, int64_t inputs, int64_t *outputs);
+int hr_model_spec_outputs(const char *spec, int64_t inputs, hr_loss_t loss,
+                          int64_t *outputs);
 
 /* Layer l of those with parameters (l = 0 .. nparam_layers - 1): what
  * layers/<l>/ of a weights file holds. */

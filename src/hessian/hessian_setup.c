@@ -51,6 +51,7 @@ static int resolve_classes(hr_ctx_t *ctx, hr_hessian_t *h, int *need_pass) {
   *need_pass = 0;
   int64_t declared = 0;
   HR_CHECK(hr_agree(ctx->world, hr_model_spec_outputs(h->model_spec, h->dim,
+                                                      (hr_loss_t)o->loss,
                                                       &declared)));
   if (declared > 0) {
     h->classes = declared;

@@ -431,15 +431,13 @@ int hr_model_init(hr_model_t *m, const char *spec, int64_t inputs,
   return HR_OK;
 }
 
-int hr_model_spec_outputs(const char *spec, int64_t inputs, int64_t *outputs) {
+int hr_model_spec_outputs(const char *spec, int64_t inputs, hr_loss_t loss,
+                          int64_t *outputs) {
   *outputs = 0;
   if (!strcmp(spec, "logistic")) return HR_OK;
   hr_model_t *m = malloc(sizeof *m);
   if (!m) HR_FAIL(HR_ERR_MEMORY, "out of memory");
-  int rc = hr_model_init(m, spec, inputs, 0, 1, HR_ACT_RELU, HR_LOSS_CE);
-  if (rc == HR_ERR_USAGE && strstr(hr_error_message(), "bike-mlp"))
-    rc = (hr_error_clear(), hr_model_init(m, spec, inputs, 0, 1, HR_ACT_RELU,
-                                           HR_LOSS_MSE));
+  int rc = hr_model_init(m, spec, inputs, 0, 1, HR_ACT_RELU, loss);
   if (rc == HR_OK) *outputs = m->outputs;
   free(m);
   return rc;

@@ -125,25 +125,103 @@ int hr_dmat_count_nonfinite(const hr_dmat_t *a, int64_t *count) {
   return HR_OK;
 }
 
-int hr_dmat_asymmetry(const hr_dmat_t *a, double *max_abs) {
+/* ---- the matrix against its transpose, a row strip at a time ----------------
+ * Strip s holds global rows [i0, i0 + w), w = nb * nprow, i0 = s * w.  T
+ * (w x n, same grid and blocks) receives A(:, i0:i0+w)^T from pdtran; its
+ * row block t then lives on the process row of A's row block i0/nb + t,
+ * and column j on A's column j's owner, so T's local (lt, lj) is A's local
+ * (s * nb + lt, lj): no further communication.  The workspace is nb local
+ * rows of A, not a copy of it. */
+typedef void (*strip_fn)(hr_dmat_t *a, const hr_dmat_t *t, int64_t s,
+                         void *ctx);
+
+static int for_each_strip(hr_dmat_t *a, strip_fn fn, void *ctx) {
+  const hr_grid_t *g = a->grid;
+  int64_t w = a->nb * g->nprow;
   hr_dmat_t t;
-  int rc = hr_dmat_create(a->grid, a->n, a->m, a->nb, a->precision, &t);
-  HR_CHECK(hr_agree(a->grid->comm, rc));
-  int im = (int)a->m, in = (int)a->n, one = 1;
-  if (a->precision == HR_PRECISION_DOUBLE) {
-    double alpha = 1.0, beta = 0.0;
-    pdtran_(&in, &im, &alpha, a->data, &one, &one, a->desc, &beta, t.data,
-            &one, &one, t.desc);
-  } else {
-    float alpha = 1.0f, beta = 0.0f;
-    pstran_(&in, &im, &alpha, a->data, &one, &one, a->desc, &beta, t.data,
-            &one, &one, t.desc);
+  int rc = hr_dmat_create(g, w < a->n ? w : a->n, a->n, a->nb, a->precision, &t);
+  HR_CHECK(hr_agree(g->comm, rc));
+  int in = (int)a->n, one = 1;
+  for (int64_t s = 0; s * w < a->n; s++) {
+    int64_t i0 = s * w;
+    int rows = (int)(a->n - i0 < w ? a->n - i0 : w), ja = (int)i0 + 1;
+    if (a->precision == HR_PRECISION_DOUBLE) {
+      double alpha = 1.0, beta = 0.0;
+      pdtran_(&rows, &in, &alpha, a->data, &one, &ja, a->desc, &beta, t.data,
+              &one, &one, t.desc);
+    } else {
+      float alpha = 1.0f, beta = 0.0f;
+      pstran_(&rows, &in, &alpha, a->data, &one, &ja, a->desc, &beta, t.data,
+              &one, &one, t.desc);
+    }
+    fn(a, &t, s, ctx);
   }
-  double local = 0.0;
-  for (int64_t lj = 0; lj < a->local_cols; lj++)
-    for (int64_t li = 0; li < a->local_rows; li++)
-      local = fmax(local, fabs(hr_dmat_get(a, li, lj) - hr_dmat_get(&t, li, lj)));
   hr_dmat_free(&t);
+  return HR_OK;
+}
+
+/* Local rows of strip s on this rank: [*first, *first + *count). */
+static void strip_rows(const hr_dmat_t *a, const hr_dmat_t *t, int64_t s,
+                       int64_t *first, int64_t *count) {
+  *first = s * a->nb;
+  int64_t left = a->local_rows - *first;
+  *count = left < 0 ? 0 : left < t->local_rows ? left : t->local_rows;
+}
+
+static void strip_asymmetry(hr_dmat_t *a, const hr_dmat_t *t, int64_t s,
+                            void *ctx) {
+  double *worst = ctx;
+  int64_t first, count;
+  strip_rows(a, t, s, &first, &count);
+  for (int64_t lj = 0; lj < a->local_cols; lj++)
+    for (int64_t lt = 0; lt < count; lt++)
+      *worst = fmax(*worst, fabs(hr_dmat_get(a, first + lt, lj) -
+                                 hr_dmat_get(t, lt, lj)));
+}
+
+static void strip_mirror(hr_dmat_t *a, const hr_dmat_t *t, int64_t s,
+                         void *ctx) {
+  (void)ctx;
+  int64_t first, count;
+  strip_rows(a, t, s, &first, &count);
+  for (int64_t lj = 0; lj < a->local_cols; lj++) {
+    int64_t j = hr_dmat_global_col(a, lj);
+    for (int64_t lt = 0; lt < count; lt++) {
+      if (hr_dmat_global_row(a, first + lt) >= j) continue;  /* keep lower */
+      size_t k = (size_t)lj * (size_t)a->lld + (size_t)(first + lt);
+      size_t kt = (size_t)lj * (size_t)t->lld + (size_t)lt;
+      if (a->precision == HR_PRECISION_DOUBLE)
+        ((double *)a->data)[k] = ((const double *)t->data)[kt];
+      else
+        ((float *)a->data)[k] = ((const float *)t->data)[kt];
+    }
+  }
+}
+
+int hr_dmat_asymmetry(hr_dmat_t *a, double *max_abs) {
+  double local = 0.0;
+  HR_CHECK(for_each_strip(a, strip_asymmetry, &local));
   HR_MPI(MPI_Allreduce(&local, max_abs, 1, MPI_DOUBLE, MPI_MAX, a->grid->comm));
   return HR_OK;
+}
+
+int hr_dmat_symmetrize_lower(hr_dmat_t *a) {
+  return for_each_strip(a, strip_mirror, NULL);
+}
+
+void hr_dmat_symv_lower(const hr_dmat_t *a, const double *V, int64_t k,
+                        double *Y) {
+  int64_t n = a->n;
+  for (int64_t lj = 0; lj < a->local_cols; lj++) {
+    int64_t j = hr_dmat_global_col(a, lj);
+    for (int64_t li = 0; li < a->local_rows; li++) {
+      int64_t i = hr_dmat_global_row(a, li);
+      if (i < j) continue;
+      double v = hr_dmat_get(a, li, lj);
+      for (int64_t d = 0; d < k; d++) {
+        Y[d * n + i] += v * V[d * n + j];
+        if (i > j) Y[d * n + j] += v * V[d * n + i];
+      }
+    }
+  }
 }

@@ -50,12 +50,22 @@ def case_solvers(h):
               "--seed", 5, "-q"]
     h.run(4, *common, "-o", h.path("s_elpa2.h5"))
     ref = evals(h.path("s_elpa2.h5"))
-    for solver in ["elpa1", "pdsyevr", "pdsyev"]:
+    for solver in ["elpa1", "pdsyevr", "pdsyev", "lapack", "auto"]:
         for np_ in (1, 4):
+            # lapack solves on one rank: at 4 ranks, one group per rank
+            extra = ["--groups", 4] if solver == "lapack" and np_ == 4 else []
             out = h.path(f"s_{solver}_{np_}.h5")
-            h.run(np_, *common, "--solver", solver, "-o", out)
+            h.run(np_, *common, "--solver", solver, *extra, "-o", out)
             err = max_rel(evals(out), ref)
             h.expect(err < 1e-12, f"{solver} on {np_} ranks vs elpa2: {err:.3g}")
+            with h5py.File(out, "r") as f:
+                used = f.attrs["solver_used"]
+            want = {"auto": "lapack" if np_ == 1 else "elpa2"}.get(solver, solver)
+            h.expect(used == want, f"--solver {solver} at {np_} ranks used {used}")
+    proc = h.run(2, *common, "--solver", "lapack", "-o", h.path("s_bad.h5"),
+                 check=False)
+    h.expect(proc.returncode != 0 and "one rank" in proc.stderr,
+             f"lapack on a 2-rank group: {proc.stderr}")
     for solver in ["elpa2", "pdsyevr"]:
         out = h.path(f"s_single_{solver}.h5")
         h.run(2, *common, "--solver", solver, "--precision", "single", "-o", out)
@@ -176,7 +186,9 @@ def case_beta_ensembles(h):
 def case_resume(h):
     """SIGKILL one rank part-way; --resume finishes the file, bit for bit
     equal to an uninterrupted run."""
-    common = ["ensemble", "--kind", "goe", "--n", 500, "--count", 10,
+    # 40 members: one-rank groups solve with LAPACK in milliseconds, and
+    # the kill must still land mid-run
+    common = ["ensemble", "--kind", "goe", "--n", 500, "--count", 40,
               "--seed", 9, "--groups", 2]
     full = h.path("res_full.h5")
     h.run(2, *common, "-q", "-o", full)
@@ -187,7 +199,7 @@ def case_resume(h):
     h.expect(os.path.exists(out + ".partial"), "killed run left no .partial")
     with h5py.File(out + ".partial", "r") as f:
         finished = int(f["rows_done"][...].sum())
-    h.expect(0 < finished < 10, f"{finished} rows finished before the kill")
+    h.expect(0 < finished < 40, f"{finished} rows finished before the kill")
     h.run(2, *common, "-q", "--resume", "-o", out)
     h.expect(not os.path.exists(out + ".partial"), "resume left .partial")
     a, b = evals(out), evals(full)
@@ -313,7 +325,36 @@ def case_cli(h):
              f"progress lines: {proc.stderr}")
 
 
+def case_plan(h):
+    """--dry-run plans N = 200,000 (past the old 46,340 cap) without
+    allocating it and writes nothing; with --solver auto a --max-mem that
+    ELPA 2-stage's workspace would exceed selects the lean pdsyev, says so,
+    and gives the same eigenvalues."""
+    out = h.path("plan.h5")
+    proc = h.run(2, "ensemble", "--n", 200000, "--dry-run", "-o", out)
+    h.expect("matrices of order 200000" in proc.stderr and "memory:" in proc.stderr
+             and "GFLOP" in proc.stderr, f"plan: {proc.stderr}")
+    h.expect(not os.path.exists(out) and not os.path.exists(out + ".partial"),
+             "dry run wrote a file")
+    common = ["ensemble", "--n", 3000, "--seed", 3, "-q", "--no-stats"]
+    h.run(2, *common, "-o", h.path("plan_elpa.h5"))
+    proc = h.run(2, *common[:-2], "--no-stats", "--max-mem", "140M", "-o",
+                 h.path("plan_lean.h5"))
+    with h5py.File(h.path("plan_lean.h5"), "r") as f:
+        used = f.attrs["solver_used"]
+    h.expect(used == "pdsyev" and "lean pdsyev" in proc.stderr,
+             f"--max-mem 140M used {used}: {proc.stderr}")
+    err = max_rel(evals(h.path("plan_lean.h5")), evals(h.path("plan_elpa.h5")))
+    h.expect(err < 1e-12, f"pdsyev vs elpa2 {err:.3g}")
+    # ... and a limit even pdsyev cannot meet is refused before any work
+    proc = h.run(2, *common, "--max-mem", "60M", "-o", h.path("plan_no.h5"),
+                 check=False)
+    h.expect(proc.returncode != 0 and "memory" in proc.stderr,
+             f"--max-mem 60M: {proc.stderr}")
+
+
 CASES = {
+    "plan": case_plan,
     "rank_independence": case_rank_independence,
     "solvers": case_solvers,
     "tridiag_analytic": case_tridiag_analytic,

@@ -300,10 +300,13 @@ def case_lowrank(h):
         h.expect(0 < lr_rank.max() < 499 // 2, f"rank {lr_rank} below N/2")
     check_spectrum(h, d[1], m.hessian(theta, x[8:16], y[8:16]) / 8, 1e-6,
                    "batch 1 reference")
-    # auto picks lowrank here (4 x 8 x 4 < N = 499)
+    # auto prefers the reduced path here: order 223 of N = 499 is cheaper
+    # to form and solve than the range finder's ~96 products of size N
     h.run(1, *common, "-o", h.path("auto.h5"))
     with h5py.File(h.path("auto.h5"), "r") as f:
-        h.expect(f.attrs["method_used"] == "lowrank", "auto did not pick lowrank")
+        h.expect(f.attrs["method_used"] == "reduced",
+                 f"auto picked {f.attrs['method_used']}, not reduced")
+    h.expect(max_rel(evals(h.path("auto.h5")), d) < 1e-12, "auto vs dense")
     # fewer parameters than a probe block (N = 81 < 128): no LAPACK misuse
     proc = h.run(1, "hessian", "--model", "mlp:8-8-1", "--dim", 8, "--loss",
                  "mse", "--activation", "tanh", "--batch-size", 16,
@@ -318,6 +321,66 @@ def case_lowrank(h):
     h.expect("dense path is faster" in proc.stderr, "no fallback note")
     ref = Mlp([30, 12, 10, 4], True, "tanh", "ce").hessian(theta, x[:24], y[:24]) / 24
     check_spectrum(h, evals(out)[0], ref, 1e-6, "fallback vs reference")
+
+
+def case_reduced(h):
+    """The input-span reduction equals the dense path to 1e-12 for relu and
+    tanh, ce and mse, with and without biases, batches smaller than the
+    input width (a real reduction), larger (none: the span is everything)
+    and with repeated rows (a span smaller than the batch); at 1 and 2
+    ranks; the reference agrees; a conv model is refused with a message."""
+    d, widths = 12, [12, 9, 7, 3]
+    spec = "mlp:" + "-".join(map(str, widths))
+    for bias in (True, False):
+        name = f"rd{int(bias)}"
+        x, y, _, theta = write_problem(h, name, 40, d, 3, widths, bias, seed=9)
+        # rows 16-23 repeat rows 16-19: batch 2 of 8 spans 4 dimensions
+        x[20:24] = x[16:20]
+        y[20:24] = y[16:20]
+        np.save(h.path(f"{name}_x.npy"), x)
+        np.save(h.path(f"{name}_y.npy"), y.astype(np.int64))
+        base = ["hessian", *data_args(h, name), "--model", spec]
+        if not bias:
+            base += ["--no-bias"]
+        for act in ("relu", "tanh"):
+            for loss in ("ce", "mse"):
+                for batch in (8, 20):
+                    common = [*base, "--activation", act, "--loss", loss,
+                              "--batch-size", batch, "--max-batches", 3, "-q",
+                              "--no-stats"]
+                    tag = f"{name}_{act}_{loss}_{batch}"
+                    h.run(1, *common, "--method", "dense", "-o",
+                          h.path(f"{tag}_d.h5"))
+                    h.run(1, *common, "--method", "reduced", "-o",
+                          h.path(f"{tag}_r.h5"))
+                    a, b = evals(h.path(f"{tag}_d.h5")), evals(h.path(f"{tag}_r.h5"))
+                    h.expect(max_rel(b, a) < 1e-12,
+                             f"reduced vs dense, {tag}: {max_rel(b, a):.3g}")
+        with h5py.File(h.path(f"{tag}_r.h5"), "r") as f:
+            h.expect(f.attrs["method_used"] == "reduced", "method_used")
+            hv = f["checks/hv_error"][...]
+            h.expect(bool(np.all(hv < 1e-12)), f"H v check {hv}")
+    # two ranks, one group and two groups, against the one-rank run
+    ref = evals(h.path("rd0_tanh_mse_8_d.h5"))
+    for extra in (["--groups", 1], []):
+        out = h.path(f"rd_np2_{len(extra)}.h5")
+        h.run(2, *base, "--activation", "tanh", "--loss", "mse",
+              "--batch-size", 8, "--max-batches", 3, "-q", "--no-stats",
+              "--method", "reduced", *extra, "-o", out)
+        h.expect(max_rel(evals(out), ref) < 1e-12,
+                 f"reduced at 2 ranks {extra}: {max_rel(evals(out), ref):.3g}")
+    # the reference: batch 1 of relu / ce with biases
+    x, y, _, theta = write_problem(h, "rdref", 40, d, 3, widths, True, seed=9)
+    out = h.path("rdref.h5")
+    h.run(1, "hessian", *data_args(h, "rdref"), "--model", spec,
+          "--batch-size", 8, "--max-batches", 2, "--reduction", "sum",
+          "--method", "reduced", "-q", "--no-stats", "-o", out)
+    ref = Mlp(widths, True, "relu", "ce").hessian(theta, x[8:16], y[8:16])
+    check_spectrum(h, evals(out)[1], ref, 1e-6, "reduced vs reference")
+    h.error_case(1, ["hessian", "--model", "input 1x6x6, conv 2 3, relu, "
+                     "flatten, linear 3", "--dim", 36,
+                     "--batch-size", 4, "--method", "reduced"],
+                 "first layer with parameters is linear", "reduced conv")
 
 
 def case_resume(h):
@@ -423,10 +486,15 @@ def case_synthetic(h):
 
 def case_dry_run(h):
     out = h.path("dry.h5")
-    proc = h.run(2, "hessian", "--model", "mlp:20-30-4", "--batch-size", 64,
-                 "--dry-run", "-o", out)
+    proc = h.run(2, "hessian", "--model", "mlp:200-8-4", "--dim", 200,
+                 "--batch-size", 16, "--dry-run", "-o", out)
     h.expect("memory" in proc.stderr and "GFLOP" in proc.stderr,
              f"plan: {proc.stderr}")
+    # the flop model behind --method auto, the method used marked
+    for method in ("dense", "lowrank", "reduced"):
+        h.expect(f"  {method} " in proc.stderr, f"no {method} cost: {proc.stderr}")
+    h.expect("reduced" in proc.stderr.split("<- used")[0].splitlines()[-1],
+             f"auto did not use reduced: {proc.stderr}")
     h.expect(not os.path.exists(out) and not os.path.exists(out + ".partial"),
              "dry run wrote a file")
 
@@ -436,6 +504,7 @@ CASES = {
     "mlp": case_mlp,
     "batches": case_batches,
     "lowrank": case_lowrank,
+    "reduced": case_reduced,
     "resume": case_resume,
     "fashion_mnist": case_fashion_mnist,
     "errors_np1": lambda h: errors(h, 1),

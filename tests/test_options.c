@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
   EXPECT(parse(&o, "ensemble") == HR_PARSE_RUN, "defaults parse");
   EXPECT(o.kind == HR_KIND_GOE && o.n == 1000 && o.count == 1 && o.seed == 1,
          "ensemble defaults");
-  EXPECT(o.solver == HR_SOLVER_ELPA2 && o.precision == HR_PRECISION_DOUBLE,
+  EXPECT(o.solver == HR_SOLVER_AUTO && o.precision == HR_PRECISION_DOUBLE,
          "solver defaults");
   EXPECT(o.nblk == 0 && o.grid_rows == 0 && o.max_mem == 0 && o.groups == 0,
          "auto defaults");
@@ -81,8 +81,11 @@ int main(int argc, char **argv) {
   expect_usage_error("ensemble --nblk 0", "--nblk 0");
   expect_usage_error("ensemble --n -4", "--n -4");
   expect_usage_error("ensemble --n 12abc", "--n 12abc");
-  expect_usage_error("ensemble --n 50000", "46340");
-  expect_usage_error("ensemble --solver magma", "elpa2|elpa1|pdsyevr|pdsyev");
+  EXPECT(parse(&o, "ensemble --n 200000 --dry-run") == HR_PARSE_RUN &&
+             o.n == 200000 && o.dry_run, "ensemble --n 200000 --dry-run");
+  /* no artificial cap: only the 32-bit descriptors' own */
+  expect_usage_error("ensemble --n 2147483648", "--n 2147483648");
+  expect_usage_error("ensemble --solver magma", "elpa2|elpa1|pdsyevr|pdsyev|lapack|auto");
   expect_usage_error("ensemble --grid 2by2", "--grid 2by2");
   expect_usage_error("ensemble --grid 0x4", "--grid 0x4");
   expect_usage_error("ensemble --max-mem lots", "--max-mem lots");

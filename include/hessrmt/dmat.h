@@ -55,9 +55,19 @@ void hr_dmat_scale(hr_dmat_t *a, double factor);
 /* Number of NaN or infinite entries over the whole matrix (collective). */
 int hr_dmat_count_nonfinite(const hr_dmat_t *a, int64_t *count);
 
-/* max |A - A^T| over all elements, on every rank.  Collective; needs a
- * temporary of the local size. */
-int hr_dmat_asymmetry(const hr_dmat_t *a, double *max_abs);
+/* max |A - A^T| over all elements, on every rank.  Collective; works a
+ * row strip at a time (pdtran), with nb local rows of workspace. */
+int hr_dmat_asymmetry(hr_dmat_t *a, double *max_abs);
+
+/* Copy the lower triangle onto the upper one, for solvers that read both
+ * (ELPA); same workspace.  Collective. */
+int hr_dmat_symmetrize_lower(hr_dmat_t *a);
+
+/* Y += (this rank's share of) S V for the symmetric S whose lower
+ * triangle A holds, k columns (V, Y: n x k, column-major, whole on every
+ * rank); summing Y over the grid gives S V.  No communication. */
+void hr_dmat_symv_lower(const hr_dmat_t *a, const double *V, int64_t k,
+                        double *Y);
 
 /* max |A| over all elements, on every rank.  Collective. */
 int hr_dmat_max_abs(const hr_dmat_t *a, double *max_abs);

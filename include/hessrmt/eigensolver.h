@@ -1,7 +1,8 @@
 /* Eigenvalues (only) of a symmetric matrix in block-cyclic layout, through
- * ELPA (1- or 2-stage) or ScaLAPACK (pdsyevr, pdsyev), in double or single
- * precision.  The matrix must hold both triangles (ELPA reads the full
- * matrix) and is destroyed. */
+ * ELPA (1- or 2-stage), ScaLAPACK (pdsyevr, pdsyev) or, on a one-rank
+ * grid, LAPACK's two-stage dsyev, in double or single precision.  Only the
+ * lower triangle is read (for ELPA, which reads both, it is first mirrored
+ * onto the upper one); the matrix is destroyed. */
 #ifndef HESSRMT_EIGENSOLVER_H
 #define HESSRMT_EIGENSOLVER_H
 
@@ -21,13 +22,14 @@ typedef struct {
 int hr_eigensolver_init(hr_eigensolver_caps_t *caps);
 void hr_eigensolver_finalize(void);
 
-/* The solver that will actually run.  ELPA without single precision
+/* The solver that will actually run on groups of group_size ranks.
+ * auto: lapack on one rank, else elpa2.  ELPA without single precision
  * support falls back to ScaLAPACK's pssyevr (documented in the README);
  * *note then says so, else it is NULL. */
 hr_solver_t hr_eigensolver_resolve(hr_solver_t requested,
                                    hr_precision_t precision,
                                    const hr_eigensolver_caps_t *caps,
-                                   const char **note);
+                                   int group_size, const char **note);
 
 /* Check nblk for a solver, matrix order and grid; the message says what
  * would work.  ELPA 2-stage needs nblk * (max(nprow, npcol) - 1) < n. */

@@ -20,8 +20,17 @@ typedef struct {
 /* Rows m of the Wishart factor X (m x N): ceil(N / ratio). */
 int64_t hr_ensemble_wishart_rows(const hr_ensemble_t *e);
 
-/* Extra bytes per rank beyond the matrix itself (Wishart's X in double). */
+/* Estimated peak bytes per rank of one member's generation, checks and
+ * solve (beyond the matrix: the largest of the symmetry check's row strip,
+ * the solver's workspace and the generator's), with a breakdown. */
+int64_t hr_ensemble_memory(const hr_ensemble_t *e, hr_solver_t solver,
+                           int64_t nb, hr_precision_t prec,
+                           const hr_grid_t *grid, char *breakdown, size_t len);
+
+/* Extra bytes per rank beyond the matrix itself (Wishart's X in double,
+ * and its product in double when the matrix is single). */
 int64_t hr_ensemble_extra_bytes(const hr_ensemble_t *e, int64_t nb,
+                                hr_precision_t precision,
                                 const hr_grid_t *grid);
 
 /* Fill a (n x n, already created) with member k.  Collective over the

@@ -1,4 +1,4 @@
-/* The hessian command's state and its three ways to a spectrum:
+/* The hessian command's state and its four ways to a spectrum:
  *   dense    assemble H (or H0, H1) in the block-cyclic layout from
  *            per-rank partial column panels, then solve all N eigenvalues
  *            (hessian_dense.c; logistic regression takes a Kronecker
@@ -7,7 +7,11 @@
  *            matrix G G^T, the rest exactly zero (hessian_gram.c);
  *   lowrank  the range of a batch Hessian captured from products with
  *            random probes, checked on fresh probes, then the projected
- *            matrix solved (hessian_lowrank.c).
+ *            matrix solved (hessian_lowrank.c);
+ *   reduced  a batch Hessian of a model whose first parameter layer is
+ *            linear, in the exact subspace the batch's inputs span: the
+ *            dense path on a smaller model, the rest exactly zero
+ *            (hessian_reduced.c).
  * Every path must give the same spectrum to rounding. */
 #ifndef HESSRMT_HESSIAN_H
 #define HESSRMT_HESSIAN_H
@@ -23,10 +27,13 @@
 enum {
   HR_CHECK_TRACE = HR_RUN_CHECK_TRACE,  /* trace of the matrix solved */
   HR_CHECK_EVSUM = HR_RUN_CHECK_EVSUM,  /* its eigenvalue sum (run layer) */
-  HR_CHECK_ASYM = HR_RUN_CHECK_ASYM,    /* max |H - H^T| */
+  HR_CHECK_ASYM = HR_RUN_CHECK_ASYM,    /* max |H - H^T| (NaN where only one
+                                           triangle is formed) */
   HR_CHECK_RANK,    /* numerical rank (gram and lowrank: as found) */
   HR_CHECK_LOSS,    /* mean per-sample loss over the rows */
   HR_CHECK_ROWS,    /* rows in this spectrum */
+  HR_CHECK_HV,      /* assembled H v against the R-operator's, relative
+                       (dense and reduced) */
   HR_N_CHECKS
 };
 
@@ -77,6 +84,32 @@ hr_samples_t hr_hessian_samples(const hr_hessian_t *h, int64_t first,
  * ascending in place (evals holds n). */
 void hr_hessian_add_zeros(double *evals, int64_t found, int64_t n);
 
+/* One Hessian to form: a model, its parameters and this rank's samples
+ * (x: count x dim).  The dense path works on one; the reduced path builds
+ * its own from a smaller model. */
+typedef struct {
+  const hr_model_t *model;
+  const double *theta;
+  const double *x;
+  int64_t count, dim;
+  const int32_t *labels;
+  const double *targets;    /* count x outputs, or NULL */
+  hr_part_t part;
+  double scale;             /* reduction: 1/rows or 1 */
+} hr_hessian_problem_t;
+
+/* The problem of h's loaded rows. */
+hr_hessian_problem_t hr_hessian_problem(const hr_hessian_t *h);
+
+/* Its samples [first, first + count). */
+hr_samples_t hr_problem_samples(const hr_hessian_problem_t *p, int64_t first,
+                                int64_t count);
+
+/* Rows of `width` doubles, `local` of them on this rank, gathered in rank
+ * order on every rank of comm (`total` in all).  Collective; agreed. */
+int hr_hessian_gather_rows(MPI_Comm comm, const double *mine, int64_t local,
+                           int64_t width, double *all, int64_t total);
+
 /* Estimated bytes per rank, with a breakdown for messages. */
 int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
                           const hr_hessian_t *h, char *breakdown, size_t len);
@@ -85,6 +118,10 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
  * and checks.  Collective over run->grid.comm; agreed. */
 int hr_hessian_dense(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                      double *evals, double *checks);
+/* The same for any problem: its model's nparams eigenvalues. */
+int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,
+                             const hr_hessian_problem_t *p, double *evals,
+                             double *checks);
 /* Gram matrices up to this order are solved whole by the group's first
  * rank with LAPACK; larger ones are distributed and go to --solver. */
 enum { HR_GRAM_SERIAL_MAX = 2048 };
@@ -92,6 +129,11 @@ int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                     int64_t rows, double *evals, double *checks);
 int hr_hessian_lowrank(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                        int64_t k, double *evals, double *checks);
+/* Order of the reduced problem for batches of `rows` rows (an upper
+ * bound: the span found may be smaller); N if the model does not reduce. */
+int64_t hr_hessian_reduced_order(const hr_hessian_t *h, int64_t rows);
+int hr_hessian_reduced(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
+                       int64_t rows, double *evals, double *checks);
 
 int hr_cmd_hessian(hr_ctx_t *ctx);
 

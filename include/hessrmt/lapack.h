@@ -13,4 +13,13 @@ void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
              const int *lda, double *w, double *work, const int *lwork,
              int *iwork, const int *liwork, int *info);
 
+/* Eigenvalues only through the two-stage reduction (full -> band ->
+ * tridiagonal, then dsterf): the fastest LAPACK path for JOBZ = 'N'. */
+void dsyev_2stage_(const char *jobz, const char *uplo, const int *n, double *a,
+                   const int *lda, double *w, double *work, const int *lwork,
+                   int *info);
+void ssyev_2stage_(const char *jobz, const char *uplo, const int *n, float *a,
+                   const int *lda, float *w, float *work, const int *lwork,
+                   int *info);
+
 #endif

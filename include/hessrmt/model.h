@@ -171,6 +171,32 @@ void hr_model_gn_layers(const hr_model_t *m, const double *theta,
                         const hr_samples_t *s, hr_model_work_t *w, double *D,
                         double *A);
 
+/* ---- the input-span reduction (reduce.c) ---------------------------------
+ * A batch touches the first linear layer's weights W~ = [W b] only through
+ * W~ x~ (x~ = [x; 1] with a bias), so with Q (dx x rank, orthonormal
+ * columns) a basis of the batch's x~ the batch Hessian is, up to an
+ * orthogonal change of coordinates, the Hessian of the reduced model --
+ * first layer V = W~ Q without bias, on inputs Q^T x~ -- padded with exact
+ * zeros.  Only models whose first parameter layer is linear (flatten
+ * layers before it are allowed) reduce. */
+
+/* Index of that first linear layer, or -1 if the model does not reduce. */
+int hr_model_first_linear(const hr_model_t *m);
+
+/* dx: the first linear layer's input width plus 1 with a bias (0 if the
+ * model does not reduce). */
+int64_t hr_model_reduce_width(const hr_model_t *m);
+
+/* N of the reduced model for an input span of this rank (N itself if the
+ * model does not reduce). */
+int64_t hr_model_reduced_order(const hr_model_t *m, int64_t rank);
+
+/* The reduced model into *out and its parameters into theta_out (length
+ * hr_model_reduced_order(m, rank)); Q is dx x rank, row-major. */
+int hr_model_reduce_input(const hr_model_t *m, const double *theta,
+                          const double *Q, int64_t rank, hr_model_t *out,
+                          double *theta_out);
+
 /* K = scale G G^T (lower triangle of an R x R row-major array, R = S*C)
  * from the layer-wise rows of S samples; Kd (R x R) and Ka (S x S) are
  * scratch. */

@@ -28,14 +28,20 @@ enum { HR_MAX_INPUTS = 256 };
 typedef enum { HR_KIND_GOE, HR_KIND_POISSON, HR_KIND_WISHART, HR_KIND_TRIDIAG,
                HR_KIND_BETA } hr_kind_t;
 
-#define HR_SOLVER_CHOICES "elpa2|elpa1|pdsyevr|pdsyev"
-typedef enum { HR_SOLVER_ELPA2, HR_SOLVER_ELPA1, HR_SOLVER_PDSYEVR, HR_SOLVER_PDSYEV } hr_solver_t;
+#define HR_SOLVER_CHOICES "elpa2|elpa1|pdsyevr|pdsyev|lapack|auto"
+typedef enum {
+  HR_SOLVER_ELPA2, HR_SOLVER_ELPA1, HR_SOLVER_PDSYEVR, HR_SOLVER_PDSYEV,
+  HR_SOLVER_LAPACK, HR_SOLVER_AUTO
+} hr_solver_t;
 
 #define HR_PRECISION_CHOICES "double|single"
 typedef enum { HR_PRECISION_DOUBLE, HR_PRECISION_SINGLE } hr_precision_t;
 
-#define HR_METHOD_CHOICES "auto|dense|gram|lowrank"
-typedef enum { HR_METHOD_AUTO, HR_METHOD_DENSE, HR_METHOD_GRAM, HR_METHOD_LOWRANK } hr_method_t;
+#define HR_METHOD_CHOICES "auto|dense|gram|lowrank|reduced"
+typedef enum {
+  HR_METHOD_AUTO, HR_METHOD_DENSE, HR_METHOD_GRAM, HR_METHOD_LOWRANK,
+  HR_METHOD_REDUCED, HR_N_METHODS
+} hr_method_t;
 
 #define HR_REDUCTION_CHOICES "mean|sum"
 typedef enum { HR_REDUCTION_MEAN, HR_REDUCTION_SUM } hr_reduction_t;

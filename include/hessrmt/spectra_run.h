@@ -21,6 +21,7 @@ typedef struct hr_run {
   char grid_desc[256];        /* "2x2", or each group's shape: "1x2,1x1" */
   hr_solver_t solver;         /* the solver that runs */
   const char *solver_note;    /* why it differs from --solver, or NULL */
+  char note_buf[256];         /* a note composed at run time */
   int64_t n;                  /* spectrum length (matrix order) */
   int64_t nblk;               /* one block size for all groups */
   int64_t count;              /* number of spectra */
@@ -41,6 +42,19 @@ int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run);
 
 /* Zero a run so hr_run_free is safe before hr_run_layout has run. */
 void hr_run_init(hr_run_t *run);
+
+/* A command's estimate of the bytes per rank its plan needs with the
+ * run's current solver, with a breakdown for messages. */
+typedef int64_t (*hr_need_fn)(const hr_ctx_t *ctx, const hr_run_t *run,
+                              const void *user, char *breakdown, size_t len);
+
+/* The memory limit (run->mem_limit) and the plan's estimate, the largest
+ * over ranks, into *need.  With --solver auto, ELPA 2-stage is traded for
+ * the lean pdsyev when only that fits (run->solver and solver_note say
+ * so).  Collective. */
+int hr_run_plan_memory(hr_ctx_t *ctx, hr_run_t *run, hr_need_fn fn,
+                       const void *user, int64_t *need, char *breakdown,
+                       size_t len);
 
 /* Stop, on every rank, if any rank's estimate `need` exceeds the limit
  * (--max-mem, or the node's memory over its ranks).  Collective. */
@@ -68,11 +82,17 @@ enum { HR_RUN_CHECK_TRACE, HR_RUN_CHECK_EVSUM, HR_RUN_CHECK_ASYM };
 typedef int (*hr_problem_fn)(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
                              double *evals, double *checks, void *user);
 
-/* The self-checks (trace, max |A - A^T|) and then the solve of an
- * assembled matrix, each timed; the matrix is destroyed.  Collective over
- * its grid; agreed. */
+/* The self-checks (trace, max |A - A^T| unless asymmetry is NULL: a
+ * matrix of which only the lower triangle was formed) and then the solve
+ * of an assembled matrix, each timed; the matrix is destroyed.  Collective
+ * over its grid; agreed. */
 int hr_run_check_and_solve(hr_ctx_t *ctx, const hr_run_t *run, hr_dmat_t *a,
                            double *evals, double *trace, double *asymmetry);
+
+/* The run's block size if the solver accepts it for order n on the
+ * group's grid (a smaller matrix than the run's: Gram, reduced), else the
+ * solver's default for n. */
+int64_t hr_run_nblk_for(const hr_run_t *run, int64_t n);
 
 /* Deal the unfinished problems to the groups (k = g, g + G, ...), solve,
  * write each row as it finishes.  On failure the file is closed, keeping

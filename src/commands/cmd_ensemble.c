@@ -20,25 +20,24 @@ enum { CHECK_TRACE = HR_RUN_CHECK_TRACE, CHECK_ASYM = HR_RUN_CHECK_ASYM,
        N_CHECKS = 3 };
 
 static int64_t memory_need(const hr_ctx_t *ctx, const hr_run_t *run,
-                           const hr_ensemble_t *e, char *breakdown,
-                           size_t len) {
-  hr_precision_t prec = (hr_precision_t)ctx->opts->precision;
-  int64_t matrix = hr_dmat_local_bytes(e->n, e->n, run->nblk, prec, &run->grid);
-  int64_t solver = hr_eigensolver_workspace_bytes(run->solver, e->n, run->nblk,
-                                                  prec, &run->grid);
-  int64_t extra = hr_ensemble_extra_bytes(e, run->nblk, &run->grid);
-  char a[32], b[32], c[32];
-  snprintf(breakdown, len,
-           "matrix %s, then the largest of its check copy, the solver "
-           "workspace %s and the generator's %s",
-           hr_format_bytes((double)matrix, a, sizeof a),
-           hr_format_bytes((double)solver, b, sizeof b),
-           hr_format_bytes((double)extra, c, sizeof c));
-  /* Generation, the symmetry check (a transposed copy) and the solve come
-   * one after another: the peak is the matrix plus the largest of them. */
-  int64_t phase = matrix > solver ? matrix : solver;
-  if (extra > phase) phase = extra;
-  return HR_MEMORY_BASELINE + matrix + phase + 2 * e->n * (int64_t)sizeof(double);
+                           const void *user, char *breakdown, size_t len) {
+  return hr_ensemble_memory(user, run->solver, run->nblk,
+                            (hr_precision_t)ctx->opts->precision, &run->grid,
+                            breakdown, len);
+}
+
+/* The flops of one member's solve, for --dry-run. */
+static void print_flops(const hr_ctx_t *ctx, const hr_ensemble_t *e) {
+  if (ctx->rank != 0 || ctx->opts->quiet) return;
+  double n = (double)e->n;
+  if (e->kind == HR_KIND_BETA)
+    fprintf(stderr, "hessrmt ensemble: per member ~%.3g GFLOP (dsterf on the "
+            "tridiagonal model, O(N^2)); %lld members\n", 30.0 * n * n / 1e9,
+            (long long)ctx->opts->count);
+  else
+    fprintf(stderr, "hessrmt ensemble: per member ~%.3g GFLOP to solve "
+            "((4/3) N^3); %lld members\n", 4.0 / 3.0 * n * n * n / 1e9,
+            (long long)ctx->opts->count);
 }
 
 /* Kind beta: the tridiagonal model, solved by LAPACK's dsterf (O(N^2))
@@ -104,13 +103,22 @@ static int summarize(const hr_ctx_t *ctx, const hr_ensemble_t *e) {
 static int run_ensemble(hr_ctx_t *ctx, hr_run_t *run, const hr_ensemble_t *e) {
   const hr_options_t *o = ctx->opts;
   HR_CHECK(hr_run_layout(ctx, e->n, run));
-  char breakdown[256], what[128], kind[32];
-  int64_t need = memory_need(ctx, run, e, breakdown, sizeof breakdown);
-  HR_CHECK(hr_run_check_memory(ctx, run, need, breakdown));
+  char breakdown[512], what[128], kind[32];
+  int64_t need = 0;
+  HR_CHECK(hr_run_plan_memory(ctx, run, memory_need, e, &need, breakdown,
+                              sizeof breakdown));
   snprintf(what, sizeof what, "%lld %s matrices of order %lld",
            (long long)o->count,
            hr_choice_name(HR_KIND_CHOICES, o->kind, kind, sizeof kind),
            (long long)e->n);
+  if (o->dry_run) {
+    hr_run_print_plan(ctx, run, what, need);
+    if (ctx->rank == 0 && !o->quiet)
+      fprintf(stderr, "hessrmt ensemble: memory: %s\n", breakdown);
+    print_flops(ctx, e);
+    return HR_OK;
+  }
+  HR_CHECK(hr_run_check_memory(ctx, run, need, breakdown));
   hr_run_print_plan(ctx, run, what, need);
   HR_CHECK(hr_run_open(ctx, run, o->count, check_names, N_CHECKS));
   HR_CHECK(hr_run_problems(ctx, run, solve_member, (void *)e));

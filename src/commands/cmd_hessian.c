@@ -28,10 +28,11 @@
 #include "hessrmt/weights.h"
 
 static const char *const hr_method_names[] = {"auto", "dense", "Gram",
-                                             "low-rank"};
+                                             "low-rank", "reduced"};
 
 static const char *const check_names[] = {"trace", "eigenvalue_sum",
-                                          "asymmetry", "rank", "loss", "rows"};
+                                          "asymmetry", "rank", "loss", "rows",
+                                          "hv_error"};
 
 /* Spectra: one for the whole dataset, or one per batch. */
 static int plan_spectra(hr_ctx_t *ctx, hr_hessian_t *h) {
@@ -69,23 +70,68 @@ static int plan_spectra(hr_ctx_t *ctx, hr_hessian_t *h) {
   return HR_OK;
 }
 
+/* ---- the methods' costs ------------------------------------------------------
+ * Flops per spectrum of each exact method that applies, to form the matrix
+ * it solves and to solve it ((4/3) order^3, the reduction to tridiagonal
+ * form that dominates an eigenvalues-only solve).  One Hessian-vector
+ * product costs about 4 forward passes per sample (R-forward and
+ * R-backward, two GEMMs a layer each): 8 n N^2 for all of an MLP's H,
+ * whose forward pass is 2N flops. */
+typedef struct {
+  int applies;
+  double form, solve, order;
+} method_cost_t;
+
+static int gram_exact(const hr_hessian_t *h) {
+  return h->part == HR_PART_GN ||
+         (hr_model_is_logistic(&h->model) && h->part == HR_PART_FULL);
+}
+
+static void method_costs(const hr_hessian_t *h, method_cost_t c[HR_N_METHODS]) {
+  const hr_model_t *m = &h->model;
+  double N = (double)m->nparams, n = (double)h->batch;
+  double M = n * (double)h->classes;
+  double hvp = 4.0 * n * hr_model_forward_flops(m);
+  int logistic = hr_model_is_logistic(m);
+  memset(c, 0, sizeof(method_cost_t) * HR_N_METHODS);
+  c[HR_METHOD_DENSE] = (method_cost_t){1, logistic ? n * N * N : hvp * N, 0, N};
+  c[HR_METHOD_GRAM] = (method_cost_t){gram_exact(h) && M < N,
+                                      M * M * N + M * N * (double)h->classes, 0, M};
+  double reduced = (double)hr_hessian_reduced_order(h, h->batch);
+  c[HR_METHOD_REDUCED] = (method_cost_t){
+      hr_model_first_linear(m) >= 0 && reduced < N,
+      hvp * reduced * reduced / N, 0, reduced};
+  /* the rank the range finder meets: unknown ahead; bounded by the
+   * reduced order and N/2 (its fallback), guessed as 3 B C */
+  double r = fmin(fmin(3 * M, N / 2), reduced);
+  c[HR_METHOD_LOWRANK] = (method_cost_t){
+      !h->all && !logistic && h->part != HR_PART_GN && 4 * M < N,
+      2.0 * r * hvp + 6.0 * N * r * r, 0, r};
+  for (int k = 1; k < HR_N_METHODS; k++)
+    c[k].solve = 4.0 / 3.0 * c[k].order * c[k].order * c[k].order;
+}
+
 /* auto: gram where it is exact and smaller (logistic, whose H is its
- * Gauss-Newton part, or --part gn), lowrank for other batch Hessians whose
- * rank is bounded well below N, dense otherwise. */
+ * Gauss-Newton part, or --part gn); otherwise the cheapest of dense,
+ * reduced and lowrank by the flop model. */
 static int resolve_method(hr_ctx_t *ctx, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
-  int64_t N = h->model.nparams, m = h->batch * h->classes;
-  int logistic = hr_model_is_logistic(&h->model);
-  int gram_exact = h->part == HR_PART_GN || (logistic && h->part == HR_PART_FULL);
+  method_cost_t c[HR_N_METHODS];
+  method_costs(h, c);
   h->method = (hr_method_t)o->method;
   if (h->method == HR_METHOD_AUTO) {
-    if (gram_exact && m < N) h->method = HR_METHOD_GRAM;
-    else if (!h->all && !logistic && h->part != HR_PART_GN && 4 * m < N)
-      h->method = HR_METHOD_LOWRANK;
-    else h->method = HR_METHOD_DENSE;
+    h->method = HR_METHOD_DENSE;
+    if (c[HR_METHOD_GRAM].applies) {
+      h->method = HR_METHOD_GRAM;
+    } else {
+      for (int k = HR_METHOD_LOWRANK; k <= HR_METHOD_REDUCED; k++)
+        if (c[k].applies && c[k].form + c[k].solve <
+                                c[h->method].form + c[h->method].solve)
+          h->method = (hr_method_t)k;
+    }
   }
   int rc = HR_OK;
-  if (h->method == HR_METHOD_GRAM && !gram_exact)
+  if (h->method == HR_METHOD_GRAM && !gram_exact(h))
     rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
                       "--method gram is exact only for the Gauss-Newton part "
                       "(--part gn) or logistic regression; use --method dense "
@@ -93,6 +139,11 @@ static int resolve_method(hr_ctx_t *ctx, hr_hessian_t *h) {
   else if (h->method == HR_METHOD_LOWRANK && h->all)
     rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
                       "--method lowrank is for batch spectra (--batch-size B)");
+  else if (h->method == HR_METHOD_REDUCED && hr_model_first_linear(&h->model) < 0)
+    rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                      "--method reduced needs a model whose first layer with "
+                      "parameters is linear (an MLP); this one starts with "
+                      "a convolution: use --method lowrank or dense");
   return hr_agree(ctx->world, rc);
 }
 
@@ -154,6 +205,7 @@ static int solve_spectrum(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
   switch (h->method) {
     case HR_METHOD_GRAM: HR_CHECK(hr_hessian_gram(ctx, run, h, count, evals, checks)); break;
     case HR_METHOD_LOWRANK: HR_CHECK(hr_hessian_lowrank(ctx, run, h, k, evals, checks)); break;
+    case HR_METHOD_REDUCED: HR_CHECK(hr_hessian_reduced(ctx, run, h, count, evals, checks)); break;
     default: HR_CHECK(hr_hessian_dense(ctx, run, h, evals, checks)); break;
   }
   if (isnan(checks[HR_CHECK_RANK]))
@@ -184,23 +236,34 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
     order = 0;                                      /* nothing distributed */
     build = (N * (N / 2) + 3 * N * 128 + (N / 2) * (N / 2)) * 8 +
             hr_model_work_bytes(&h->model, 64, 128);
-  } else if (hr_model_is_logistic(&h->model)) {                /* Kronecker panels */
+  } else if (hr_model_is_logistic(&h->model)) {     /* Kronecker panels */
     build = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
             slice * (h->dim + 1 + C + width) * 8;
-  } else {                                          /* unit-direction HVPs */
-    build = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
-            2 * N * width * 8 + hr_model_work_bytes(&h->model, 128, width);
+  } else {               /* unit-direction HVPs, of the reduced model or H's */
+    if (h->method == HR_METHOD_REDUCED) {
+      int64_t dx = hr_model_reduce_width(&h->model);
+      int64_t k = h->batch < dx ? h->batch : dx;
+      order = hr_hessian_reduced_order(h, h->batch);
+      /* gathered x~, Q, my rows' x~ and reduced rows, reduced theta */
+      build = (h->batch * dx + dx * k + slice * (dx + k) + order) * 8;
+    }
+    build += hr_assemble_workspace_bytes(order, run->nblk, run->grid.npcol) +
+             2 * order * width * 8 + hr_model_work_bytes(&h->model, 128, width);
   }
   int64_t matrix = order ? hr_dmat_local_bytes(order, order, run->nblk, prec,
                                                &run->grid) : 0;
   int64_t solver = order ? hr_eigensolver_workspace_bytes(
                                run->solver, order, run->nblk, prec, &run->grid)
                          : 0;
-  /* Building, the symmetry check (a copy of the matrix) and the solve come
-   * one after another beside the matrix and the data. */
+  /* the asymmetry check and ELPA's mirrored triangle: one row strip */
+  int64_t strip = order ? hr_dmat_local_bytes(run->nblk * run->grid.nprow,
+                                              order, run->nblk, prec, &run->grid)
+                        : 0;
+  /* Building, the checks and the solve come one after another beside the
+   * matrix and the data. */
   int64_t phase = build > solver ? build : solver;
-  if (matrix > phase) phase = matrix;
-  int64_t need = HR_MEMORY_BASELINE + data + matrix + phase + 3 * N * 8;
+  if (strip > phase) phase = strip;
+  int64_t need = HR_MEMORY_BASELINE + data + matrix + phase + 6 * N * 8;
   if (h->method == HR_METHOD_LOWRANK) {
     /* Past rank N/2 it falls back to dense, which must fit too. */
     hr_hessian_t dense = *h;
@@ -220,31 +283,35 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
     return HR_MEMORY_BASELINE + h->pass_bytes;
   }
   snprintf(breakdown, len, "data slice %s, matrix of order %lld %s, then the "
-           "largest of its check copy, the solver's workspace %s and the %s "
-           "workspace %s", hr_format_bytes((double)data, d, sizeof d),
+           "largest of the solver's workspace %s and the %s workspace %s",
+           hr_format_bytes((double)data, d, sizeof d),
            (long long)order, hr_format_bytes((double)matrix, a, sizeof a),
            hr_format_bytes((double)solver, b, sizeof b),
            hr_method_names[h->method], hr_format_bytes((double)build, c, sizeof c));
   return need;
 }
 
+static int64_t plan_need(const hr_ctx_t *ctx, const hr_run_t *run,
+                         const void *user, char *breakdown, size_t len) {
+  return hr_hessian_memory(ctx, run, user, breakdown, len);
+}
+
+/* The flop model behind --method auto, one line per method that applies. */
 static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {
   if (ctx->rank != 0 || ctx->opts->quiet) return;
-  double N = (double)h->model.nparams, n = (double)h->batch;
-  double m = n * (double)h->classes, assemble, order;
-  /* One Hessian-vector product costs about 4 forward passes per sample
-   * (R-forward and R-backward, two GEMMs a layer each); 8 n N^2 for an
-   * MLP, whose forward pass is 2N flops. */
-  double hvp = 4.0 * n * hr_model_forward_flops(&h->model);
-  switch (h->method) {
-    case HR_METHOD_GRAM: assemble = m * m * N + m * N * h->classes; order = m; break;
-    case HR_METHOD_LOWRANK: assemble = 1.5 * hvp * (3 * m) + 6.0 * N * 9 * m * m; order = 3 * m; break;
-    default: assemble = hr_model_is_logistic(&h->model) ? 2.0 * n * N * N : hvp * N; order = N;
+  method_cost_t c[HR_N_METHODS];
+  method_costs(h, c);
+  char name[32];
+  fprintf(stderr, "hessrmt hessian: per spectrum (%lld spectra), GFLOP to "
+          "form + to solve ((4/3) order^3):\n", (long long)h->count);
+  for (int k = HR_METHOD_DENSE; k < HR_N_METHODS; k++) {
+    if (!c[k].applies) continue;
+    fprintf(stderr, "  %-8s %10.3g + %-10.3g order %.0f%s%s\n",
+            hr_choice_name(HR_METHOD_CHOICES, k, name, sizeof name),
+            c[k].form / 1e9, c[k].solve / 1e9, c[k].order,
+            k == HR_METHOD_LOWRANK ? " (rank guessed: 3 B C)" : "",
+            k == (int)h->method ? "  <- used" : "");
   }
-  fprintf(stderr, "hessrmt hessian: per spectrum ~%.3g GFLOP to form, ~%.3g "
-          "GFLOP to solve ((4/3) order^3, order %.0f); %lld spectra\n",
-          assemble / 1e9, 4.0 / 3.0 * order * order * order / 1e9, order,
-          (long long)h->count);
 }
 
 static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
@@ -273,13 +340,17 @@ static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
 static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
   HR_CHECK(setup(ctx, h));
-  /* Gram and low-rank spectra of a batch are small problems: a rank alone
-   * solves one fastest, so by default every rank takes its own batches. */
-  if (h->method == HR_METHOD_GRAM || h->method == HR_METHOD_LOWRANK)
+  /* Gram, low-rank and reduced spectra of a batch are small problems: a
+   * rank alone solves one fastest, so by default every rank takes its own
+   * batches. */
+  if (h->method == HR_METHOD_GRAM || h->method == HR_METHOD_LOWRANK ||
+      (h->method == HR_METHOD_REDUCED && !h->all))
     run->groups_auto = (int)(h->count < ctx->size ? h->count : ctx->size);
   HR_CHECK(hr_run_layout(ctx, h->model.nparams, run));
   char breakdown[512], what[1400], model[1024], method[32];
-  int64_t need = hr_hessian_memory(ctx, run, h, breakdown, sizeof breakdown);
+  int64_t need = 0;
+  HR_CHECK(hr_run_plan_memory(ctx, run, plan_need, h, &need, breakdown,
+                              sizeof breakdown));
   snprintf(what, sizeof what, "%lld spectr%s of %s (N = %lld) over %lld rows "
            "of %s, method %s", (long long)h->count, h->count == 1 ? "um" : "a",
            hr_model_describe(&h->model, model, sizeof model),
@@ -287,7 +358,6 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
            o->data, hr_choice_name(HR_METHOD_CHOICES, h->method, method,
                                    sizeof method));
   if (o->dry_run) {
-    HR_CHECK(hr_memory_limit(ctx->world, o->max_mem, &run->mem_limit));
     hr_run_print_plan(ctx, run, what, need);
     if (ctx->rank == 0) fprintf(stderr, "hessrmt hessian: memory: %s\n", breakdown);
     print_flops(ctx, h);

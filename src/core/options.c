@@ -58,8 +58,9 @@ static const opt_entry_t option_table[] = {
    "(the (2,-1) matrix, eigenvalues 2-2cos(k pi/(N+1))), beta (Gaussian "
    "beta ensemble from its tridiagonal model: GOE, GUE, GSE spectra for "
    "--beta 1, 2, 4)", HR_CMD_ENSEMBLE, 1},
-  {"n", 0, OPT_INT, FIELD(n), "1000", NULL, 1, 46340, "N", "Ensemble",
-   "matrix order N (ScaLAPACK descriptors limit N to 46340)", HR_CMD_ENSEMBLE, 1},
+  {"n", 0, OPT_INT, FIELD(n), "1000", NULL, 1, 2147483647, "N", "Ensemble",
+   "matrix order N (any that fits: ScaLAPACK's 32-bit descriptors bound N "
+   "and each rank's local rows, not N^2; see --dry-run)", HR_CMD_ENSEMBLE, 1},
   {"count", 0, OPT_INT, FIELD(count), "1", NULL, 1, 1e9, "K", "Ensemble",
    "number of matrices (rows of hessian_evals)", HR_CMD_ENSEMBLE, 1},
   {"seed", 0, OPT_INT, FIELD(seed), "1", NULL, 0, 9.2e18, "S", "Ensemble",
@@ -150,8 +151,10 @@ static const opt_entry_t option_table[] = {
   {"method", 0, OPT_CHOICE, FIELD(method), "auto", HR_METHOD_CHOICES, 0, 0,
    "M", "Hessian", "dense (assemble H and solve), gram (nonzero eigenvalues "
    "from G G^T where exact: logistic, or --part gn), lowrank (range found "
-   "by Hessian-vector products, checked, batches only); auto picks the "
-   "cheapest exact one", HR_CMD_HESSIAN, 1},
+   "by Hessian-vector products, checked, batches only), reduced (the "
+   "exact subspace of the batch's input span: models whose first layer "
+   "with parameters is linear); auto picks the cheapest exact one by a "
+   "flop model that --dry-run shows", HR_CMD_HESSIAN, 1},
   {"reduction", 0, OPT_CHOICE, FIELD(reduction), "mean", HR_REDUCTION_CHOICES,
    0, 0, "R", "Hessian", "loss over the samples of a spectrum: mean, or sum "
    "(what the paper's scripts used per batch)", HR_CMD_HESSIAN, 1},
@@ -168,10 +171,13 @@ static const opt_entry_t option_table[] = {
    "renamed when complete)", HR_CMD_ENSEMBLE, 0},
 
   /* layout and solver */
-  {"solver", 0, OPT_CHOICE, FIELD(solver), "elpa2", HR_SOLVER_CHOICES, 0, 0,
+  {"solver", 0, OPT_CHOICE, FIELD(solver), "auto", HR_SOLVER_CHOICES, 0, 0,
    "NAME", "Eigensolver and layout",
-   "eigensolver: elpa2 (ELPA 2-stage), elpa1 (ELPA 1-stage), pdsyevr or "
-   "pdsyev (ScaLAPACK); eigenvalues only", LAYOUT_COMMANDS, 1},
+   "eigensolver, eigenvalues only: elpa2 (ELPA 2-stage), elpa1 (ELPA "
+   "1-stage), pdsyevr or pdsyev (ScaLAPACK; pdsyev is the leanest: the "
+   "matrix plus O(N nb)), lapack (LAPACK's two-stage dsyev, one rank per "
+   "group).  auto: lapack on one-rank groups, else elpa2 if it fits "
+   "--max-mem, else pdsyev", LAYOUT_COMMANDS, 1},
   {"precision", 0, OPT_CHOICE, FIELD(precision), "double",
    HR_PRECISION_CHOICES, 0, 0, "P", "Eigensolver and layout",
    "precision of the matrix and the solve", LAYOUT_COMMANDS, 1},
@@ -326,7 +332,8 @@ static const opt_entry_t option_table[] = {
    "on error, also print where it happened (source trace)",
    ALL_COMMANDS, 0},
   {"dry-run", 0, OPT_FLAG, FIELD(dry_run), NULL, NULL, 0, 0, NULL, "Run control",
-   "print the plan (grid, memory per rank, flops) and stop", HR_CMD_HESSIAN, 0},
+   "print the plan (grid, memory per rank, flops) and stop",
+   HR_CMD_HESSIAN | HR_CMD_ENSEMBLE, 0},
 };
 enum { N_OPTIONS = sizeof option_table / sizeof option_table[0] };
 

@@ -1,6 +1,8 @@
-/* The dense path: assemble the whole Hessian (or a part of it) in the 2D
- * block-cyclic layout from per-rank partial column panels, check it, and
- * solve for all N eigenvalues (see hessian.h). */
+/* The dense path: assemble a whole Hessian (or a part of it) in the 2D
+ * block-cyclic layout from per-rank partial column panels, check it against
+ * independent Hessian-vector products, and solve for all its eigenvalues
+ * (see hessian.h).  The reduced path hands it the Hessian of a smaller
+ * model. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,11 +12,13 @@
 #include "hessrmt/eigensolver.h"
 #include "hessrmt/error.h"
 #include "hessrmt/hessian.h"
+#include "hessrmt/random.h"
 
 typedef struct {
-  const hr_hessian_t *h;
+  const hr_hessian_problem_t *pb;
   int64_t width;          /* panel width nb * npcol */
   /* logistic (Kronecker route) */
+  int64_t D, Dx;          /* input width; with the constant feature */
   double *xt;             /* local rows of x~ = [x, 1], S x Dx */
   double *prob;           /* their softmax probabilities, S x C */
   double *yw;             /* S x min(Dx, width) */
@@ -24,40 +28,59 @@ typedef struct {
   double *E, *HV;         /* N x width each */
 } panel_ctx_t;
 
-static int is_logistic(const hr_hessian_t *h) { return hr_model_is_logistic(&h->model); }
+hr_hessian_problem_t hr_hessian_problem(const hr_hessian_t *h) {
+  hr_hessian_problem_t p = {&h->model, h->theta, h->data.x, h->data.count,
+                            h->dim, h->data.labels, h->targets, h->part,
+                            h->scale};
+  return p;
+}
+
+hr_samples_t hr_problem_samples(const hr_hessian_problem_t *p, int64_t first,
+                                int64_t count) {
+  hr_samples_t s = {count, p->x + first * p->dim, p->labels + first,
+                    p->targets ? p->targets + first * p->model->outputs : NULL};
+  return s;
+}
+
+static int is_logistic(const hr_hessian_problem_t *pb) {
+  return hr_model_is_logistic(pb->model);
+}
 
 /* ---- logistic regression: the Kronecker route ------------------------------ */
 
 /* Block (c, c') of the logistic Hessian is X~^T diag(w_cc') X~ with
  * w_cc'(s) = p_c (delta_cc' - p_c') for cross-entropy and delta_cc' for
- * squared error (DESIGN.md, "Softmax cross-entropy logistic regression"):
- * about 2 n N^2 flops for all of H against ~8 n N^2 for unit-direction
- * Hessian-vector products. */
+ * squared error (DESIGN.md, "Softmax cross-entropy logistic regression").
+ * Only rows at or below a panel's first column are formed -- the lower
+ * triangle, which is all the solvers read -- about n N^2 flops for all of
+ * H, against ~8 n N^2 for unit-direction Hessian-vector products. */
 static double logistic_weight(const panel_ctx_t *p, int64_t s, int64_t c,
                               int64_t cp) {
-  if (p->h->model.loss == HR_LOSS_MSE) return c == cp ? 1.0 : 0.0;
-  int64_t C = p->h->classes;
+  if (p->pb->model->loss == HR_LOSS_MSE) return c == cp ? 1.0 : 0.0;
+  int64_t C = p->pb->model->outputs;
   double pc = p->prob[s * C + c];
   return pc * ((c == cp ? 1.0 : 0.0) - p->prob[s * C + cp]);
 }
 
 static int logistic_setup(panel_ctx_t *p) {
-  const hr_hessian_t *h = p->h;
-  int64_t S = h->data.count, D = h->dim, C = h->classes, Dx = D + h->model.bias;
-  int64_t ywc = Dx < p->width ? Dx : p->width;
-  p->xt = malloc((size_t)(S * Dx) * sizeof *p->xt);
-  p->prob = malloc((size_t)(S * C) * sizeof *p->prob);
+  const hr_hessian_problem_t *pb = p->pb;
+  int64_t S = pb->count, C = pb->model->outputs;
+  p->D = pb->dim;
+  p->Dx = p->D + (pb->model->layer[0].nbias ? 1 : 0);
+  int64_t D = p->D, Dx = p->Dx, ywc = Dx < p->width ? Dx : p->width;
+  p->xt = malloc((size_t)(S * Dx + 1) * sizeof *p->xt);
+  p->prob = malloc((size_t)(S * C + 1) * sizeof *p->prob);
   p->yw = malloc((size_t)(S * ywc + 1) * sizeof *p->yw);
   if (!p->xt || !p->prob || !p->yw)
     HR_FAIL(HR_ERR_MEMORY, "out of memory for the logistic panels");
   for (int64_t s = 0; s < S; s++) {
-    memcpy(p->xt + s * Dx, h->data.x + s * D, (size_t)D * sizeof *p->xt);
-    if (h->model.bias) p->xt[s * Dx + D] = 1.0;
+    memcpy(p->xt + s * Dx, pb->x + s * D, (size_t)D * sizeof *p->xt);
+    if (Dx > D) p->xt[s * Dx + D] = 1.0;
   }
   hr_model_work_t *w;
-  HR_CHECK(hr_model_work_create(&h->model, S ? S : 1, 1, &w));
-  hr_samples_t all = hr_hessian_samples(h, 0, S);
-  hr_model_probabilities(&h->model, h->theta, &all, w, p->prob);
+  HR_CHECK(hr_model_work_create(pb->model, S ? S : 1, 1, &w));
+  hr_samples_t all = hr_problem_samples(pb, 0, S);
+  hr_model_probabilities(pb->model, pb->theta, &all, w, p->prob);
   hr_model_work_free(w);
   return HR_OK;
 }
@@ -66,7 +89,7 @@ static int logistic_setup(panel_ctx_t *p) {
  * weight W[c'][j'], or bias b[c'] as j' = D (the constant feature). */
 static int64_t column_run(const panel_ctx_t *p, int64_t J, int64_t left,
                           int64_t *cp, int64_t *jp) {
-  int64_t D = p->h->dim, C = p->h->classes;
+  int64_t D = p->D, C = p->pb->model->outputs;
   if (J < C * D) {
     *cp = J / D;
     *jp = J % D;
@@ -80,25 +103,30 @@ static int64_t column_run(const panel_ctx_t *p, int64_t J, int64_t left,
 static int logistic_panel(void *vctx, int64_t col0, int64_t ncols,
                           double *panel) {
   panel_ctx_t *p = vctx;
-  const hr_hessian_t *h = p->h;
-  int64_t N = h->model.nparams, S = h->data.count, D = h->dim, C = h->classes;
-  int64_t Dx = D + h->model.bias;
+  const hr_hessian_problem_t *pb = p->pb;
+  int64_t N = pb->model->nparams, S = pb->count, D = p->D, Dx = p->Dx;
+  int64_t C = pb->model->outputs;
   memset(panel, 0, (size_t)(N * ncols) * sizeof *panel);
-  if (h->part == HR_PART_RESIDUAL) return HR_OK;  /* linear model: H1 = 0 */
+  if (pb->part == HR_PART_RESIDUAL) return HR_OK;  /* linear model: H1 = 0 */
   for (int64_t t = 0; t < ncols;) {
     int64_t cp, jp, run = column_run(p, col0 + t, ncols - t, &cp, &jp);
     for (int64_t c = 0; c < C; c++) {
-      if (h->model.loss == HR_LOSS_MSE && c != cp) continue;
+      if (pb->model->loss == HR_LOSS_MSE && c != cp) continue;
+      /* weight rows (c, j), j >= j0: those at or below row col0 */
+      int64_t j0 = col0 > c * D ? col0 - c * D : 0;
+      int weights = j0 < D, bias = Dx > D;
+      if (!weights && !bias) continue;
       for (int64_t s = 0; s < S; s++) {
-        double ws = h->scale * logistic_weight(p, s, c, cp);
+        double ws = pb->scale * logistic_weight(p, s, c, cp);
         for (int64_t u = 0; u < run; u++)
           p->yw[s * run + u] = ws * p->xt[s * Dx + jp + u];
       }
       /* rows (c, j) of these columns: X^T Yw, straight into the panel */
-      cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)D, (int)run,
-                  (int)S, 1.0, p->xt, (int)Dx, p->yw, (int)run, 0.0,
-                  panel + t * N + c * D, (int)N);
-      if (h->model.bias)
+      if (weights)
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)(D - j0),
+                    (int)run, (int)S, 1.0, p->xt + j0, (int)Dx, p->yw,
+                    (int)run, 0.0, panel + t * N + c * D + j0, (int)N);
+      if (bias)
         for (int64_t u = 0; u < run; u++) {
           double sum = 0;
           for (int64_t s = 0; s < S; s++) sum += p->yw[s * run + u];
@@ -113,31 +141,37 @@ static int logistic_panel(void *vctx, int64_t col0, int64_t ncols,
 /* ---- MLPs: unit-direction Hessian-vector products -------------------------- */
 
 static int mlp_setup(panel_ctx_t *p) {
-  const hr_hessian_t *h = p->h;
-  int64_t N = h->model.nparams;
-  p->chunk = h->data.count < 128 ? h->data.count : 128;
+  const hr_hessian_problem_t *pb = p->pb;
+  int64_t N = pb->model->nparams;
+  p->chunk = pb->count < 128 ? pb->count : 128;
   if (p->chunk < 1) p->chunk = 1;
   p->E = calloc((size_t)(N * p->width), sizeof *p->E);
   p->HV = malloc((size_t)(N * p->width) * sizeof *p->HV);
   if (!p->E || !p->HV)
     HR_FAIL(HR_ERR_MEMORY, "out of memory for %lld Hessian-vector products",
             (long long)p->width);
-  return hr_model_work_create(&h->model, p->chunk, p->width, &p->work);
+  return hr_model_work_create(pb->model, p->chunk, p->width, &p->work);
+}
+
+/* Sum over this rank's samples of (part of) H V for k directions. */
+static void local_hvp(const hr_hessian_problem_t *pb, hr_model_work_t *w,
+                      int64_t chunk, const double *V, int64_t k, double *HV) {
+  for (int64_t i = 0; i < pb->count; i += chunk) {
+    int64_t c = pb->count - i < chunk ? pb->count - i : chunk;
+    hr_samples_t s = hr_problem_samples(pb, i, c);
+    hr_model_hvp(pb->model, pb->theta, &s, pb->part, V, k, w, HV);
+  }
 }
 
 static int mlp_panel(void *vctx, int64_t col0, int64_t ncols, double *panel) {
   panel_ctx_t *p = vctx;
-  const hr_hessian_t *h = p->h;
-  int64_t N = h->model.nparams;
+  const hr_hessian_problem_t *pb = p->pb;
+  int64_t N = pb->model->nparams;
   memset(p->E, 0, (size_t)(N * p->width) * sizeof *p->E);
   memset(p->HV, 0, (size_t)(N * ncols) * sizeof *p->HV);
   for (int64_t t = 0; t < ncols; t++) p->E[t * N + col0 + t] = 1.0;
-  for (int64_t i = 0; i < h->data.count; i += p->chunk) {
-    int64_t c = h->data.count - i < p->chunk ? h->data.count - i : p->chunk;
-    hr_samples_t s = hr_hessian_samples(h, i, c);
-    hr_model_hvp(&h->model, h->theta, &s, h->part, p->E, ncols, p->work, p->HV);
-  }
-  for (int64_t i = 0; i < N * ncols; i++) panel[i] = h->scale * p->HV[i];
+  local_hvp(pb, p->work, p->chunk, p->E, ncols, p->HV);
+  for (int64_t i = 0; i < N * ncols; i++) panel[i] = pb->scale * p->HV[i];
   return HR_OK;
 }
 
@@ -149,33 +183,95 @@ static void panel_free(panel_ctx_t *p) {
 
 /* ---- assemble, check, solve ------------------------------------------------- */
 
-static int assemble(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
+static int assemble(hr_ctx_t *ctx, const hr_hessian_problem_t *pb,
                     hr_dmat_t *H) {
   panel_ctx_t p;
   memset(&p, 0, sizeof p);
-  p.h = h;
-  p.width = run->nblk * run->grid.npcol;
-  int rc = is_logistic(h) ? logistic_setup(&p) : mlp_setup(&p);
-  rc = hr_agree(run->grid.comm, rc);
+  p.pb = pb;
+  p.width = H->nb * H->grid->npcol;
+  int rc = is_logistic(pb) ? logistic_setup(&p) : mlp_setup(&p);
+  rc = hr_agree(H->grid->comm, rc);
   hr_timer_start(&ctx->timer, HR_PHASE_ASSEMBLE);
   if (rc == HR_OK)
-    rc = hr_assemble_panels(H, is_logistic(h) ? logistic_panel : mlp_panel, &p);
+    rc = hr_assemble_panels(H, is_logistic(pb) ? logistic_panel : mlp_panel, &p);
   hr_timer_stop(&ctx->timer, HR_PHASE_ASSEMBLE);
   panel_free(&p);
   return rc;
 }
 
-int hr_hessian_dense(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
-                     double *evals, double *checks) {
-  int64_t N = h->model.nparams;
+/* The assembled H (lower triangle) times two random vectors against the
+ * R-operator's products for the same vectors: the largest relative
+ * difference.  Every entry the solver reads takes part, so an assembly
+ * error anywhere shows.  Collective over H's grid. */
+enum { CHECK_VECTORS = 2 };
+
+static int hv_check(const hr_hessian_problem_t *pb, const hr_dmat_t *H,
+                    double *error) {
+  int64_t N = H->n, k = CHECK_VECTORS;
+  MPI_Comm comm = H->grid->comm;
+  double *V = malloc((size_t)(N * k) * sizeof *V);
+  double *Y = calloc((size_t)(2 * N * k), sizeof *Y);  /* assembled, then R-op */
+  hr_model_work_t *w = NULL;
+  int64_t chunk = pb->count < 64 ? (pb->count ? pb->count : 1) : 64;
+  int rc = V && Y ? hr_model_work_create(pb->model, chunk, k, &w)
+                  : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                 "out of memory for the H v check");
+  rc = hr_agree(comm, rc);
+  if (rc == HR_OK) {
+    /* the same vectors on every rank */
+    for (int64_t d = 0; d < k; d++)
+      for (int64_t i = 0; i < N; i++)
+        V[d * N + i] = hr_random_normal(0xc4ec, 9000, i, d, HR_STREAM_FACTOR);
+    hr_dmat_symv_lower(H, V, k, Y);
+    double *R = Y + N * k;
+    local_hvp(pb, w, chunk, V, k, R);
+    for (int64_t i = 0; i < N * k; i++) R[i] *= pb->scale;
+    if (MPI_Allreduce(MPI_IN_PLACE, Y, (int)(2 * N * k), MPI_DOUBLE, MPI_SUM,
+                      comm) != MPI_SUCCESS)
+      rc = hr_error_set(HR_ERR_MPI, __FILE__, __LINE__, __func__,
+                        "MPI_Allreduce failed in the H v check");
+    *error = 0;
+    for (int64_t d = 0; d < k && rc == HR_OK; d++) {
+      double diff = 0, norm = 0;
+      for (int64_t i = 0; i < N; i++) {
+        double a = Y[d * N + i], b = R[d * N + i];
+        diff += (a - b) * (a - b);
+        norm += b * b;
+      }
+      *error = fmax(*error, norm > 0 ? sqrt(diff / norm) : sqrt(diff));
+    }
+  }
+  hr_model_work_free(w);
+  free(V);
+  free(Y);
+  return rc;
+}
+
+int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,
+                             const hr_hessian_problem_t *pb, double *evals,
+                             double *checks) {
+  int64_t N = pb->model->nparams;
   hr_dmat_t H;
-  int rc = hr_dmat_create(&run->grid, N, N, run->nblk,
+  int rc = hr_dmat_create(&run->grid, N, N, hr_run_nblk_for(run, N),
                           (hr_precision_t)ctx->opts->precision, &H);
   HR_CHECK(hr_agree(run->grid.comm, rc));
-  rc = assemble(ctx, run, h, &H);
+  rc = assemble(ctx, pb, &H);
+  if (rc == HR_OK) {
+    hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
+    rc = hv_check(pb, &H, &checks[HR_CHECK_HV]);
+    hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
+  }
+  /* The logistic panels hold only the lower triangle: no asymmetry to
+   * measure; the unit-direction products form whole columns. */
   if (rc == HR_OK)
     rc = hr_run_check_and_solve(ctx, run, &H, evals, &checks[HR_CHECK_TRACE],
-                                &checks[HR_CHECK_ASYM]);
+                                is_logistic(pb) ? NULL : &checks[HR_CHECK_ASYM]);
   hr_dmat_free(&H);
   return rc;
+}
+
+int hr_hessian_dense(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
+                     double *evals, double *checks) {
+  hr_hessian_problem_t pb = hr_hessian_problem(h);
+  return hr_hessian_dense_problem(ctx, run, &pb, evals, checks);
 }

@@ -31,36 +31,6 @@ static int local_layers(const hr_hessian_t *h, double *D, double *A) {
   return HR_OK;
 }
 
-/* All ranks' rows (each `width` doubles; this rank holds `local` of them),
- * in rank order, on every rank of the group: `total` rows in all. */
-static int gather_rows(MPI_Comm comm, const double *mine, int64_t local,
-                       int64_t width, double *all, int64_t total) {
-  int size;
-  MPI_Comm_size(comm, &size);
-  int *counts = malloc((size_t)size * sizeof *counts);
-  int *displs = malloc((size_t)size * sizeof *displs);
-  int ok = hr_agree(comm, counts && displs ? HR_OK : HR_ERR_MEMORY);
-  if (ok != HR_OK) { free(counts); free(displs); return ok; }
-  int n = (int)local;
-  MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, comm);
-  int64_t offset = 0;
-  for (int r = 0; r < size; r++) {
-    displs[r] = (int)offset;
-    offset += counts[r];
-  }
-  /* One row is the unit, so counts stay small. */
-  MPI_Datatype row;
-  MPI_Type_contiguous((int)width, MPI_DOUBLE, &row);
-  MPI_Type_commit(&row);
-  int rc = MPI_Allgatherv(mine, n, row, all, counts, displs, row, comm);
-  MPI_Type_free(&row);
-  free(counts);
-  free(displs);
-  if (rc != MPI_SUCCESS || offset != total)
-    HR_FAIL(HR_ERR_MPI, "gathering the Gauss-Newton factor failed");
-  return HR_OK;
-}
-
 static double gram_entry(int64_t i, int64_t j, void *ctx) {
   const double *K = ((const double *const *)ctx)[0];
   int64_t m = (int64_t)((const double *const *)ctx)[1][0];
@@ -86,13 +56,7 @@ static int solve_gram_serial(hr_ctx_t *ctx, hr_run_t *run, double *K,
 /* Solve K (m x m) distributed on the group's grid into ev (m values). */
 static int solve_gram_matrix(hr_ctx_t *ctx, hr_run_t *run, const double *K,
                              int64_t m, double *ev, double *checks) {
-  int64_t nb = run->nblk;
-  if (hr_eigensolver_check_nblk(run->solver, m, nb, run->grid.nprow,
-                                run->grid.npcol) != HR_OK) {
-    hr_error_clear();
-    nb = hr_eigensolver_default_nblk(run->solver, m, run->grid.nprow,
-                                     run->grid.npcol);
-  }
+  int64_t nb = hr_run_nblk_for(run, m);
   hr_dmat_t Kd;
   HR_CHECK(hr_agree(run->grid.comm,
                     hr_dmat_create(&run->grid, m, m, nb,
@@ -137,8 +101,8 @@ int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   hr_timer_start(&ctx->timer, HR_PHASE_ASSEMBLE);
   if (rc == HR_OK) rc = local_layers(h, myD, myA);
   rc = hr_agree(comm, rc);
-  if (rc == HR_OK && !alone) rc = gather_rows(comm, myD, local * C, dw, D, m);
-  if (rc == HR_OK && !alone) rc = gather_rows(comm, myA, local, aw, A, rows);
+  if (rc == HR_OK && !alone) rc = hr_hessian_gather_rows(comm, myD, local * C, dw, D, m);
+  if (rc == HR_OK && !alone) rc = hr_hessian_gather_rows(comm, myA, local, aw, A, rows);
   /* Every rank forms all of K: it is small, and this saves a reduction. */
   if (rc == HR_OK)
     hr_model_gram_from_layers(&h->model, D, A, rows, h->scale, K, Kd, Ka);

@@ -197,3 +197,32 @@ hr_samples_t hr_hessian_samples(const hr_hessian_t *h, int64_t first,
   return s;
 }
 
+
+int hr_hessian_gather_rows(MPI_Comm comm, const double *mine, int64_t local,
+                       int64_t width, double *all, int64_t total) {
+  int size;
+  MPI_Comm_size(comm, &size);
+  int *counts = malloc((size_t)size * sizeof *counts);
+  int *displs = malloc((size_t)size * sizeof *displs);
+  int ok = hr_agree(comm, counts && displs ? HR_OK : HR_ERR_MEMORY);
+  if (ok != HR_OK) { free(counts); free(displs); return ok; }
+  int n = (int)local;
+  MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, comm);
+  int64_t offset = 0;
+  for (int r = 0; r < size; r++) {
+    displs[r] = (int)offset;
+    offset += counts[r];
+  }
+  /* One row is the unit, so counts stay small. */
+  MPI_Datatype row;
+  MPI_Type_contiguous((int)width, MPI_DOUBLE, &row);
+  MPI_Type_commit(&row);
+  int rc = MPI_Allgatherv(mine, n, row, all, counts, displs, row, comm);
+  MPI_Type_free(&row);
+  free(counts);
+  free(displs);
+  if (rc != MPI_SUCCESS || offset != total)
+    HR_FAIL(HR_ERR_MPI, "gathering the Gauss-Newton factor failed");
+  return HR_OK;
+}
+

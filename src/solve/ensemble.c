@@ -2,9 +2,12 @@
 #include "hessrmt/ensemble.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #include "hessrmt/blacs.h"
+#include "hessrmt/eigensolver.h"
 #include "hessrmt/error.h"
+#include "hessrmt/memory.h"
 #include "hessrmt/random.h"
 
 typedef struct {
@@ -45,12 +48,43 @@ int64_t hr_ensemble_wishart_rows(const hr_ensemble_t *e) {
 }
 
 int64_t hr_ensemble_extra_bytes(const hr_ensemble_t *e, int64_t nb,
+                                hr_precision_t precision,
                                 const hr_grid_t *grid) {
   if (e->kind != HR_KIND_WISHART) return 0;
   /* X in double, plus the double product when solving in single. */
   return hr_dmat_local_bytes(hr_ensemble_wishart_rows(e), e->n, nb,
                              HR_PRECISION_DOUBLE, grid) +
-         hr_dmat_local_bytes(e->n, e->n, nb, HR_PRECISION_DOUBLE, grid);
+         (precision == HR_PRECISION_DOUBLE
+              ? 0 : hr_dmat_local_bytes(e->n, e->n, nb, HR_PRECISION_DOUBLE,
+                                        grid));
+}
+
+int64_t hr_ensemble_memory(const hr_ensemble_t *e, hr_solver_t solver,
+                           int64_t nb, hr_precision_t prec,
+                           const hr_grid_t *grid, char *breakdown, size_t len) {
+  int64_t vectors = 2 * e->n * (int64_t)sizeof(double);
+  if (e->kind == HR_KIND_BETA) {  /* no matrix: the tridiagonal model */
+    snprintf(breakdown, len, "the tridiagonal model's vectors");
+    return HR_MEMORY_BASELINE + 2 * vectors;
+  }
+  int64_t matrix = hr_dmat_local_bytes(e->n, e->n, nb, prec, grid);
+  int64_t work = hr_eigensolver_workspace_bytes(solver, e->n, nb, prec, grid);
+  int64_t extra = hr_ensemble_extra_bytes(e, nb, prec, grid);
+  /* the symmetry check transposes one row strip at a time */
+  int64_t strip = hr_dmat_local_bytes(nb * grid->nprow, e->n, nb, prec, grid);
+  char a[32], b[32], c[32], d[32];
+  snprintf(breakdown, len,
+           "matrix %s, then the largest of the symmetry check's strip %s, the "
+           "solver workspace %s and the generator's %s",
+           hr_format_bytes((double)matrix, a, sizeof a),
+           hr_format_bytes((double)strip, d, sizeof d),
+           hr_format_bytes((double)work, b, sizeof b),
+           hr_format_bytes((double)extra, c, sizeof c));
+  /* Generation, the check and the solve come one after another: the peak
+   * is the matrix plus the largest of them. */
+  int64_t phase = strip > work ? strip : work;
+  if (extra > phase) phase = extra;
+  return HR_MEMORY_BASELINE + matrix + phase + vectors;
 }
 
 /* A = X^T X / m with X (m x N) Gaussian, formed with pdgemm in double. */

@@ -60,9 +60,11 @@ int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run) {
                           : run->groups_auto > 0 ? run->groups_auto : 1;
   HR_CHECK(hr_agree(ctx->world, hr_groups_split(ctx->world, groups,
                                                 &run->groups)));
+  /* One choice for all groups (their sizes differ by at most one). */
+  int largest = (ctx->size + run->groups.count - 1) / run->groups.count;
   run->solver = hr_eigensolver_resolve((hr_solver_t)o->solver,
                                        (hr_precision_t)o->precision,
-                                       &ctx->caps, &run->solver_note);
+                                       &ctx->caps, largest, &run->solver_note);
   int nprow = 0, npcol = 0;
   int rc = hr_grid_resolve_shape(run->groups.size, o->grid_rows, o->grid_cols,
                                  &nprow, &npcol);
@@ -81,6 +83,43 @@ int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run) {
   HR_CHECK(hr_agree(ctx->world, rc));
   return hr_agree(ctx->world,
                   hr_grid_create(run->groups.comm, nprow, npcol, &run->grid));
+}
+
+static int64_t need_everywhere(hr_ctx_t *ctx, const hr_run_t *run,
+                               hr_need_fn fn, const void *user,
+                               char *breakdown, size_t len) {
+  int64_t need = fn(ctx, run, user, breakdown, len);
+  MPI_Allreduce(MPI_IN_PLACE, &need, 1, MPI_INT64_T, MPI_MAX, ctx->world);
+  return need;
+}
+
+int hr_run_plan_memory(hr_ctx_t *ctx, hr_run_t *run, hr_need_fn fn,
+                       const void *user, int64_t *need, char *breakdown,
+                       size_t len) {
+  HR_CHECK(hr_memory_limit(ctx->world, ctx->opts->max_mem, &run->mem_limit));
+  *need = need_everywhere(ctx, run, fn, user, breakdown, len);
+  if (ctx->opts->solver != HR_SOLVER_AUTO || run->solver != HR_SOLVER_ELPA2 ||
+      *need <= run->mem_limit)
+    return HR_OK;
+  /* ELPA's eigenvalues-only solve still allocates an eigenvector matrix;
+   * pdsyev (pdsytrd, then dsterf) needs only O(N nb) beside the matrix. */
+  run->solver = HR_SOLVER_PDSYEV;
+  char lean_breakdown[512];
+  int64_t lean = need_everywhere(ctx, run, fn, user, lean_breakdown,
+                                 sizeof lean_breakdown);
+  if (lean >= *need) {
+    run->solver = HR_SOLVER_ELPA2;
+    return HR_OK;
+  }
+  char a[32], b[32];
+  snprintf(run->note_buf, sizeof run->note_buf, "--solver auto: ELPA 2-stage "
+           "would need ~%s per rank, over the %s limit; solving with the lean "
+           "pdsyev instead", hr_format_bytes((double)*need, a, sizeof a),
+           hr_format_bytes((double)run->mem_limit, b, sizeof b));
+  run->solver_note = run->note_buf;
+  *need = lean;
+  snprintf(breakdown, len, "%s", lean_breakdown);
+  return HR_OK;
 }
 
 int hr_run_check_memory(hr_ctx_t *ctx, hr_run_t *run, int64_t need,
@@ -107,6 +146,15 @@ void hr_run_print_plan(const hr_ctx_t *ctx, const hr_run_t *run,
           hr_format_bytes((double)need, a, sizeof a),
           hr_format_bytes((double)run->mem_limit, b, sizeof b), blas);
   if (run->solver_note) fprintf(stderr, "hessrmt: note: %s\n", run->solver_note);
+}
+
+int64_t hr_run_nblk_for(const hr_run_t *run, int64_t n) {
+  if (hr_eigensolver_check_nblk(run->solver, n, run->nblk, run->grid.nprow,
+                                run->grid.npcol) == HR_OK)
+    return run->nblk;
+  hr_error_clear();
+  return hr_eigensolver_default_nblk(run->solver, n, run->grid.nprow,
+                                     run->grid.npcol);
 }
 
 /* ---- the file ------------------------------------------------------------ */
@@ -168,7 +216,7 @@ int hr_run_check_and_solve(hr_ctx_t *ctx, const hr_run_t *run, hr_dmat_t *a,
   int64_t bad = 0;
   int rc = hr_dmat_count_nonfinite(a, &bad);
   if (rc == HR_OK) rc = hr_dmat_trace(a, trace);
-  if (rc == HR_OK) rc = hr_dmat_asymmetry(a, asymmetry);
+  if (rc == HR_OK && asymmetry) rc = hr_dmat_asymmetry(a, asymmetry);
   hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
   HR_CHECK(rc);
   /* ELPA and ScaLAPACK may diverge between ranks, and hang, on NaN or Inf;

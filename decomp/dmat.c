@@ -179,15 +179,18 @@ static void strip_asymmetry(hr_dmat_t *a, const hr_dmat_t *t, int64_t s,
                                  hr_dmat_get(t, lt, lj)));
 }
 
+/* Mirror entries (i, j) from (j, i): those above the diagonal (split < 0),
+ * or those of the corner i >= split > j. */
 static void strip_mirror(hr_dmat_t *a, const hr_dmat_t *t, int64_t s,
                          void *ctx) {
-  (void)ctx;
-  int64_t first, count;
+  int64_t split = *(const int64_t *)ctx, first, count;
   strip_rows(a, t, s, &first, &count);
   for (int64_t lj = 0; lj < a->local_cols; lj++) {
     int64_t j = hr_dmat_global_col(a, lj);
+    if (split >= 0 && j >= split) continue;
     for (int64_t lt = 0; lt < count; lt++) {
-      if (hr_dmat_global_row(a, first + lt) >= j) continue;  /* keep lower */
+      int64_t i = hr_dmat_global_row(a, first + lt);
+      if (split < 0 ? i >= j : i < split) continue;
       size_t k = (size_t)lj * (size_t)a->lld + (size_t)(first + lt);
       size_t kt = (size_t)lj * (size_t)t->lld + (size_t)lt;
       if (a->precision == HR_PRECISION_DOUBLE)
@@ -206,7 +209,12 @@ int hr_dmat_asymmetry(hr_dmat_t *a, double *max_abs) {
 }
 
 int hr_dmat_symmetrize_lower(hr_dmat_t *a) {
-  return for_each_strip(a, strip_mirror, NULL);
+  int64_t split = -1;
+  return for_each_strip(a, strip_mirror, &split);
+}
+
+int hr_dmat_mirror_corner(hr_dmat_t *a, int64_t split) {
+  return for_each_strip(a, strip_mirror, &split);
 }
 
 void hr_dmat_symv_lower(const hr_dmat_t *a, const double *V, int64_t k,

@@ -5,7 +5,9 @@
  * identities of DESIGN.md: H = H0 + H1, logistic null directions 1_C (x) v
  * and batch rank B(C-1), and for a one-hidden-layer ReLU network H1's
  * spectrum symmetric about zero with zero trace and H0 positive
- * semi-definite. */
+ * semi-definite; the first layer's Kronecker block from its curvature
+ * M_s; the input-span reduction's spectrum. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -310,9 +312,112 @@ static void check_conv_models(void) {
     }
 }
 
+/* The whole Hessian (part) of a problem, N x N column-major. */
+static double *hessian_of(problem_t *p, hr_part_t part) {
+  int64_t N = p->m.nparams;
+  double *E = calloc((size_t)(N * N), sizeof *E);
+  double *H = calloc((size_t)(N * N), sizeof *H);
+  for (int64_t i = 0; i < N; i++) E[i * N + i] = 1.0;
+  hr_model_hvp(&p->m, p->theta, &p->s, part, E, N, p->w, H);
+  free(E);
+  return H;
+}
+
+/* The first layer's block is sum_s M_s (x) x~_s x~_s^T, M_s from
+ * hr_model_first_curvature, against the unit-direction products. */
+static void check_first_curvature(void) {
+  static const hr_part_t parts[] = {HR_PART_FULL, HR_PART_GN, HR_PART_RESIDUAL};
+  for (int pi = 0; pi < 3; pi++) {
+    problem_t p;
+    problem_init(&p, "mlp:4-6-5-3", 4, 3, 1, HR_ACT_TANH, HR_LOSS_CE, 0, 3, 41);
+    int64_t N = p.m.nparams, S = 3, h = 6, D = 4, Dx = 5;
+    double *H = hessian_of(&p, parts[pi]);
+    double *M = malloc((size_t)(S * h * h) * sizeof *M);
+    hr_model_first_curvature(&p.m, p.theta, &p.s, parts[pi], p.w, M);
+    double err = 0, scale = 0;
+    for (int64_t r = 0; r < h * Dx; r++)
+      for (int64_t q = 0; q < h * Dx; q++) {
+        /* (c, j): weight W[c][j] at c*D + j, bias b[c] at h*D + c (j = D) */
+        int64_t c = r < h * D ? r / D : r - h * D, j = r < h * D ? r % D : D;
+        int64_t cp = q < h * D ? q / D : q - h * D, jp = q < h * D ? q % D : D;
+        double want = 0;
+        for (int64_t i = 0; i < S; i++) {
+          double xj = j < D ? p.x[i * D + j] : 1.0, xq = jp < D ? p.x[i * D + jp] : 1.0;
+          want += M[(i * h + c) * h + cp] * xj * xq;
+        }
+        err = fmax(err, fabs(want - H[q * N + r]));
+        scale = fmax(scale, fabs(H[q * N + r]));
+      }
+    EXPECT(err <= 1e-13 * scale, "first-layer curvature, part %d: %.3g of %.3g",
+           pi, err, scale);
+    free(M);
+    free(H);
+    problem_free(&p);
+  }
+}
+
+/* The reduced model's Hessian has the original's eigenvalues, the rest
+ * exactly zero, when the batch (2 rows) spans less than the inputs (6). */
+static void check_input_reduction(void) {
+  problem_t p;
+  problem_init(&p, "mlp:6-4-3", 6, 3, 1, HR_ACT_RELU, HR_LOSS_CE, 0, 2, 43);
+  int64_t N = p.m.nparams, dx = hr_model_reduce_width(&p.m), r = 2;
+  EXPECT(dx == 7 && hr_model_reduced_order(&p.m, r) == N - 4 * 7 + 4 * 2,
+         "reduced order");
+  /* an orthonormal basis of the two x~ (Gram-Schmidt; row-major dx x r) */
+  double Q[7 * 2];
+  for (int c = 0; c < 2; c++) {
+    for (int j = 0; j < 7; j++) Q[j * 2 + c] = j < 6 ? p.x[c * 6 + j] : 1.0;
+    for (int b = 0; b < c; b++) {
+      double dot = 0;
+      for (int j = 0; j < 7; j++) dot += Q[j * 2 + c] * Q[j * 2 + b];
+      for (int j = 0; j < 7; j++) Q[j * 2 + c] -= dot * Q[j * 2 + b];
+    }
+    double norm = 0;
+    for (int j = 0; j < 7; j++) norm += Q[j * 2 + c] * Q[j * 2 + c];
+    for (int j = 0; j < 7; j++) Q[j * 2 + c] /= sqrt(norm);
+  }
+  problem_t q = p;
+  int64_t n = hr_model_reduced_order(&p.m, r);
+  double *theta = malloc((size_t)n * sizeof *theta), xr[2 * 2];
+  EXPECT(hr_model_reduce_input(&p.m, p.theta, Q, r, &q.m, theta) == HR_OK &&
+             q.m.nparams == n, "reduce");
+  for (int i = 0; i < 2; i++)
+    for (int c = 0; c < 2; c++) {
+      xr[i * 2 + c] = 0;
+      for (int j = 0; j < 7; j++)
+        xr[i * 2 + c] += Q[j * 2 + c] * (j < 6 ? p.x[i * 6 + j] : 1.0);
+    }
+  q.theta = theta;
+  q.s.x = xr;
+  hr_model_work_create(&q.m, 2, n, &q.w);
+  double *H = hessian_of(&p, HR_PART_FULL), *Hr = hessian_of(&q, HR_PART_FULL);
+  double *ev = malloc((size_t)N * sizeof *ev), *evr = calloc((size_t)N, sizeof *evr);
+  int nn = (int)N, nr = (int)n, lwork = 4 * (int)N * (int)N + 64, liwork = 8 * (int)N + 16, info;
+  double *work = malloc((size_t)lwork * sizeof *work);
+  int *iwork = malloc((size_t)liwork * sizeof *iwork);
+  dsyevd_("N", "L", &nn, H, &nn, ev, work, &lwork, iwork, &liwork, &info);
+  dsyevd_("N", "L", &nr, Hr, &nr, evr, work, &lwork, iwork, &liwork, &info);
+  /* merge the reduced spectrum with N - n zeros, ascending */
+  double *all = malloc((size_t)N * sizeof *all);
+  int64_t a = 0, z = N - n;
+  for (int64_t k = 0; k < n && evr[k] < 0; k++) all[a++] = evr[k];
+  int64_t neg = a;
+  for (int64_t k = 0; k < z; k++) all[a++] = 0.0;
+  for (int64_t k = neg; k < n; k++) all[a++] = evr[k];
+  EXPECT(test_max_rel_diff(all, ev, N) < 1e-12, "reduced spectrum %.3g",
+         test_max_rel_diff(all, ev, N));
+  free(all); free(work); free(iwork); free(ev); free(evr); free(H); free(Hr);
+  hr_model_work_free(q.w);
+  free(theta);
+  problem_free(&p);
+}
+
 int main(int argc, char **argv) {
   (void)argc;
   test_start(argv);
+  check_first_curvature();
+  check_input_reduction();
   static const hr_activation_t acts[] = {HR_ACT_RELU, HR_ACT_TANH, HR_ACT_LINEAR};
   for (int a = 0; a < 3; a++)
     for (int bias = 0; bias <= 1; bias++) {

@@ -63,6 +63,10 @@ int hr_dmat_asymmetry(hr_dmat_t *a, double *max_abs);
  * (ELPA); same workspace.  Collective. */
 int hr_dmat_symmetrize_lower(hr_dmat_t *a);
 
+/* Fill the lower-left corner (rows >= split, columns < split) from the
+ * upper-right one; same workspace.  Collective. */
+int hr_dmat_mirror_corner(hr_dmat_t *a, int64_t split);
+
 /* Y += (this rank's share of) S V for the symmetric S whose lower
  * triangle A holds, k columns (V, Y: n x k, column-major, whole on every
  * rank); summing Y over the grid gives S V.  No communication. */

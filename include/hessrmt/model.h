@@ -24,7 +24,7 @@
  * The code: src/model/ -- spec.c (the spec language and presets),
  * sequential.c (the passes over the stack), layer_affine.c (linear and
  * conv2d, one im2col + GEMM implementation), layer_pool.c, layer_act.c,
- * loss.c. */
+ * loss.c, reduce.c (the input-span reduction). */
 #ifndef HESSRMT_MODEL_H
 #define HESSRMT_MODEL_H
 
@@ -196,6 +196,15 @@ int64_t hr_model_reduced_order(const hr_model_t *m, int64_t rank);
 int hr_model_reduce_input(const hr_model_t *m, const double *theta,
                           const double *Q, int64_t rank, hr_model_t *out,
                           double *theta_out);
+
+/* The loss's curvature in the first linear layer's outputs z (h of them),
+ * per sample: M (S x h x h, row-major), M_s = d^2 l_s / dz dz^T, or its
+ * Gauss-Newton or residual part.  The Hessian's block of that layer is
+ * then sum_s M_s (x) x~_s x~_s^T: the logistic Kronecker structure, for
+ * any MLP.  Needs work for h directions. */
+void hr_model_first_curvature(const hr_model_t *m, const double *theta,
+                              const hr_samples_t *s, hr_part_t part,
+                              hr_model_work_t *w, double *M);
 
 /* K = scale G G^T (lower triangle of an R x R row-major array, R = S*C)
  * from the layer-wise rows of S samples; Kd (R x R) and Ka (S x S) are

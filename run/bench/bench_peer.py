@@ -6,7 +6,8 @@ The peer (what GadamX/rmt/get_exact_hessian_spectra.py does) forms the loss of
 one batch in float64, takes the gradient with create_graph=True, then builds
 the Hessian one row at a time, row i being the gradient of gradient entry i,
 and calls eigvalsh on it.  hessrmt runs the same batches with its default
-method (gram for logistic regression, lowrank for the MLP) under mpirun.
+method (gram for logistic regression, reduced for the MLPs, lowrank for
+LeNet) under mpirun.
 
     run/bench/bench_peer.py [--models logistic,mlp:784-10-100-10,lenet,lenet:1x28x28]
                             [--batches 2] [--layouts 1x1,2x1,2x2] [--threads 2]

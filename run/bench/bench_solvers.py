@@ -2,10 +2,13 @@
 """Time every eigensolver on GOE matrices at several sizes and rank counts,
 in one run, and print a Markdown table of solve times (the solve phase of
 `hessrmt ensemble`, max over ranks, read from the output file's
-time_solve_max attribute).
+time_solve_max attribute) and of peak memory per rank (peak_rss_bytes_max,
+VmHWM) against the matrix's share 8 N^2 / P.  lapack runs on one-rank
+groups only: at P ranks it solves P members side by side (--groups P),
+so its time is per member and its peak per rank.
 
     run/bench/bench_solvers.py [--sizes 2000,4000,5130,8000] [--ranks 1,2]
-        [--solvers elpa2,elpa1,pdsyevr,pdsyev] [--hessrmt build/hessrmt]
+        [--solvers elpa2,elpa1,pdsyevr,pdsyev,lapack] [--hessrmt build/hessrmt]
 
 Also times numpy's eigvalsh (LAPACK's eigenvalues-only symmetric driver,
 one core) on the same size, and reports the arithmetic floor of a
@@ -49,16 +52,20 @@ def numpy_time(n):
 
 
 def solve_time(hessrmt, ranks, n, solver, workdir):
+    """Solve time, grid, peak bytes per rank."""
     out = os.path.join(workdir, f"b_{n}_{ranks}_{solver}.h5")
+    alone = solver == "lapack"
     cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), hessrmt, "ensemble",
-           "--kind", "goe", "--n", str(n), "--count", "1", "--seed", "1",
+           "--kind", "goe", "--n", str(n), "--count", str(ranks if alone else 1),
+           "--groups", str(ranks if alone else 1), "--seed", "1",
            "--solver", solver, "-q", "-o", out]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     with h5py.File(out, "r") as f:
         t = float(f.attrs["time_solve_max"])
         grid = f.attrs["grid"]
+        peak = int(f.attrs["peak_rss_bytes_max"])
     os.remove(out)
-    return t, grid
+    return t, grid, peak
 
 
 def main():
@@ -66,7 +73,7 @@ def main():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="2000,4000,5130,8000")
     p.add_argument("--ranks", default="1,2")
-    p.add_argument("--solvers", default="elpa2,elpa1,pdsyevr,pdsyev")
+    p.add_argument("--solvers", default="elpa2,elpa1,pdsyevr,pdsyev,lapack")
     p.add_argument("--hessrmt", default=os.path.join(ROOT, "build", "hessrmt"))
     args = p.parse_args()
     rate = dgemm_rate()
@@ -76,6 +83,8 @@ def main():
     print(f"one-core DGEMM: {rate / 1e9:.1f} GFLOP/s; floor = (4/3) N^3 / rate")
     print(f"command: {' '.join(sys.argv)}")
     print(benchenv.machine_line() + "\n")
+    print("Solve seconds (multiple of the floor); peak MiB per rank (multiple "
+          "of the matrix share 8 N^2 / P; lapack: of 8 N^2, its own matrix)\n")
     print("| N | ranks | grid | " + " | ".join(solvers) +
           " | numpy eigvalsh (1 core) | floor (1 core) |")
     print("|---|---|---|" + "---|" * len(solvers) + "---|---|")
@@ -86,8 +95,11 @@ def main():
             for r in ranks:
                 cells, grid = [], ""
                 for s in solvers:
-                    t, grid = solve_time(args.hessrmt, r, n, s, work)
-                    cells.append(f"{t:.2f} s ({t / floor:.1f}x)")
+                    t, g, peak = solve_time(args.hessrmt, r, n, s, work)
+                    share = 8.0 * n * n / (1 if s == "lapack" else r)
+                    grid = grid or (g if s != "lapack" else "")
+                    cells.append(f"{t:.2f} s ({t / floor:.1f}x), "
+                                 f"{peak / 2**20:.0f} MiB ({peak / share:.2f}x)")
                 print(f"| {n} | {r} | {grid} | " + " | ".join(cells) +
                       f" | {ref:.2f} s ({ref / floor:.1f}x) | {floor:.2f} s |",
                       flush=True)

@@ -1,8 +1,9 @@
 /* The dense path: assemble a whole Hessian (or a part of it) in the 2D
- * block-cyclic layout from per-rank partial column panels, check it against
- * independent Hessian-vector products, and solve for all its eigenvalues
- * (see hessian.h).  The reduced path hands it the Hessian of a smaller
- * model. */
+ * block-cyclic layout from per-rank partial column panels -- the first
+ * layer's block by its Kronecker structure, the rest by unit-direction
+ * Hessian-vector products -- check it against independent products, and
+ * solve for all its eigenvalues (see hessian.h).  The reduced path hands
+ * it the Hessian of a smaller model. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -17,12 +18,14 @@
 typedef struct {
   const hr_hessian_problem_t *pb;
   int64_t width;          /* panel width nb * npcol */
-  /* logistic (Kronecker route) */
-  int64_t D, Dx;          /* input width; with the constant feature */
+  /* the first layer's block (Kronecker route) */
+  int kron;               /* the model's first parameter layer is linear */
+  int64_t D, Dx, h, N1;   /* its inputs, with the constant; outputs; size */
   double *xt;             /* local rows of x~ = [x, 1], S x Dx */
-  double *prob;           /* their softmax probabilities, S x C */
+  double *M;              /* their curvatures in its outputs, S x h x h */
+  double *ws;             /* S weights of one (c, c') pair */
   double *yw;             /* S x min(Dx, width) */
-  /* MLPs (Hessian-vector products of unit directions) */
+  /* the other columns: Hessian-vector products of unit directions */
   hr_model_work_t *work;
   int64_t chunk;
   double *E, *HV;         /* N x width each */
@@ -42,105 +45,103 @@ hr_samples_t hr_problem_samples(const hr_hessian_problem_t *p, int64_t first,
   return s;
 }
 
-static int is_logistic(const hr_hessian_problem_t *pb) {
-  return hr_model_is_logistic(pb->model);
-}
-
-/* ---- logistic regression: the Kronecker route ------------------------------ */
-
-/* Block (c, c') of the logistic Hessian is X~^T diag(w_cc') X~ with
- * w_cc'(s) = p_c (delta_cc' - p_c') for cross-entropy and delta_cc' for
- * squared error (DESIGN.md, "Softmax cross-entropy logistic regression").
- * Only rows at or below a panel's first column are formed -- the lower
- * triangle, which is all the solvers read -- about n N^2 flops for all of
- * H, against ~8 n N^2 for unit-direction Hessian-vector products. */
-static double logistic_weight(const panel_ctx_t *p, int64_t s, int64_t c,
-                              int64_t cp) {
-  if (p->pb->model->loss == HR_LOSS_MSE) return c == cp ? 1.0 : 0.0;
-  int64_t C = p->pb->model->outputs;
-  double pc = p->prob[s * C + c];
-  return pc * ((c == cp ? 1.0 : 0.0) - p->prob[s * C + cp]);
-}
-
-static int logistic_setup(panel_ctx_t *p) {
+/* ---- the first layer's block: the Kronecker route ---------------------------
+ * The first linear layer (h outputs, inputs x~ = [x; 1]) sees a sample only
+ * through z = W~ x~, so its block of H is sum_s M_s (x) x~_s x~_s^T with M_s
+ * the loss's curvature in z (model.h, hr_model_first_curvature): block
+ * (c, c') is X~^T diag(M_s[c][c']) X~.  For logistic regression M_s =
+ * diag(p) - p p^T (cross-entropy) or I (squared error) and this is all of
+ * H (DESIGN.md, "Softmax cross-entropy logistic regression").  Only rows at
+ * or below a panel's first column are formed -- the lower triangle, which
+ * is all the solvers read: about n N1^2 flops for the block, against
+ * ~8 n N N1 for its unit-direction products.  The other columns are such
+ * products, whole; their rows in the first block (the upper-right corner)
+ * are mirrored into the lower-left one afterwards. */
+static int kron_setup(panel_ctx_t *p) {
   const hr_hessian_problem_t *pb = p->pb;
-  int64_t S = pb->count, C = pb->model->outputs;
-  p->D = pb->dim;
-  p->Dx = p->D + (pb->model->layer[0].nbias ? 1 : 0);
-  int64_t D = p->D, Dx = p->Dx, ywc = Dx < p->width ? Dx : p->width;
+  const hr_layer_t *L = &pb->model->layer[hr_model_first_linear(pb->model)];
+  int64_t S = pb->count;
+  p->D = L->in.c;
+  p->Dx = p->D + (L->nbias ? 1 : 0);
+  p->h = L->out.c;
+  p->N1 = p->h * p->Dx;
+  int64_t D = p->D, Dx = p->Dx, h = p->h, ywc = Dx < p->width ? Dx : p->width;
   p->xt = malloc((size_t)(S * Dx + 1) * sizeof *p->xt);
-  p->prob = malloc((size_t)(S * C + 1) * sizeof *p->prob);
+  p->M = malloc((size_t)(S * h * h + 1) * sizeof *p->M);
+  p->ws = malloc((size_t)(S + 1) * sizeof *p->ws);
   p->yw = malloc((size_t)(S * ywc + 1) * sizeof *p->yw);
-  if (!p->xt || !p->prob || !p->yw)
-    HR_FAIL(HR_ERR_MEMORY, "out of memory for the logistic panels");
+  if (!p->xt || !p->M || !p->ws || !p->yw)
+    HR_FAIL(HR_ERR_MEMORY, "out of memory for the first layer's panels");
   for (int64_t s = 0; s < S; s++) {
     memcpy(p->xt + s * Dx, pb->x + s * D, (size_t)D * sizeof *p->xt);
     if (Dx > D) p->xt[s * Dx + D] = 1.0;
   }
+  int64_t chunk = S < 256 ? (S ? S : 1) : 256;
   hr_model_work_t *w;
-  HR_CHECK(hr_model_work_create(pb->model, S ? S : 1, 1, &w));
-  hr_samples_t all = hr_problem_samples(pb, 0, S);
-  hr_model_probabilities(pb->model, pb->theta, &all, w, p->prob);
+  HR_CHECK(hr_model_work_create(pb->model, chunk, h, &w));
+  for (int64_t i = 0; i < S; i += chunk) {
+    int64_t c = S - i < chunk ? S - i : chunk;
+    hr_samples_t part = hr_problem_samples(pb, i, c);
+    hr_model_first_curvature(pb->model, pb->theta, &part, pb->part, w,
+                             p->M + i * h * h);
+  }
   hr_model_work_free(w);
   return HR_OK;
 }
 
-/* Columns J of theta (PyTorch order: W row-major, then b) as (c', j'):
- * weight W[c'][j'], or bias b[c'] as j' = D (the constant feature). */
+/* Columns J of the first layer (PyTorch order: W row-major, then b) as
+ * (c', j'): weight W[c'][j'], or bias b[c'] as j' = D (the constant). */
 static int64_t column_run(const panel_ctx_t *p, int64_t J, int64_t left,
                           int64_t *cp, int64_t *jp) {
-  int64_t D = p->D, C = p->pb->model->outputs;
-  if (J < C * D) {
+  int64_t D = p->D, h = p->h;
+  if (J < h * D) {
     *cp = J / D;
     *jp = J % D;
     return D - *jp < left ? D - *jp : left;
   }
-  *cp = J - C * D;
+  *cp = J - h * D;
   *jp = D;
   return 1;
 }
 
-static int logistic_panel(void *vctx, int64_t col0, int64_t ncols,
-                          double *panel) {
-  panel_ctx_t *p = vctx;
+/* The first block's rows at or below col0 of columns [col0, col0 + ncols)
+ * (all inside the block) into the panel (leading dimension N). */
+static void kron_columns(panel_ctx_t *p, int64_t col0, int64_t ncols,
+                         double *panel) {
   const hr_hessian_problem_t *pb = p->pb;
-  int64_t N = pb->model->nparams, S = pb->count, D = p->D, Dx = p->Dx;
-  int64_t C = pb->model->outputs;
-  memset(panel, 0, (size_t)(N * ncols) * sizeof *panel);
-  if (pb->part == HR_PART_RESIDUAL) return HR_OK;  /* linear model: H1 = 0 */
+  int64_t N = pb->model->nparams, S = pb->count, D = p->D, Dx = p->Dx, h = p->h;
   for (int64_t t = 0; t < ncols;) {
     int64_t cp, jp, run = column_run(p, col0 + t, ncols - t, &cp, &jp);
-    for (int64_t c = 0; c < C; c++) {
-      if (pb->model->loss == HR_LOSS_MSE && c != cp) continue;
+    for (int64_t c = 0; c < h; c++) {
+      int nonzero = 0;
+      for (int64_t s = 0; s < S; s++) {
+        p->ws[s] = pb->scale * p->M[(s * h + c) * h + cp];
+        nonzero |= p->ws[s] != 0.0;
+      }
+      if (!nonzero) continue;  /* squared error off the diagonal; H1 = 0 */
+      for (int64_t s = 0; s < S; s++)
+        for (int64_t u = 0; u < run; u++)
+          p->yw[s * run + u] = p->ws[s] * p->xt[s * Dx + jp + u];
       /* weight rows (c, j), j >= j0: those at or below row col0 */
       int64_t j0 = col0 > c * D ? col0 - c * D : 0;
-      int weights = j0 < D, bias = Dx > D;
-      if (!weights && !bias) continue;
-      for (int64_t s = 0; s < S; s++) {
-        double ws = pb->scale * logistic_weight(p, s, c, cp);
-        for (int64_t u = 0; u < run; u++)
-          p->yw[s * run + u] = ws * p->xt[s * Dx + jp + u];
-      }
-      /* rows (c, j) of these columns: X^T Yw, straight into the panel */
-      if (weights)
+      if (j0 < D)
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)(D - j0),
                     (int)run, (int)S, 1.0, p->xt + j0, (int)Dx, p->yw,
                     (int)run, 0.0, panel + t * N + c * D + j0, (int)N);
-      if (bias)
+      if (Dx > D)
         for (int64_t u = 0; u < run; u++) {
           double sum = 0;
           for (int64_t s = 0; s < S; s++) sum += p->yw[s * run + u];
-          panel[(t + u) * N + C * D + c] = sum;
+          panel[(t + u) * N + h * D + c] = sum;
         }
     }
     t += run;
   }
-  return HR_OK;
 }
 
-/* ---- MLPs: unit-direction Hessian-vector products -------------------------- */
+/* ---- unit-direction Hessian-vector products -------------------------------- */
 
-static int mlp_setup(panel_ctx_t *p) {
+static int hvp_setup(panel_ctx_t *p) {
   const hr_hessian_problem_t *pb = p->pb;
   int64_t N = pb->model->nparams;
   p->chunk = pb->count < 128 ? pb->count : 128;
@@ -163,20 +164,33 @@ static void local_hvp(const hr_hessian_problem_t *pb, hr_model_work_t *w,
   }
 }
 
-static int mlp_panel(void *vctx, int64_t col0, int64_t ncols, double *panel) {
-  panel_ctx_t *p = vctx;
+/* Whole columns [col0, col0 + ncols) into the panel. */
+static void hvp_columns(panel_ctx_t *p, int64_t col0, int64_t ncols,
+                        double *panel) {
   const hr_hessian_problem_t *pb = p->pb;
   int64_t N = pb->model->nparams;
-  memset(p->E, 0, (size_t)(N * p->width) * sizeof *p->E);
+  memset(p->E, 0, (size_t)(N * ncols) * sizeof *p->E);
   memset(p->HV, 0, (size_t)(N * ncols) * sizeof *p->HV);
   for (int64_t t = 0; t < ncols; t++) p->E[t * N + col0 + t] = 1.0;
   local_hvp(pb, p->work, p->chunk, p->E, ncols, p->HV);
   for (int64_t i = 0; i < N * ncols; i++) panel[i] = pb->scale * p->HV[i];
+}
+
+static int panel(void *vctx, int64_t col0, int64_t ncols, double *out) {
+  panel_ctx_t *p = vctx;
+  int64_t N = p->pb->model->nparams;
+  int64_t split = p->kron ? p->N1 : 0;  /* first column of the products */
+  memset(out, 0, (size_t)(N * ncols) * sizeof *out);
+  if (col0 < split)
+    kron_columns(p, col0, (split - col0 < ncols ? split - col0 : ncols), out);
+  int64_t first = col0 > split ? col0 : split;
+  if (first < col0 + ncols)
+    hvp_columns(p, first, col0 + ncols - first, out + (first - col0) * N);
   return HR_OK;
 }
 
 static void panel_free(panel_ctx_t *p) {
-  free(p->xt); free(p->prob); free(p->yw);
+  free(p->xt); free(p->M); free(p->ws); free(p->yw);
   free(p->E); free(p->HV);
   hr_model_work_free(p->work);
 }
@@ -184,18 +198,22 @@ static void panel_free(panel_ctx_t *p) {
 /* ---- assemble, check, solve ------------------------------------------------- */
 
 static int assemble(hr_ctx_t *ctx, const hr_hessian_problem_t *pb,
-                    hr_dmat_t *H) {
+                    hr_dmat_t *H, int *kron) {
   panel_ctx_t p;
   memset(&p, 0, sizeof p);
   p.pb = pb;
   p.width = H->nb * H->grid->npcol;
-  int rc = is_logistic(pb) ? logistic_setup(&p) : mlp_setup(&p);
-  rc = hr_agree(H->grid->comm, rc);
+  p.kron = hr_model_first_linear(pb->model) >= 0;
   hr_timer_start(&ctx->timer, HR_PHASE_ASSEMBLE);
-  if (rc == HR_OK)
-    rc = hr_assemble_panels(H, is_logistic(pb) ? logistic_panel : mlp_panel, &p);
+  int rc = p.kron ? kron_setup(&p) : HR_OK;
+  if (rc == HR_OK && (!p.kron || p.N1 < pb->model->nparams)) rc = hvp_setup(&p);
+  rc = hr_agree(H->grid->comm, rc);
+  if (rc == HR_OK) rc = hr_assemble_panels(H, panel, &p);
+  if (rc == HR_OK && p.kron && p.N1 < pb->model->nparams)
+    rc = hr_agree(H->grid->comm, hr_dmat_mirror_corner(H, p.N1));
   hr_timer_stop(&ctx->timer, HR_PHASE_ASSEMBLE);
   panel_free(&p);
+  *kron = p.kron;
   return rc;
 }
 
@@ -255,17 +273,19 @@ int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,
   int rc = hr_dmat_create(&run->grid, N, N, hr_run_nblk_for(run, N),
                           (hr_precision_t)ctx->opts->precision, &H);
   HR_CHECK(hr_agree(run->grid.comm, rc));
-  rc = assemble(ctx, pb, &H);
+  int kron = 0;
+  rc = assemble(ctx, pb, &H, &kron);
   if (rc == HR_OK) {
     hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
     rc = hv_check(pb, &H, &checks[HR_CHECK_HV]);
     hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
   }
-  /* The logistic panels hold only the lower triangle: no asymmetry to
-   * measure; the unit-direction products form whole columns. */
+  /* The Kronecker route forms one triangle of the first block: no
+   * asymmetry to measure; unit-direction products alone form whole
+   * columns. */
   if (rc == HR_OK)
     rc = hr_run_check_and_solve(ctx, run, &H, evals, &checks[HR_CHECK_TRACE],
-                                is_logistic(pb) ? NULL : &checks[HR_CHECK_ASYM]);
+                                kron ? NULL : &checks[HR_CHECK_ASYM]);
   hr_dmat_free(&H);
   return rc;
 }

@@ -280,7 +280,8 @@ void hr_model_loss_grad(const hr_model_t *m, const double *theta,
 
 /* ---- R-operator --------------------------------------------------------------- */
 
-/* R{z} of a parameter layer for k directions (V: N x k, column-major). */
+/* R{z} of a parameter layer for k directions (V: N x k, column-major; NULL
+ * for none: only the directions already in R{a} travel on). */
 static void r_forward_param(const hr_model_t *m, const double *theta, int i,
                             int64_t S, const double *V, int64_t k,
                             hr_model_work_t *w) {
@@ -290,6 +291,10 @@ static void r_forward_param(const hr_model_t *m, const double *theta, int i,
   if (w->live[i]) /* all directions at once: F(R{a}; W) */
     hr_affine_apply(L, theta + L->offset_w, w->ract[i], 0, k * S, rz, 0,
                     w->scratch);
+  if (!V) {
+    w->live[i + 1] = w->live[i];
+    return;
+  }
   int pt;
   const double *x = layer_input(w, i, &pt);
   for (int64_t d = 0; d < k; d++) {
@@ -301,10 +306,12 @@ static void r_forward_param(const hr_model_t *m, const double *theta, int i,
   w->live[i + 1] = 1;
 }
 
+/* Layers first .. L-1; w->live[first] says whether ract[first] holds
+ * directions already. */
 static void r_forward(const hr_model_t *m, const double *theta, int64_t S,
-                      const double *V, int64_t k, hr_model_work_t *w) {
-  w->live[0] = 0;
-  for (int i = 0; i < m->nlayers; i++) {
+                      const double *V, int64_t k, hr_model_work_t *w,
+                      int first) {
+  for (int i = first; i < m->nlayers; i++) {
     const hr_layer_t *L = &m->layer[i];
     if (is_param(L)) {
       r_forward_param(m, theta, i, S, V, k, w);
@@ -320,7 +327,8 @@ static void r_forward(const hr_model_t *m, const double *theta, int64_t S,
   }
 }
 
-/* HV of a parameter layer, and R{delta} of its input (i >= 1). */
+/* HV of a parameter layer (HV NULL: none wanted), and R{delta} of its
+ * input (i >= 1). */
 static void r_backward_param(const hr_model_t *m, const double *theta, int i,
                              int64_t S, const double *V, int64_t k,
                              int residual, hr_model_work_t *w, double *HV) {
@@ -328,7 +336,7 @@ static void r_backward_param(const hr_model_t *m, const double *theta, int i,
   int64_t N = m->nparams, din = size_at(m, i), dout = size_at(m, i + 1);
   int pt;
   const double *x = layer_input(w, i, &pt);
-  for (int64_t d = 0; d < k; d++) {
+  for (int64_t d = 0; d < k && HV; d++) {
     double *hv = HV + d * N;
     hr_affine_grad(L, w->rdelta[i + 1] + d * S * dout, x, pt, S,
                    hv + L->offset_w, L->nbias ? hv + L->offset_b : NULL,
@@ -340,17 +348,19 @@ static void r_backward_param(const hr_model_t *m, const double *theta, int i,
   if (i == 0) return;
   hr_affine_back_input(L, theta + L->offset_w, w->rdelta[i + 1], k * S,
                        w->rdelta[i], 0, w->scratch);
-  if (residual)
+  if (residual && V)
     for (int64_t d = 0; d < k; d++)
       hr_affine_back_input(L, V + d * N + L->offset_w, w->delta[i + 1], S,
                            w->rdelta[i] + d * S * din, 1, w->scratch);
 }
 
+/* Layers L-1 down to stop: R{delta} down to rdelta[stop] (stop >= 1), or
+ * to the input's layer (stop = 0). */
 static void r_backward(const hr_model_t *m, const double *theta, int64_t S,
                        const double *V, int64_t k, hr_part_t part,
-                       hr_model_work_t *w, double *HV) {
+                       hr_model_work_t *w, double *HV, int stop) {
   int residual = part != HR_PART_GN;
-  for (int i = m->nlayers - 1; i >= 0; i--) {
+  for (int i = m->nlayers - 1; i >= stop; i--) {
     const hr_layer_t *L = &m->layer[i];
     if (is_param(L)) {
       r_backward_param(m, theta, i, S, V, k, residual, w, HV);
@@ -373,9 +383,36 @@ void hr_model_hvp(const hr_model_t *m, const double *theta,
   for (int64_t d0 = 0; d0 < k; d0 += w->kb) {
     int64_t kb = k - d0 < w->kb ? k - d0 : w->kb;
     const double *Vb = V + d0 * N;
-    r_forward(m, theta, S, Vb, kb, w);
+    w->live[0] = 0;
+    r_forward(m, theta, S, Vb, kb, w, 0);
     hr_loss_curvature(m, w->p, w->ract[Lt], kb * S, S, part, w->rdelta[Lt]);
-    r_backward(m, theta, S, Vb, kb, part, w, HV + d0 * N);
+    r_backward(m, theta, S, Vb, kb, part, w, HV + d0 * N, 0);
+  }
+}
+
+void hr_model_first_curvature(const hr_model_t *m, const double *theta,
+                              const hr_samples_t *s, hr_part_t part,
+                              hr_model_work_t *w, double *M) {
+  int f = hr_model_first_linear(m), Lt = m->nlayers;
+  int64_t S = s->count, h = m->layer[f].out.c;
+  loss_and_deltas(m, theta, s, w);
+  backward_deltas(m, theta, S, w);
+  for (int64_t d0 = 0; d0 < h; d0 += w->kb) {
+    int64_t kb = h - d0 < w->kb ? h - d0 : w->kb;
+    /* direction d: R{z} = e_(d0 + d) at the layer's output, every sample */
+    double *rz = w->ract[f + 1];
+    memset(rz, 0, (size_t)(kb * S * h) * sizeof *rz);
+    for (int64_t d = 0; d < kb; d++)
+      for (int64_t i = 0; i < S; i++) rz[(d * S + i) * h + d0 + d] = 1.0;
+    w->live[f + 1] = 1;
+    r_forward(m, theta, S, NULL, kb, w, f + 1);
+    hr_loss_curvature(m, w->p, w->ract[Lt], kb * S, S, part, w->rdelta[Lt]);
+    r_backward(m, theta, S, NULL, kb, part, w, NULL, f + 1);
+    const double *rd = w->rdelta[f + 1];
+    for (int64_t d = 0; d < kb; d++)
+      for (int64_t i = 0; i < S; i++)
+        for (int64_t c = 0; c < h; c++)
+          M[(i * h + c) * h + d0 + d] = rd[(d * S + i) * h + c];
   }
 }
 

@@ -238,7 +238,7 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
             hr_model_work_bytes(&h->model, 64, 128);
   } else if (hr_model_is_logistic(&h->model)) {     /* Kronecker panels */
     build = hr_assemble_workspace_bytes(N, run->nblk, run->grid.npcol) +
-            slice * (h->dim + 1 + C + width) * 8;
+            slice * (C * C + 64 + 1) * 8;
   } else {               /* unit-direction HVPs, of the reduced model or H's */
     if (h->method == HR_METHOD_REDUCED) {
       int64_t dx = hr_model_reduce_width(&h->model);
@@ -249,6 +249,11 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
     }
     build += hr_assemble_workspace_bytes(order, run->nblk, run->grid.npcol) +
              2 * order * width * 8 + hr_model_work_bytes(&h->model, 128, width);
+    int f = hr_model_first_linear(&h->model);
+    if (f >= 0) {  /* the first layer's curvatures M_s and weighted rows */
+      int64_t h1 = h->model.layer[f].out.c;
+      build += slice * (h1 * h1 + 64 + 1) * 8;
+    }
   }
   int64_t matrix = order ? hr_dmat_local_bytes(order, order, run->nblk, prec,
                                                &run->grid) : 0;

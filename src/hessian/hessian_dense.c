@@ -21,10 +21,10 @@ typedef struct {
   /* the first layer's block (Kronecker route) */
   int kron;               /* the model's first parameter layer is linear */
   int64_t D, Dx, h, N1;   /* its inputs, with the constant; outputs; size */
-  double *xt;             /* local rows of x~ = [x, 1], S x Dx */
-  double *M;              /* their curvatures in its outputs, S x h x h */
+  double *M;              /* the local rows' curvatures in its outputs,
+                             S x h x h */
   double *ws;             /* S weights of one (c, c') pair */
-  double *yw;             /* S x min(Dx, width) */
+  double *yw;             /* S x KRON_RUN: weighted rows of x~ */
   /* the other columns: Hessian-vector products of unit directions */
   hr_model_work_t *work;
   int64_t chunk;
@@ -57,6 +57,9 @@ hr_samples_t hr_problem_samples(const hr_hessian_problem_t *p, int64_t first,
  * ~8 n N N1 for its unit-direction products.  The other columns are such
  * products, whole; their rows in the first block (the upper-right corner)
  * are mirrored into the lower-left one afterwards. */
+/* Columns per GEMM: yw is S x KRON_RUN (no copy of the rows is made). */
+enum { KRON_RUN = 64 };
+
 static int kron_setup(panel_ctx_t *p) {
   const hr_hessian_problem_t *pb = p->pb;
   const hr_layer_t *L = &pb->model->layer[hr_model_first_linear(pb->model)];
@@ -65,17 +68,12 @@ static int kron_setup(panel_ctx_t *p) {
   p->Dx = p->D + (L->nbias ? 1 : 0);
   p->h = L->out.c;
   p->N1 = p->h * p->Dx;
-  int64_t D = p->D, Dx = p->Dx, h = p->h, ywc = Dx < p->width ? Dx : p->width;
-  p->xt = malloc((size_t)(S * Dx + 1) * sizeof *p->xt);
+  int64_t h = p->h;
   p->M = malloc((size_t)(S * h * h + 1) * sizeof *p->M);
   p->ws = malloc((size_t)(S + 1) * sizeof *p->ws);
-  p->yw = malloc((size_t)(S * ywc + 1) * sizeof *p->yw);
-  if (!p->xt || !p->M || !p->ws || !p->yw)
+  p->yw = malloc((size_t)(S * KRON_RUN + 1) * sizeof *p->yw);
+  if (!p->M || !p->ws || !p->yw)
     HR_FAIL(HR_ERR_MEMORY, "out of memory for the first layer's panels");
-  for (int64_t s = 0; s < S; s++) {
-    memcpy(p->xt + s * Dx, pb->x + s * D, (size_t)D * sizeof *p->xt);
-    if (Dx > D) p->xt[s * Dx + D] = 1.0;
-  }
   int64_t chunk = S < 256 ? (S ? S : 1) : 256;
   hr_model_work_t *w;
   HR_CHECK(hr_model_work_create(pb->model, chunk, h, &w));
@@ -94,6 +92,7 @@ static int kron_setup(panel_ctx_t *p) {
 static int64_t column_run(const panel_ctx_t *p, int64_t J, int64_t left,
                           int64_t *cp, int64_t *jp) {
   int64_t D = p->D, h = p->h;
+  if (left > KRON_RUN) left = KRON_RUN;
   if (J < h * D) {
     *cp = J / D;
     *jp = J % D;
@@ -119,14 +118,16 @@ static void kron_columns(panel_ctx_t *p, int64_t col0, int64_t ncols,
         nonzero |= p->ws[s] != 0.0;
       }
       if (!nonzero) continue;  /* squared error off the diagonal; H1 = 0 */
+      /* weighted columns of x~ (the bias's is the constant 1) */
       for (int64_t s = 0; s < S; s++)
         for (int64_t u = 0; u < run; u++)
-          p->yw[s * run + u] = p->ws[s] * p->xt[s * Dx + jp + u];
+          p->yw[s * run + u] =
+              p->ws[s] * (jp == D ? 1.0 : pb->x[s * D + jp + u]);
       /* weight rows (c, j), j >= j0: those at or below row col0 */
       int64_t j0 = col0 > c * D ? col0 - c * D : 0;
       if (j0 < D)
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)(D - j0),
-                    (int)run, (int)S, 1.0, p->xt + j0, (int)Dx, p->yw,
+                    (int)run, (int)S, 1.0, pb->x + j0, (int)D, p->yw,
                     (int)run, 0.0, panel + t * N + c * D + j0, (int)N);
       if (Dx > D)
         for (int64_t u = 0; u < run; u++) {
@@ -190,7 +191,7 @@ static int panel(void *vctx, int64_t col0, int64_t ncols, double *out) {
 }
 
 static void panel_free(panel_ctx_t *p) {
-  free(p->xt); free(p->M); free(p->ws); free(p->yw);
+  free(p->M); free(p->ws); free(p->yw);
   free(p->E); free(p->HV);
   hr_model_work_free(p->work);
 }

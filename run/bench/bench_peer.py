@@ -11,6 +11,7 @@ LeNet) under mpirun.
 
     run/bench/bench_peer.py [--models logistic,mlp:784-10-100-10,lenet,lenet:1x28x28]
                             [--batches 2] [--layouts 1x1,2x1,2x2] [--threads 2]
+                            [--methods auto,reduced,lowrank]
 
 Both sides read Fashion-MNIST (Debian's dataset-fashion-mnist) with pixels
 mapped to [-1, 1] and use one weights file written here (PyTorch's default
@@ -51,6 +52,8 @@ def parse_args():
     p.add_argument("--hessrmt-batches", type=int, default=0,
                    help="batches hessrmt runs for its timing (default: "
                    "--batches); the first --batches are compared with the peer")
+    p.add_argument("--methods", default="auto",
+                   help="hessrmt --method values to time, each on every layout")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--hessrmt", default=os.path.join(ROOT, "build", "hessrmt"))
     return p.parse_args()
@@ -131,7 +134,7 @@ def peer_spectrum(theta0, x, y, model):
     return evals, rows, time.perf_counter() - start
 
 
-def hessrmt_spectra(model, weights, data, batches, ranks, groups, work):
+def hessrmt_spectra(model, weights, data, batches, ranks, groups, method, work):
     """hessrmt on the same batches; (eigenvalues per batch, s/spectrum,
     method, numerical ranks)."""
     out = os.path.join(work, "hessrmt.h5")
@@ -141,7 +144,7 @@ def hessrmt_spectra(model, weights, data, batches, ranks, groups, work):
     cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), ARGS.hessrmt,
            "hessian", *data, "--model", model, "--weights", weights, "--batch-size", str(BATCH),
            "--max-batches", str(batches), "--groups", str(groups),
-           "--no-stats", "-q", "-o", out]
+           "--method", method, "--no-stats", "-q", "-o", out]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     with h5py.File(out, "r") as f:
         evals = f["hessian_evals"][...]
@@ -182,10 +185,12 @@ def bench_model(model, work):
     print("| hessrmt ranks | groups | method | rank found | seconds per spectrum "
           "| speed-up over peer | max abs eigenvalue difference / max abs eigenvalue |")
     print("|---|---|---|---|---|---|---|")
-    for layout in ARGS.layouts.split(","):
+    runs = [(layout, m) for layout in ARGS.layouts.split(",")
+            for m in ARGS.methods.split(",")]
+    for layout, asked in runs:
         ranks, groups = (int(v) for v in layout.split("x"))
         evals, seconds, method, found = hessrmt_spectra(model, weights, data, count,
-                                                        ranks, groups, work)
+                                                        ranks, groups, asked, work)
         diff = max(np.max(np.abs(np.sort(evals[b]) - np.sort(peer[b])))
                    / np.max(np.abs(peer[b])) for b in range(ARGS.batches))
         print(f"| {ranks} | {groups} | {method} | {int(found[0])} | {seconds:.3f} s | "

@@ -1,8 +1,10 @@
 /* The hessian command's state and its four ways to a spectrum:
  *   dense    assemble H (or H0, H1) in the block-cyclic layout from
  *            per-rank partial column panels, then solve all N eigenvalues
- *            (hessian_dense.c; logistic regression takes a Kronecker
- *            route, MLPs Hessian-vector products of unit directions);
+ *            (hessian_dense.c: the first linear layer's block by its
+ *            Kronecker structure -- all of H for logistic regression --
+ *            the other columns by Hessian-vector products of unit
+ *            directions);
  *   gram     the nonzero eigenvalues of H0 = G^T G from the small Gram
  *            matrix G G^T, the rest exactly zero (hessian_gram.c);
  *   lowrank  the range of a batch Hessian captured from products with

@@ -169,12 +169,12 @@ int64_t hr_relu_memory(const hr_ctx_t *ctx, const hr_run_t *layout,
   int64_t build = hr_assemble_workspace_bytes(N, layout->nblk,
                                               layout->grid.npcol) +
                   3 * N * width * 8 + hr_model_work_bytes(&model, CHUNK, width);
+  /* the checks transpose one row strip at a time: no copy of the matrix */
   int64_t phase = build > solver ? build : solver;
-  if (matrix > phase) phase = matrix;
   char a[32], b[32], c[32], d[32];
   snprintf(breakdown, len, "run data and gradient descent %s, matrix of order "
-           "%lld %s, then the largest of its check copy, the solver's "
-           "workspace %s and the assembly's %s",
+           "%lld %s, then the largest of the solver's workspace %s and the "
+           "assembly's %s",
            hr_format_bytes((double)run, a, sizeof a), (long long)N,
            hr_format_bytes((double)matrix, b, sizeof b),
            hr_format_bytes((double)solver, c, sizeof c),

@@ -107,6 +107,12 @@ hr_hessian_problem_t hr_hessian_problem(const hr_hessian_t *h);
 hr_samples_t hr_problem_samples(const hr_hessian_problem_t *p, int64_t first,
                                 int64_t count);
 
+/* HV += this rank's sum of (part of) H V for k directions (N x k), in
+ * chunks of `chunk` samples (w sized for them and k directions); unscaled
+ * and not reduced over ranks. */
+void hr_problem_hvp(const hr_hessian_problem_t *p, hr_model_work_t *w,
+                    int64_t chunk, const double *V, int64_t k, double *HV);
+
 /* Rows of `width` doubles, `local` of them on this rank, gathered in rank
  * order on every rank of comm (`total` in all).  Collective; agreed. */
 int hr_hessian_gather_rows(MPI_Comm comm, const double *mine, int64_t local,

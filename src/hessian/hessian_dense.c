@@ -31,20 +31,6 @@ typedef struct {
   double *E, *HV;         /* N x width each */
 } panel_ctx_t;
 
-hr_hessian_problem_t hr_hessian_problem(const hr_hessian_t *h) {
-  hr_hessian_problem_t p = {&h->model, h->theta, h->data.x, h->data.count,
-                            h->dim, h->data.labels, h->targets, h->part,
-                            h->scale};
-  return p;
-}
-
-hr_samples_t hr_problem_samples(const hr_hessian_problem_t *p, int64_t first,
-                                int64_t count) {
-  hr_samples_t s = {count, p->x + first * p->dim, p->labels + first,
-                    p->targets ? p->targets + first * p->model->outputs : NULL};
-  return s;
-}
-
 /* ---- the first layer's block: the Kronecker route ---------------------------
  * The first linear layer (h outputs, inputs x~ = [x; 1]) sees a sample only
  * through z = W~ x~, so its block of H is sum_s M_s (x) x~_s x~_s^T with M_s
@@ -155,16 +141,6 @@ static int hvp_setup(panel_ctx_t *p) {
   return hr_model_work_create(pb->model, p->chunk, p->width, &p->work);
 }
 
-/* Sum over this rank's samples of (part of) H V for k directions. */
-static void local_hvp(const hr_hessian_problem_t *pb, hr_model_work_t *w,
-                      int64_t chunk, const double *V, int64_t k, double *HV) {
-  for (int64_t i = 0; i < pb->count; i += chunk) {
-    int64_t c = pb->count - i < chunk ? pb->count - i : chunk;
-    hr_samples_t s = hr_problem_samples(pb, i, c);
-    hr_model_hvp(pb->model, pb->theta, &s, pb->part, V, k, w, HV);
-  }
-}
-
 /* Whole columns [col0, col0 + ncols) into the panel. */
 static void hvp_columns(panel_ctx_t *p, int64_t col0, int64_t ncols,
                         double *panel) {
@@ -173,7 +149,7 @@ static void hvp_columns(panel_ctx_t *p, int64_t col0, int64_t ncols,
   memset(p->E, 0, (size_t)(N * ncols) * sizeof *p->E);
   memset(p->HV, 0, (size_t)(N * ncols) * sizeof *p->HV);
   for (int64_t t = 0; t < ncols; t++) p->E[t * N + col0 + t] = 1.0;
-  local_hvp(pb, p->work, p->chunk, p->E, ncols, p->HV);
+  hr_problem_hvp(pb, p->work, p->chunk, p->E, ncols, p->HV);
   for (int64_t i = 0; i < N * ncols; i++) panel[i] = pb->scale * p->HV[i];
 }
 
@@ -243,7 +219,7 @@ static int hv_check(const hr_hessian_problem_t *pb, const hr_dmat_t *H,
         V[d * N + i] = hr_random_normal(0xc4ec, 9000, i, d, HR_STREAM_FACTOR);
     hr_dmat_symv_lower(H, V, k, Y);
     double *R = Y + N * k;
-    local_hvp(pb, w, chunk, V, k, R);
+    hr_problem_hvp(pb, w, chunk, V, k, R);
     for (int64_t i = 0; i < N * k; i++) R[i] *= pb->scale;
     if (MPI_Allreduce(MPI_IN_PLACE, Y, (int)(2 * N * k), MPI_DOUBLE, MPI_SUM,
                       comm) != MPI_SUCCESS)

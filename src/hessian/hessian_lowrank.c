@@ -43,14 +43,10 @@ typedef struct {
 
 /* Y = (scaled) H V for b directions, summed over the group's samples. */
 static int hvp(lowrank_t *L, const double *V, int64_t b, double *Y) {
-  const hr_hessian_t *h = L->h;
+  hr_hessian_problem_t pb = hr_hessian_problem(L->h);
   memset(Y, 0, (size_t)(L->N * b) * sizeof *Y);
-  for (int64_t i = 0; i < h->data.count; i += L->chunk) {
-    int64_t c = h->data.count - i < L->chunk ? h->data.count - i : L->chunk;
-    hr_samples_t s = hr_hessian_samples(h, i, c);
-    hr_model_hvp(&h->model, h->theta, &s, h->part, V, b, L->work, Y);
-  }
-  for (int64_t i = 0; i < L->N * b; i++) Y[i] *= h->scale;
+  hr_problem_hvp(&pb, L->work, L->chunk, V, b, Y);
+  for (int64_t i = 0; i < L->N * b; i++) Y[i] *= pb.scale;
   HR_MPI(MPI_Allreduce(MPI_IN_PLACE, Y, (int)(L->N * b), MPI_DOUBLE, MPI_SUM,
                        L->comm));
   return HR_OK;

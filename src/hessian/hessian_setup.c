@@ -190,16 +190,37 @@ int hr_hessian_check_labels(const hr_hessian_t *h, MPI_Comm comm) {
   return hr_agree(comm, rc);
 }
 
-hr_samples_t hr_hessian_samples(const hr_hessian_t *h, int64_t first,
+hr_hessian_problem_t hr_hessian_problem(const hr_hessian_t *h) {
+  hr_hessian_problem_t p = {&h->model, h->theta, h->data.x, h->data.count,
+                            h->dim, h->data.labels, h->targets, h->part,
+                            h->scale};
+  return p;
+}
+
+hr_samples_t hr_problem_samples(const hr_hessian_problem_t *p, int64_t first,
                                 int64_t count) {
-  hr_samples_t s = {count, h->data.x + first * h->dim, h->data.labels + first,
-                    h->targets ? h->targets + first * h->classes : NULL};
+  hr_samples_t s = {count, p->x + first * p->dim, p->labels + first,
+                    p->targets ? p->targets + first * p->model->outputs : NULL};
   return s;
 }
 
+hr_samples_t hr_hessian_samples(const hr_hessian_t *h, int64_t first,
+                                int64_t count) {
+  hr_hessian_problem_t p = hr_hessian_problem(h);
+  return hr_problem_samples(&p, first, count);
+}
+
+void hr_problem_hvp(const hr_hessian_problem_t *pb, hr_model_work_t *w,
+                    int64_t chunk, const double *V, int64_t k, double *HV) {
+  for (int64_t i = 0; i < pb->count; i += chunk) {
+    int64_t c = pb->count - i < chunk ? pb->count - i : chunk;
+    hr_samples_t s = hr_problem_samples(pb, i, c);
+    hr_model_hvp(pb->model, pb->theta, &s, pb->part, V, k, w, HV);
+  }
+}
 
 int hr_hessian_gather_rows(MPI_Comm comm, const double *mine, int64_t local,
-                       int64_t width, double *all, int64_t total) {
+                           int64_t width, double *all, int64_t total) {
   int size;
   MPI_Comm_size(comm, &size);
   int *counts = malloc((size_t)size * sizeof *counts);

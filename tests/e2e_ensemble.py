@@ -183,6 +183,68 @@ def case_beta_ensembles(h):
              "beta spectra differ between 1 rank and 2 groups")
 
 
+def case_gp_loss(h):
+    """The Gaussian-process loss Hessian with degenerate rows and outliers:
+    GOE local statistics (the stats JSON: mean r~ within 3 standard errors
+    of 0.5307, verdict GOE), count * floor(F N) zero levels and count * K
+    outliers; the same eigenvalues at 1 and 2 ranks and on another grid;
+    the options in provenance and the plan; bad arguments refused."""
+    import json
+    count, n, frac, k = 12, 400, 0.1, 3
+    zeros = count * int(np.floor(frac * n))
+    common = ["ensemble", "--kind", "gp-loss", "--n", n, "--count", count,
+              "--degenerate", frac, "--outliers", k, "--gp-a", 0.5,
+              "--gp-b", 2, "--seed", 5]
+    out, js = h.path("gp2.h5"), h.path("gp2.json")
+    proc = h.run(2, *common, "--json", js, "-o", out)
+    h.expect("40 zero rows and columns, 3 outliers" in proc.stderr,
+             f"the plan's gp-loss line: {proc.stderr[-2000:]}")
+    with open(js) as f:
+        st = json.load(f)
+    mean, se = st["mean_r_tilde"], st["mean_r_tilde_err"]
+    h.expect(abs(mean - 0.5307) < 3 * se and se < 0.01,
+             f"gp-loss mean r~ {mean:.4f} +/- {se:.4f} vs GOE 0.5307")
+    h.expect(st["verdict"] == "goe", f"verdict {st['verdict']}")
+    left_out = st["n_spectra"] * st["n_levels"] - st["n_kept"]
+    h.expect(left_out == zeros and st["exact_zeros"] == zeros,
+             f"{left_out} levels cut, {st['exact_zeros']} exactly zero; "
+             f"expected {zeros}")
+    h.expect(st["n_outliers"] == count * k, f"{st['n_outliers']} outliers")
+    ev = evals(out)
+    radius = 2 * np.sqrt(2 * (n - zeros // count))  # b = 2, M = N - 40
+    h.expect(bool(np.all(ev[:, -k:] > 8 * radius) and
+                  np.all(ev[:, -k - 1] < 1.5 * radius)),
+             f"outliers {ev[:, -k:].min():.1f}, bulk edge "
+             f"{ev[:, -k - 1].max():.1f}, radius {radius:.1f}")
+    with h5py.File(out, "r") as f:
+        opts = f["options"].attrs
+        got = {key: opts[key] for key in ["kind", "gp-a", "gp-b", "degenerate",
+                                          "outliers", "outlier-scale"]}
+    h.expect(got == {"kind": "gp-loss", "gp-a": "0.5", "gp-b": "2",
+                     "degenerate": "0.10000000000000001", "outliers": "3",
+                     "outlier-scale": "10"}, f"provenance {got}")
+    for name, np_, extra in [("np1", 1, []),
+                             ("np2_grid", 2, ["--grid", "2x1", "--nblk", 7])]:
+        other = h.path(f"gp_{name}.h5")
+        h.run(np_, *common, *extra, "-q", "--no-stats", "-o", other)
+        err = max_rel(evals(other), ev)
+        h.expect(err <= 1e-10, f"{name} differs from 2 ranks by {err:.3g}")
+    helped = h.serial("ensemble", "--help").stdout
+    h.expect(all(w in helped for w in ["gp-loss (the", "--gp-a A",
+                                       "--gp-b B", "--degenerate F",
+                                       "--outliers K", "--outlier-scale S"]),
+             f"--help lacks the gp-loss options: {helped[:300]}")
+    e = h.error_case
+    gp = ["ensemble", "--kind", "gp-loss", "--n", "100"]
+    e(2, gp + ["--gp-b", "0"], "--gp-b 0: the off-diagonal variance", "gp_b0")
+    e(2, gp + ["--degenerate", "1"], "--degenerate 1: the fraction", "gp_f1")
+    e(2, gp + ["--degenerate", "0.5", "--outliers", "51"],
+      "--outliers 51: only 50 of N = 100", "gp_k")
+    e(2, gp + ["--gp-a", "-1"], "--gp-a -1", "gp_a")
+    e(2, ["ensemble", "--kind", "goe", "--outliers", "3"],
+      "--outliers applies only with --kind gp-loss, not --kind goe", "gp_goe")
+
+
 def case_resume(h):
     """SIGKILL one rank part-way; --resume finishes the file, bit for bit
     equal to an uninterrupted run."""
@@ -363,6 +425,7 @@ CASES = {
     "resume": case_resume,
     "random_kills": case_random_kills,
     "beta_ensembles": case_beta_ensembles,
+    "gp_loss": case_gp_loss,
     "errors_np1": lambda h: errors(h, 1),
     "errors_np2": lambda h: errors(h, 2),
     "errors_np4": lambda h: errors(h, 4),

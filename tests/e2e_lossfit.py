@@ -3,8 +3,10 @@
 in the format of `train --history`, from known a + b exp(-c t) plus noise,
 is fitted; the parameters must lie within 3 of their reported errors of
 the truth, and numpy checks independently that they are a least-squares
-optimum and that the errors are s^2 (J'J)^-1 there.  Bad inputs fail with
-one clear message."""
+optimum and that the errors are s^2 (J'J)^-1 there.  --best-of-runs takes
+one point per run (its minimum and the epoch of its first occurrence) from
+synthetic histories whose minima follow a known curve.  Bad inputs fail
+with one clear message."""
 import json
 import os
 import sys
@@ -150,7 +152,178 @@ def case_errors(h):
         error_case(h, args, needle, name, 2)
 
 
-CASES = {"recover": case_recover, "errors": case_errors}
+# ---- --best-of-runs --------------------------------------------------------
+
+RUN_EPOCHS = 300
+BEST_AT = [8, 20, 35, 50, 70, 90, 115, 140, 170, 200, 240, 285]  # test loss
+ACC_AT = [12, 240, 60, 30, 285, 100, 8, 170, 45, 130, 210, 75]    # test accuracy
+LOSS_TRUTH = {"a": 0.30, "b": 0.9, "c": 0.02}
+ERROR_TRUTH = {"a": 0.08, "b": 0.4, "c": 0.03}
+
+
+def run_curve(rng, at, value):
+    """A run's curve over epochs 1..RUN_EPOCHS whose minimum is exactly
+    value, at epoch `at`: elsewhere it is larger by at least 0.15 / 300."""
+    e = np.arange(1, RUN_EPOCHS + 1)
+    curve = value + 0.15 * np.abs(e - at) / RUN_EPOCHS + 0.02 * rng.random(e.size)
+    curve[at - 1] = value
+    return curve
+
+
+def make_runs(rng):
+    """Per run: the test-loss and test-error curves, and their exact minima
+    (the values as the CSV's text gives them back).  The loss minima have
+    10 significant digits, so that the JSON's 12 give them back exactly."""
+    runs = []
+    for k in range(len(BEST_AT)):
+        t, s = BEST_AT[k], ACC_AT[k]
+        loss_min = float(f"""{LOSS_TRUTH["a"] + LOSS_TRUTH["b"] * np.exp(
+            -LOSS_TRUTH["c"] * t) + rng.normal(0, 0.004):.10g}""")
+        err_min = ERROR_TRUTH["a"] + ERROR_TRUTH["b"] * np.exp(-ERROR_TRUTH["c"] * s) \
+            + rng.normal(0, 0.002)
+        loss, err = run_curve(rng, t, loss_min), run_curve(rng, s, err_min)
+        if k == 0:  # the minimum again later: the first occurrence counts
+            loss[t + 29] = loss_min
+        acc = [repr(1.0 - v) for v in err]
+        runs.append({"loss": [repr(v) for v in loss], "acc": acc,
+                     "loss_min": (t, loss_min),
+                     "err_min": (s, 1.0 - float(acc[s - 1]))})
+    return runs
+
+
+def history_rows(run, k):
+    """The rows of `train --history` for one run; run 3 has no test value in
+    its first two epochs (rows without a value are skipped)."""
+    rows = []
+    for i in range(RUN_EPOCHS):
+        loss, acc = run["loss"][i], run["acc"][i]
+        if k == 3 and i < 2:
+            loss = acc = "nan"
+        rows.append(f"{i + 1},{2.0 - i / 1000},0.5,{loss},{acc}")
+    return rows
+
+
+def write_runs(h, runs):
+    """One CSV per run, and all in one file with a `run` column, the rows
+    of the runs interleaved."""
+    paths = []
+    for k, run in enumerate(runs):
+        paths.append(h.path(f"run{k:02d}.csv"))
+        with open(paths[-1], "w") as f:
+            f.write(HEADER + "\n" + "\n".join(history_rows(run, k)) + "\n")
+    rows = [history_rows(run, k) for k, run in enumerate(runs)]
+    with open(h.path("all_runs.csv"), "w") as f:
+        f.write("run," + HEADER + "\n")
+        for i in range(RUN_EPOCHS):
+            for k in range(len(runs)):
+                f.write(f"seed{k},{rows[k][i]}\n")
+    return paths
+
+
+def check_best_fit(h, j, truth, minima, what, rtol=0.0):
+    """The fit recovers the truth within 3 errors; its points are the
+    constructed minima (to rtol), in run order, with their lines."""
+    for name, value in truth.items():
+        z = (j[name] - value) / j[name + "_err"]
+        h.expect(abs(z) < 3, f"{what}: {name} = {j[name]:.5g} +/- "
+                 f"{j[name + '_err']:.2g}, truth {value}: {z:+.2f} errors")
+    n = len(minima)
+    h.expect(j.get("best_of_runs") is True and j.get("n_runs") == n and
+             j["n_points"] == n and j["dof"] == n - 3 and j["converged"] is True,
+             f"{what}: runs {j.get('n_runs')}, points {j['n_points']}, dof {j['dof']}")
+    points = j.get("points", [])
+    h.expect(len(points) == n, f"{what}: {len(points)} points")
+    for k, (p, (t, y)) in enumerate(zip(points, minima)):
+        h.expect(p["x"] == t and abs(p["y"] - y) <= rtol * abs(y) and p["line"] == t + 1,
+                 f"{what}: run {k}: point {p}, constructed ({t}, {y!r}) at line {t + 1}")
+
+
+def case_best_of_runs(h):
+    """12 runs whose minima lie on known curves (test loss, and the test
+    error 1 - test_accuracy): --best-of-runs over 12 files recovers both
+    within 3 errors and reports exactly the constructed minima (the first
+    of a repeated minimum), with the JSON and the figure; one file with a
+    --run-column gives the same fit."""
+    runs = make_runs(np.random.default_rng(7))
+    paths = write_runs(h, runs)
+    js, figs = h.path("best.json"), h.path("best_figs")
+    proc = lossfit(h, "--best-of-runs", *paths, "--json", js, "--plots", figs)
+    h.expect(proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr.strip()}")
+    if proc.returncode != 0:
+        return
+    h.expect("runs        12" in proc.stdout and "best of 12 runs" in proc.stdout,
+             f"summary lacks the runs:\n{proc.stdout}")
+    h.expect("2 rows have no value" in proc.stderr, f"skipped note: {proc.stderr}")
+    with open(js) as f:
+        j = json.load(f)
+    check_best_fit(h, j, LOSS_TRUTH, [r["loss_min"] for r in runs], "test_loss")
+    h.expect(j.get("files") == paths and j["y_column"] == "test_loss", "files, column")
+    check_figure(h, figs)
+    js_err = h.path("best_err.json")
+    proc = lossfit(h, "--best-of-runs", *paths, "--y-column", "test_error", "--json", js_err)
+    h.expect(proc.returncode == 0, f"test_error: exit {proc.returncode}: {proc.stderr}")
+    with open(js_err) as f:
+        je = json.load(f)
+    # 1 - accuracy has more digits than the JSON's 12
+    check_best_fit(h, je, ERROR_TRUTH, [r["err_min"] for r in runs], "test_error", 1e-11)
+    h.expect(je.get("y_from_accuracy") == "test_accuracy", "y_from_accuracy")
+    js_one = h.path("best_one.json")
+    proc = lossfit(h, "--best-of-runs", h.path("all_runs.csv"), "--run-column", "run",
+                   "--json", js_one)
+    h.expect(proc.returncode == 0, f"--run-column: exit {proc.returncode}: {proc.stderr}")
+    with open(js_one) as f:
+        jo = json.load(f)
+    for name in ["a", "b", "c", "a_err", "b_err", "c_err"]:
+        h.expect(abs(jo[name] - j[name]) <= 1e-12 * abs(j[name]),
+                 f"--run-column: {name} {jo[name]} vs {j[name]} from 12 files")
+    h.expect([p["run"] for p in jo["points"]] == [f"seed{k}" for k in range(12)] and
+             [(p["x"], p["y"]) for p in jo["points"]] == [(p["x"], p["y"]) for p in
+                                                          j["points"]],
+             f"--run-column points {jo['points'][:2]}")
+
+
+def case_best_errors(h):
+    """--best-of-runs on bad input: fewer than 4 runs (the minimum named),
+    several files without it, --run-column without it, a missing column
+    (also test_error without test_accuracy), a run without any value, a
+    missing run column, an infinite loss, every minimum at one epoch."""
+    rng = np.random.default_rng(3)
+    runs = make_runs(rng)
+    paths = write_runs(h, runs)
+    no_acc = write_text(h, "no_acc.csv", "epoch,test_loss\n1,0.5\n2,0.4\n")
+    empty = write_text(h, "empty_run.csv", HEADER + "\n1,2,0.5,,\n2,1.9,0.5,,\n")
+    one_empty = write_text(h, "one_empty.csv", "run,epoch,test_loss\na,1,0.5\na,2,0.4\n"
+                           "b,1,nan\nb,2,\n")
+    inf = write_text(h, "inf.csv", HEADER + "\n1,2,0.5,0.7,0.5\n2,1.9,0.5,inf,0.5\n")
+    same = [write_text(h, f"same{k}.csv", f"epoch,test_loss\n1,{1 + k}\n2,{0.5 + k}\n"
+                       f"3,{0.9 + k}\n") for k in range(5)]
+    best = ["--best-of-runs"]
+    cases = [
+        (best + paths[:3], "needs at least 4 points (runs)", "three runs"),
+        (paths[:2], "add --best-of-runs", "several files alone"),
+        ([paths[0], "--run-column", "run"], "--run-column groups rows", "run column alone"),
+        (best + paths[:4] + ["--y-column", "val_loss"], "no column 'val_loss' "
+         "(--y-column); the columns are 'epoch'", "missing column"),
+        (best + paths[:4] + [no_acc, "--y-column", "test_error"], "no_acc.csv: no "
+         "column 'test_error' (--y-column), nor 'test_accuracy'",
+         "test_error without accuracy"),
+        (best + paths[:4] + [empty], "empty_run.csv: no row has a value in column "
+         "'test_loss'", "a run without values"),
+        (best + [one_empty, "--run-column", "run"], "run 'b' (--run-column run) has "
+         "no value in column 'test_loss'", "a grouped run without values"),
+        (best + [h.path("all_runs.csv"), "--run-column", "seed"], "no column 'seed' "
+         "(--run-column)", "missing run column"),
+        (best + paths[:4] + [inf], "line 3: test_loss is inf", "infinite loss"),
+        (best + same, "every point has the same t (2)", "one epoch for all"),
+    ]
+    for args, needle, name in cases:
+        error_case(h, args, needle, name)
+    for args, needle, name in [cases[0], cases[5]]:
+        error_case(h, args, needle, name, 2)
+
+
+CASES = {"recover": case_recover, "errors": case_errors,
+         "best_of_runs": case_best_of_runs, "best_errors": case_best_errors}
 
 if __name__ == "__main__":
     sys.exit(Harness(__doc__, CASES).main())

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import Harness, png_size  # noqa: E402
+from e2e_common import Harness, evals, png_size  # noqa: E402
 
 # Large-N mean r~ (Atas et al. 2013; Poisson exact 2 ln 2 - 1).
 MEAN_R = {"poisson": 0.38629, "goe": 0.5307, "gue": 0.5996, "gse": 0.6744}
@@ -187,6 +187,8 @@ def case_figures(h):
         svg = os.path.join(figs, name + ".svg")
         h.expect(os.path.exists(svg) and "<svg" in open(svg).read(), f"{name}.svg")
     h.expect(not [f for f in os.listdir(figs) if "partial" in f], "partial figure left")
+    h.expect(not os.path.exists(os.path.join(figs, "paper_ratios.png")),
+             "paper figures without --paper-conventions")
     pois = make_file(h, "poisson", 300, 12, 12)
     many = h.path("figs_many")
     stats(h, goe_path, pois, "--plots", many, "--json", h.path("many.json"))
@@ -284,7 +286,206 @@ def case_errors(h):
                 "needs at least", "too few levels to unfold")
 
 
-CASES = {"calibration": case_calibration, "beta_ensembles": case_beta_ensembles,
+# ---- --paper-conventions, recomputed in numpy -------------------------------
+
+PAPER_CUTOFFS = [float(f"1e-{e}") for e in [*range(100, 10, -10), *range(10, 3, -1)]]
+
+
+def goe_raw_ratio_cdf():
+    """CDF of the GOE surmise of the raw ratio, (27/8)(r + r^2) /
+    (1 + r + r^2)^(5/2), truncated to [0, 10) and renormalised: trapezoid
+    quadrature on a fine grid (not the program's closed form), linearly
+    interpolated; both errors are below 1e-10."""
+    r = np.linspace(0.0, 10.0, 2_000_001)
+    p = 27 / 8 * (r + r * r) / (1 + r + r * r) ** 2.5
+    c = np.concatenate([[0.0], np.cumsum(0.5 * (p[1:] + p[:-1]) * np.diff(r))])
+    return lambda x: np.interp(x, r, c / c[-1])
+
+
+def ks(sample, cdf):
+    x = np.sort(sample)
+    f, n = cdf(x), len(x)
+    i = np.arange(n)
+    return float(max(np.max(f - i / n), np.max((i + 1) / n - f)))
+
+
+def paper_reference(rows):
+    """The notebook's statistics, written out in numpy: levels |l| > 1e-10;
+    raw r = s_(i+1)/s_i kept if r < 10; the first third of the rows
+    unfolded by a strict count over the pool of the rest; cut-off fractions
+    with |l| < c."""
+    rows = [np.sort(r) for r in rows]
+    kept = [r[np.abs(r) > 1e-10] for r in rows]
+    every, zero = [], 0
+    for k in kept:
+        s = np.diff(k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            every.append(s[1:] / s[:-1])
+        zero += int(np.sum(s[:-1] == 0.0))
+    every = np.concatenate(every)
+    ratios = every[every < 10]
+    ref = {"n_kept": sum(len(k) for k in kept), "n_computed": len(every),
+           "ratios": ratios, "zero": zero}
+    S = len(rows)
+    if S >= 2:
+        T = max(1, S // 3)
+        pool = np.sort(np.concatenate(kept[T:]))
+        ref["targets"], ref["pool_spectra"], ref["pool_levels"] = T, S - T, len(pool)
+        ref["spacings"] = np.concatenate(
+            [np.diff(np.searchsorted(pool, k, side="left") / (S - T)) for k in kept[:T]])
+    mags = np.abs(np.concatenate(rows))
+    ref["below"] = [int(np.sum(mags < c)) for c in PAPER_CUTOFFS]
+    ref["total"] = mags.size
+    return ref
+
+
+def close(a, b, rel=1e-11):
+    """The JSON holds 12 significant digits (io/output.c)."""
+    return abs(a - b) <= rel * max(abs(b), 1e-300)
+
+
+def check_hist(h, hist, values, hi, what):
+    edges = np.linspace(0.0, hi, 51)
+    h.expect(len(hist["edges"]) == 51 and
+             all(close(a, b) for a, b in zip(hist["edges"], edges)),
+             f"{what}: histogram edges {hist['edges'][:3]}... are not linspace(0, {hi}, 51)")
+    counts = np.histogram(values, edges)[0].tolist()
+    h.expect(hist["counts"] == counts, f"{what}: histogram counts {hist['counts']} "
+             f"vs numpy {counts}")
+    outside = int(np.sum((values < 0) | (values > hi)))
+    h.expect(hist["outside"] == outside, f"{what}: {hist['outside']} outside vs {outside}")
+
+
+def check_paper_ratios(h, pj, ref, what):
+    r, pr = ref["ratios"], pj["ratios"]
+    h.expect(pj["n_kept"] == ref["n_kept"], f"{what}: kept {pj['n_kept']} vs {ref['n_kept']}")
+    for key, want in [("n_computed", ref["n_computed"]), ("count", len(r)),
+                      ("dropped", ref["n_computed"] - len(r)),
+                      ("dropped_zero_spacing", ref["zero"])]:
+        h.expect(pr[key] == want, f"{what}: ratios.{key} {pr[key]} vs {want}")
+    h.expect(close(pr["mean"], float(np.mean(r))), f"{what}: mean r {pr['mean']!r} "
+             f"vs {np.mean(r)!r}")
+    h.expect(close(pr["fraction_below_1"], float(np.mean(r < 1))),
+             f"{what}: fraction below 1 {pr['fraction_below_1']}")
+    check_hist(h, pr["hist"], r, 10.0, f"{what} ratios")
+    goe = ks(r, goe_raw_ratio_cdf())
+    poisson = ks(r, lambda x: x / (1 + x) / (10 / 11))
+    h.expect(abs(pr["ks_goe"] - goe) < 1e-9, f"{what}: ratio KS GOE {pr['ks_goe']} vs {goe}")
+    h.expect(abs(pr["ks_poisson"] - poisson) < 1e-9,
+             f"{what}: ratio KS Poisson {pr['ks_poisson']} vs {poisson}")
+    return goe, poisson
+
+
+def check_paper_spacings(h, pj, ref, what):
+    sj = pj["spacings"]
+    if "spacings" not in ref:
+        h.expect(sj["available"] is False and "not enough spectra" in sj["reason"],
+                 f"{what}: one spectrum, spacings {sj}")
+        return None, None
+    s = ref["spacings"]
+    h.expect(sj["available"] is True and sj["rescaled"] is False, f"{what}: {sj}")
+    for key, want in [("n_targets", ref["targets"]), ("n_pool_spectra", ref["pool_spectra"]),
+                      ("n_pool_levels", ref["pool_levels"]), ("count", len(s))]:
+        h.expect(sj[key] == want, f"{what}: spacings.{key} {sj[key]} vs {want}")
+    h.expect(close(sj["mean"], float(np.mean(s))), f"{what}: mean spacing {sj['mean']!r} "
+             f"vs {np.mean(s)!r}")
+    check_hist(h, sj["hist"], s, 5.0, f"{what} spacings")
+    x = s / np.mean(s)
+    goe = ks(x, lambda v: 1 - np.exp(-np.pi * v * v / 4))
+    poisson = ks(x, lambda v: 1 - np.exp(-v))
+    h.expect(abs(sj["ks_goe"] - goe) < 1e-9, f"{what}: spacing KS GOE {sj['ks_goe']} vs {goe}")
+    h.expect(abs(sj["ks_poisson"] - poisson) < 1e-9,
+             f"{what}: spacing KS Poisson {sj['ks_poisson']} vs {poisson}")
+    return goe, poisson
+
+
+def check_paper(h, j, rows, what):
+    """Every number of paper_conventions against paper_reference."""
+    pj = j.get("paper_conventions")
+    h.expect(pj is not None, f"{what}: JSON lacks paper_conventions")
+    if pj is None:
+        return None
+    ref = paper_reference(rows)
+    dj = pj["degeneracy"]
+    h.expect(pj["cut"] == 1e-10 and dj["cutoffs"] == PAPER_CUTOFFS,
+             f"{what}: cut {pj['cut']}, cut-offs {dj['cutoffs']}")
+    got = [round(f * ref["total"]) for f in dj["fractions"]]
+    h.expect(got == ref["below"] and all(close(f, b / ref["total"]) for f, b in
+                                         zip(dj["fractions"], ref["below"])),
+             f"{what}: levels below the cut-offs {got} vs {ref['below']}")
+    return check_paper_ratios(h, pj, ref, what) + check_paper_spacings(h, pj, ref, what)
+
+
+def tricky_rows(rng):
+    """GOE rows with what the notebook's conventions must treat exactly:
+    tiny levels on both sides of 1e-10 (1e-10 itself is not kept: |l| >
+    1e-10), zeros, levels exactly at cut-offs (|l| < c is strict),
+    duplicates (s_i = 0) and a far level (r >= 10)."""
+    rows = []
+    for i in range(7):
+        v = goe(rng, 120)
+        v[:9] = [0.0, 0.0, 1e-12, -3e-11, 1e-10, -1e-30, 1e-50, 2e-10, 1e-4]
+        v[20] = v[21]            # a duplicate
+        v[-1] = 40.0 + i         # beyond the bulk: a large ratio
+        rows.append(np.sort(v))
+    return rows
+
+
+def case_paper_conventions(h):
+    """--paper-conventions: every number recomputed in numpy; the GOE
+    surmises fit GOE levels and the wrong laws clearly do not; hessrmt's
+    own statistics are unchanged by the flag; the flag works at the end of
+    `ensemble` too; the figures; one spectrum has no unfolding."""
+    out, js = h.path("goe.h5"), h.path("goe_ens.json")
+    h.run(1, "ensemble", "--kind", "goe", "--n", 300, "--count", 30, "--seed", 41,
+          "-q", "-o", out, "--json", js, "--paper-conventions")
+    with open(js) as f:
+        ens = json.load(f)
+    rows = evals(out)
+    plain = stats_json(h, out)
+    figs = h.path("paper_figs")
+    proc = stats(h, out, "--json", out + ".paper.json", "--paper-conventions", "--plots", figs)
+    with open(out + ".paper.json") as f:
+        j = json.load(f)
+    h.expect("paper conventions" in proc.stdout and "not rescaled" in proc.stdout,
+             "no paper-conventions block in the summary")
+    h.expect("paper_conventions" not in plain, "paper_conventions without the flag")
+    h.expect({k: v for k, v in j.items() if k != "paper_conventions"} == plain,
+             "the flag changed hessrmt's own statistics")
+    h.expect(ens.get("paper_conventions") == j.get("paper_conventions"),
+             "ensemble --paper-conventions differs from stats --paper-conventions")
+    res = check_paper(h, j, rows, "GOE 30 x 300")
+    if res:
+        # Measured (5 seeds of 30 numpy GOE spectra of N = 300): ratios KS
+        # 0.008-0.012 against the GOE surmise, 0.139-0.147 against
+        # Poisson's 1/(1+r)^2; spacings 0.032-0.054 against Wigner (the
+        # unfolded levels are quantised in steps of 1/20 by the pool's 20
+        # spectra, and not trimmed), 0.194-0.216 against e^-s.  The bounds
+        # lie between the right and the wrong law.
+        r_goe, r_poisson, s_goe, s_poisson = res
+        h.expect(r_goe < 0.03 and r_poisson > 0.1, f"GOE ratios: KS GOE {r_goe:.4f}, "
+                 f"Poisson {r_poisson:.4f}")
+        h.expect(s_goe < 0.08 and s_poisson > 0.15, f"GOE spacings: KS Wigner "
+                 f"{s_goe:.4f}, Poisson {s_poisson:.4f}")
+        frac = j["paper_conventions"]["ratios"]["fraction_below_1"]
+        h.expect(abs(frac - 0.5) < 0.02, f"GOE: fraction of r below 1 {frac:.4f}")
+    for name in ["paper_ratios", "paper_spacings"]:
+        png = os.path.join(figs, name + ".png")
+        h.expect(os.path.exists(png) and png_size(png) == (1000, 700) and
+                 os.path.getsize(png) > 5000, f"{name}.png missing or wrong")
+        h.expect(os.path.exists(os.path.join(figs, name + ".svg")), f"{name}.svg missing")
+
+    tricky = h.path("tricky.h5")
+    rows = tricky_rows(np.random.default_rng(43))
+    write_spectra(tricky, rows)
+    check_paper(h, stats_json(h, tricky, "--paper-conventions"), rows, "tricky levels")
+    one = h.path("one.h5")
+    write_spectra(one, rows[:1])
+    check_paper(h, stats_json(h, one, "--paper-conventions", "--unfold", "poly"),
+                rows[:1], "one spectrum")
+
+
+CASES = {"paper_conventions": case_paper_conventions, "calibration": case_calibration, "beta_ensembles": case_beta_ensembles,
          "long_range": case_long_range, "figures": case_figures,
          "hessian": case_hessian, "rank_independence": case_rank_independence,
          "errors": case_errors}

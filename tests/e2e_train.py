@@ -2,7 +2,8 @@
 """End-to-end tests of `hessrmt train`: full-batch training against an
 independent numpy SGD (momentum, weight decay), separable data learned,
 the same weights on 1, 2 and 4 ranks, checkpoints that `hessian` reads and
-that resume to the uninterrupted result, Fashion-MNIST, and bad input."""
+that resume to the uninterrupted result, the paper's learning-rate schedule
+against numpy and across a resume, Fashion-MNIST, and bad input."""
 import csv
 import os
 import sys
@@ -28,14 +29,29 @@ def weights(path, model):
 
 def numpy_sgd(model, theta, x, y, epochs, lr, momentum, wd):
     """Full-batch SGD as PyTorch does it: g = mean grad + wd w,
-    v = mu v + g, w -= lr v."""
+    v = mu v + g, w -= lr v; lr a number, or one per epoch (a scheduler
+    changes the rate, never the momentum buffer)."""
+    rates = list(lr) if np.ndim(lr) else [lr] * epochs
     v = np.zeros_like(theta)
-    for _ in range(epochs):
+    for e in range(epochs):
         _, g = model.loss_grad(theta, x, y)
         g = g / len(x) + wd * theta
         v = momentum * v + g
-        theta = theta - lr * v
+        theta = theta - rates[e] * v
     return theta
+
+
+def paper_lr(lr, e, epochs):
+    """The rate of epoch e (0-based) of the paper's training code, the SWA
+    schedule of Garipov et al., written anew from its definition."""
+    alpha = e / epochs
+    if alpha <= 0.5:
+        factor = 1.0
+    elif alpha <= 0.9:
+        factor = 1.0 - (alpha - 0.5) / 0.4 * (1.0 - 0.01)
+    else:
+        factor = 0.01
+    return factor * lr
 
 
 def case_reference(h):
@@ -81,7 +97,8 @@ def case_separable(h):
     with open(h.path("sep_1.csv")) as f:
         rows = list(csv.DictReader(f))
     h.expect(len(rows) == 8 and list(rows[0]) == ["epoch", "train_loss",
-             "train_accuracy", "test_loss", "test_accuracy"], f"CSV {rows[:1]}")
+             "train_accuracy", "test_loss", "test_accuracy", "lr"], f"CSV {rows[:1]}")
+    h.expect(all(float(r["lr"]) == 0.003 for r in rows), "constant lr column")
     acc = float(rows[-1]["train_accuracy"])
     h.expect(acc > 0.95, f"separable data: train accuracy {acc:.4f}")
     losses = [float(r["train_loss"]) for r in rows]
@@ -163,9 +180,74 @@ def case_errors(h):
                  "trained with other options", "resume with another --lr")
 
 
+def history_lr(h, path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    h.expect(rows and list(rows[0])[:5] == ["epoch", "train_loss", "train_accuracy",
+             "test_loss", "test_accuracy"] and list(rows[0])[-1] == "lr",
+             f"{path}: columns {rows[:1]}")
+    return np.array([float(r.get("lr", "nan")) for r in rows])
+
+
+def schedule_full_batch(h, base, lr, epochs):
+    """Full batch: the weights of numpy SGD with the paper's rates."""
+    x, y, _, theta0 = write_problem(h, "sched", 40, 6, 3, [6, 5, 3], True, seed=5)
+    model = Mlp([6, 5, 3], True, "relu", "ce")
+    out, hist = h.path("sched.h5"), h.path("sched.csv")
+    h.run(2, *base, "--epochs", epochs, "--batch-size", 40, "-o", out, "--history", hist)
+    rates = np.array([paper_lr(lr, e, epochs) for e in range(epochs)])
+    h.expect(len(set(rates)) == 5, f"the test should see the ramp: {rates}")
+    ref = numpy_sgd(model, theta0, x, y, epochs, rates, 0.8, 1e-3)
+    got = weights(out, model)
+    err = np.max(np.abs(got - ref)) / np.max(np.abs(ref))
+    h.expect(err < 1e-10, f"paper schedule: weights differ from numpy SGD by {err:.2e}")
+    const = numpy_sgd(model, theta0, x, y, epochs, lr, 0.8, 1e-3)
+    h.expect(np.max(np.abs(got - const)) > 1e3 * np.max(np.abs(got - ref)),
+             "the schedule changed nothing")
+    csv_lr = history_lr(h, hist)
+    h.expect(np.allclose(csv_lr, rates, rtol=1e-9, atol=0), f"CSV lr {csv_lr} vs {rates}")
+    with h5py.File(out, "r") as f:
+        h.expect(np.allclose(f["history/lr"][...], rates, rtol=1e-15, atol=0),
+                 f"file history/lr {f['history/lr'][...]}")
+        h.expect(f["options"].attrs.get("lr-schedule") == "paper",
+                 f"options/lr-schedule {f['options'].attrs.get('lr-schedule')}")
+    return model
+
+
+def case_schedule(h):
+    """--lr-schedule paper: full-batch training equals numpy SGD with the
+    paper's rate per epoch, which the CSV and the file record (and the
+    schedule among the options); mini-batch training resumed on another rank
+    count from a checkpoint inside the ramp equals the uninterrupted run
+    (the rate depends on the absolute epoch and the total --epochs); a
+    resume with another total or schedule fails."""
+    lr, epochs = 0.2, 10
+    base = ["train", *data_args(h, "sched"), "--model", "mlp:6-5-3", "--lr", lr,
+            "--momentum", 0.8, "--weight-decay", 1e-3, "--lr-schedule", "paper", "-q"]
+    model = schedule_full_batch(h, base, lr, epochs)
+    mb = base + ["--batch-size", 7]
+    full, ck = h.path("sched_mb.h5"), h.path("sched_mb-epoch6.h5")
+    h.run(2, *mb, "--epochs", epochs, "--checkpoint-every", 3, "-o", full,
+          "--history", h.path("sched_mb.csv"))
+    resumed = h.path("sched_resumed.h5")
+    h.run(1, *mb, "--epochs", epochs, "--resume", ck, "-o", resumed,
+          "--history", h.path("sched_resumed.csv"))
+    a, b = weights(full, model), weights(resumed, model)
+    err = np.max(np.abs(a - b)) / np.max(np.abs(a))
+    h.expect(err < 1e-12, f"paper schedule: resumed weights differ by {err:.2e}")
+    la, lb = history_lr(h, h.path("sched_mb.csv")), history_lr(h, h.path("sched_resumed.csv"))
+    h.expect(np.array_equal(la, lb), f"resumed lr column {lb} vs {la}")
+    h.error_case(1, mb + ["--epochs", 12, "--resume", ck], "resume it with --epochs 10",
+                 "paper schedule resumed with another --epochs")
+    h.error_case(2, mb + ["--epochs", epochs, "--lr-schedule", "constant", "--resume", ck],
+                 "trained with other options", "resumed with another schedule")
+    h.error_case(1, mb + ["--lr-schedule", "cosine"], "expected one of constant|paper",
+                 "unknown schedule")
+
+
 CASES = {"reference": case_reference, "separable": case_separable,
          "checkpoint": case_checkpoint, "fashion_mnist": case_fashion_mnist,
-         "errors": case_errors}
+         "errors": case_errors, "schedule": case_schedule}
 
 if __name__ == "__main__":
     sys.exit(Harness(__doc__, CASES).main())

@@ -80,7 +80,8 @@ static void test_tridiag(const hr_grid_t *g) {
   static const int64_t sizes[] = {101, 64};
   static const int64_t blocks[] = {1, 3, 7, 16, 32};
   for (size_t si = 0; si < 2; si++) {
-    hr_ensemble_t e = {HR_KIND_TRIDIAG, sizes[si], 0, 1.0, 1.0};
+    hr_ensemble_t e = {.kind = HR_KIND_TRIDIAG, .n = sizes[si],
+                       .wishart_ratio = 1.0, .beta = 1.0};
     double *exact = malloc((size_t)e.n * sizeof *exact);
     double *evals = malloc((size_t)e.n * sizeof *evals);
     hr_ensemble_exact_eigenvalues(&e, exact);
@@ -133,7 +134,8 @@ static void serial_reference(const hr_ensemble_t *e, double *evals) {
 }
 
 static void test_goe_agreement(const hr_grid_t *g) {
-  hr_ensemble_t e = {HR_KIND_GOE, 300, 2024, 1.0, 1.0};
+  hr_ensemble_t e = {.kind = HR_KIND_GOE, .n = 300, .seed = 2024,
+                     .wishart_ratio = 1.0, .beta = 1.0};
   double *ref = malloc((size_t)e.n * sizeof *ref);
   double *evals = malloc((size_t)e.n * sizeof *evals);
   double *dbl = malloc((size_t)e.n * sizeof *dbl);

@@ -75,7 +75,8 @@ static hr_grid_t fake_grid(int nprow, int npcol, int r, int c) {
 }
 
 static void test_memory_plan(int nprow, int npcol, int64_t nb) {
-  hr_ensemble_t e = {HR_KIND_GOE, N, 1, 1.0, 1.0};
+  hr_ensemble_t e = {.kind = HR_KIND_GOE, .n = N, .seed = 1,
+                     .wishart_ratio = 1.0, .beta = 1.0};
   int64_t lean = 0, elpa = 0, matrix = 0;
   char breakdown[512];
   for (int r = 0; r < nprow; r++)

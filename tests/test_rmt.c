@@ -110,7 +110,8 @@ int main(int argc, char **argv) {
   const int64_t N = 1000, spectra = 24;
   double *d = malloc((size_t)N * sizeof *d), *e = malloc((size_t)N * sizeof *e);
   double *rk = malloc((size_t)N * sizeof *rk), sum = 0, sum2 = 0;
-  hr_ensemble_t model = {HR_KIND_BETA, N, 17, 1.0, 1.0};
+  hr_ensemble_t model = {.kind = HR_KIND_BETA, .n = N, .seed = 17,
+                         .wishart_ratio = 1.0, .beta = 1.0};
   for (int64_t k = 0; k < spectra; k++) {
     hr_ensemble_beta_tridiagonal(&model, (uint64_t)k, d, e);
     int order = (int)N, info = 0;

@@ -15,7 +15,25 @@ typedef struct {
   uint64_t seed;
   double wishart_ratio;  /* N / m */
   double beta;           /* Dyson index (kind beta) */
+  /* Kind gp-loss: off-diagonal variance gp_b, diagonal covariance
+   * gp_a 11^T + 2 gp_b I; a fraction `degenerate` of zero rows/columns and
+   * `outliers` diagonal spikes of outlier_scale bulk radii. */
+  double gp_a, gp_b;
+  double degenerate;
+  int64_t outliers;
+  double outlier_scale;
 } hr_ensemble_t;
+
+/* Kind gp-loss: B > 0, 0 <= F < 1 and K + floor(F N) <= N, else a usage
+ * error naming the options.  HR_OK for the other kinds. */
+int hr_ensemble_check(const hr_ensemble_t *e);
+
+/* Kind gp-loss: floor(F N), the zero rows/columns (the last ones). */
+int64_t hr_ensemble_degenerate_rows(const hr_ensemble_t *e);
+
+/* Kind gp-loss: what each outlier adds to its diagonal entry, S times the
+ * bulk's semicircle radius 2 sqrt(B M), M = N - floor(F N). */
+double hr_ensemble_outlier_shift(const hr_ensemble_t *e);
 
 /* Rows m of the Wishart factor X (m x N): ceil(N / ratio). */
 int64_t hr_ensemble_wishart_rows(const hr_ensemble_t *e);
@@ -34,7 +52,16 @@ int64_t hr_ensemble_extra_bytes(const hr_ensemble_t *e, int64_t nb,
                                 const hr_grid_t *grid);
 
 /* Fill a (n x n, already created) with member k.  Collective over the
- * grid for Wishart (a distributed product); local otherwise. */
+ * grid for Wishart (a distributed product); local otherwise.
+ *
+ * Kind gp-loss is the paper's model of the true loss's Hessian: a Gaussian
+ * process with an isotropic kernel has, at any point, a Hessian with
+ * Cov(H_ij, H_kl) = c (d_ij d_kl + d_ik d_jl + d_il d_jk), c the kernel's
+ * fourth derivative at 0 (the paper's k''(0)), i.e. H_ij ~ N(0, b)
+ * independent off the diagonal and H_ii = sqrt(a) z + sqrt(2b) g_i with
+ * one z per member: a = b = c (a and b are free here).
+ * It is sqrt(b) times the GOE member of the same seed plus sqrt(a) z I,
+ * then the degenerate rows/columns zeroed and the outliers added. */
 int hr_ensemble_generate(const hr_ensemble_t *e, uint64_t k, hr_dmat_t *a);
 
 /* Kind beta: the Dumitriu-Edelman tridiagonal model of the Gaussian beta

@@ -24,9 +24,9 @@ typedef enum {
 enum { HR_MAX_INPUTS = 256 };
 
 /* Choice lists, in the order of the enums that index them. */
-#define HR_KIND_CHOICES "goe|poisson|wishart|tridiag|beta"
+#define HR_KIND_CHOICES "goe|poisson|wishart|tridiag|beta|gp-loss"
 typedef enum { HR_KIND_GOE, HR_KIND_POISSON, HR_KIND_WISHART, HR_KIND_TRIDIAG,
-               HR_KIND_BETA } hr_kind_t;
+               HR_KIND_BETA, HR_KIND_GP_LOSS } hr_kind_t;
 
 #define HR_SOLVER_CHOICES "elpa2|elpa1|pdsyevr|pdsyev|lapack|auto"
 typedef enum {
@@ -59,6 +59,10 @@ typedef struct hr_options {
   int64_t seed;
   double wishart_ratio;     /* N / m for X (m x N) */
   double beta;              /* Dyson index of --kind beta */
+  double gp_a, gp_b;        /* --kind gp-loss: kernel curvatures a, b */
+  double degenerate;        /* gp-loss: fraction of rows/columns set to 0 */
+  int64_t outliers;         /* gp-loss: diagonal outliers ... */
+  double outlier_scale;     /* ... of this many semicircle radii */
   const char *output;
 
   /* hessian: data (synthetic rows use n/seed too) */
@@ -87,6 +91,7 @@ typedef struct hr_options {
   /* train */
   int64_t epochs, train_batch, checkpoint_every, shuffle_seed;
   double lr, momentum, weight_decay;
+  int lr_schedule;          /* hr_lr_schedule_t (train.h) */
   const char *test_data, *test_labels, *train_resume, *history;
 
   /* relu-sim: comma-separated lists of sizes, swept in every combination */
@@ -97,6 +102,8 @@ typedef struct hr_options {
 
   /* lossfit */
   const char *x_column, *y_column;
+  int best_of_runs;         /* one point per run: its minimum */
+  const char *run_column;   /* groups the rows of one file into runs */
 
   /* statistics (stats, and the end of ensemble / hessian) */
   const char *inputs[HR_MAX_INPUTS];  /* positional arguments */
@@ -109,6 +116,7 @@ typedef struct hr_options {
   const char *json, *plots;
   int64_t plot_width, plot_height;
   int log_density;
+  int paper_conventions;   /* also the paper's notebooks' statistics */
   int no_stats;
 
   /* run control */

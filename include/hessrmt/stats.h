@@ -40,6 +40,7 @@ typedef struct {
   int unfold;            /* hr_unfold_t; auto = pool with >= 6 spectra, else poly */
   int poly_degree;       /* poly unfolding */
   double trim;           /* fraction of kept levels dropped at each end after unfolding */
+  int paper_conventions; /* also compute hr_stats_paper_t (the paper's notebooks) */
 } hr_stats_config_t;
 
 void hr_stats_config_default(hr_stats_config_t *cfg);
@@ -61,6 +62,71 @@ typedef struct {
   hr_law_t nearest;                 /* law whose expected mean is nearest;
                                        HR_LAW_COUNT when there is no ratio */
 } hr_stats_order_t;
+
+/* --paper-conventions: the statistics exactly as the notebooks of the
+ * paper "Applicability of random matrix theory in deep learning" computed
+ * them, beside (never instead of) hessrmt's own, so that its figures can
+ * be compared like with like (stats_paper.c):
+ *   levels    |l| > 1e-10 (a fixed absolute threshold, not --cut);
+ *   ratios    raw r_i = s_(i+1) / s_i of each spectrum's kept levels (not
+ *             min(r, 1/r)), pooled, kept if r < 10 (s_i = 0 gives no r);
+ *             KS against the GOE surmise of r, (27/8)(r + r^2) /
+ *             (1 + r + r^2)^(5/2), truncated to [0, 10) and renormalised;
+ *   unfolding rows 0 .. max(1, floor(S/3)) - 1 are targets, the kept levels
+ *             of all other rows the pool; a target level l unfolds to
+ *             #{pool < l} / (pool spectra); spacings of consecutive unfolded
+ *             levels, pooled, NOT rescaled (the notebook did not); KS of
+ *             spacing / mean against the Wigner surmise;
+ *   cut-offs  fraction of all levels with |l| < c for c = 1e-100, 1e-90,
+ *             ..., 1e-10 (every 10 decades), 1e-9, 1e-8, ..., 1e-4. */
+#define HR_PAPER_CUT 1e-10
+#define HR_PAPER_RATIO_MAX 10.0   /* ratios kept: r < this; histogram [0, this) */
+#define HR_PAPER_SPACING_MAX 5.0  /* spacing histogram on [0, this) */
+enum { HR_PAPER_BINS = 50, HR_PAPER_CUTOFFS = 16 };
+
+typedef struct {
+  double edges[HR_PAPER_BINS + 1];  /* numpy's linspace(lo, hi, bins + 1) */
+  int64_t counts[HR_PAPER_BINS];    /* edges[i] <= x < edges[i+1], as numpy */
+  int64_t outside;                  /* values beyond the edges */
+} hr_paper_hist_t;
+
+typedef struct {
+  int computed;            /* 1 when asked for (--paper-conventions) */
+  int64_t n_kept;          /* levels with |l| > HR_PAPER_CUT, all spectra */
+
+  /* raw spacing ratios */
+  int64_t n_ratios_all;    /* every r_i formed: kept levels - 2 per spectrum */
+  int64_t n_ratios;        /* r < 10: the ratios used below */
+  int64_t n_dropped;       /* n_ratios_all - n_ratios */
+  int64_t n_zero_spacing;  /* of the dropped, those with s_i = 0 */
+  double *ratios;          /* the n_ratios kept r (sorted) */
+  double mean_r, frac_below_1;
+  double ks_goe, p_goe, ks_poisson;  /* truncated GOE surmise; Poisson 1/(1+r)^2 */
+  hr_paper_hist_t ratio_hist;
+
+  /* pool unfolding */
+  int unfolded;            /* 0: fewer than 2 spectra ("not enough spectra") */
+  int64_t n_targets, n_pool_spectra, n_pool_levels;
+  int64_t n_spacings;
+  double mean_spacing;     /* of the spacings as they are (not rescaled) */
+  double *scaled;          /* the spacings / mean_spacing (sorted), for KS and figure */
+  double ks_wigner, p_wigner, ks_exponential;  /* of spacings / mean */
+  hr_paper_hist_t spacing_hist;  /* of the spacings as they are */
+
+  /* degeneracy at the notebook's cut-offs */
+  double cutoff[HR_PAPER_CUTOFFS];
+  double cutoff_fraction[HR_PAPER_CUTOFFS];  /* |l| < cutoff, all levels */
+} hr_stats_paper_t;
+
+/* Compute p from `rows` (spectra x levels, each row ascending). */
+int hr_stats_paper_compute(const double *rows, int64_t spectra, int64_t levels,
+                           hr_stats_paper_t *p);
+void hr_stats_paper_free(hr_stats_paper_t *p);
+
+/* The GOE surmise of the raw ratio truncated to [0, 10) and renormalised,
+ * and Poisson's 1/(1+r)^2 likewise (the figure's curves). */
+double hr_paper_ratio_density_goe(double r);
+double hr_paper_ratio_density_poisson(double r);
 
 typedef struct {
   /* what was read */
@@ -114,6 +180,9 @@ typedef struct {
   hr_law_t verdict;
   int verdict_consistent;  /* mean r~ within 3 standard errors of the law's large-N value */
   char verdict_text[512];
+
+  /* --paper-conventions only (paper.computed = 1) */
+  hr_stats_paper_t paper;
 } hr_stats_t;
 
 /* Read cfg->path and compute everything.  Errors (missing file or
@@ -133,7 +202,8 @@ int hr_stats_write_json(const hr_stats_t *st, int count, const char *path);
 
 /* The figures (figures.c, PLplot): into directory dir, created if needed,
  * each as NAME.png (width x height pixels) and NAME.svg:
- *   density, degeneracy, ratios, spacings, number_variance, rigidity.
+ *   density, degeneracy, ratios, spacings, number_variance, rigidity,
+ *   and with st->paper.computed paper_ratios and paper_spacings.
  * log_density puts the density on a logarithmic axis.  HR_ERR_USAGE if
  * the build has no PLplot.  Drawn with the primitives of plot.h. */
 typedef struct {

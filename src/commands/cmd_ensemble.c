@@ -92,6 +92,34 @@ static int solve_member(hr_ctx_t *ctx, hr_run_t *run, int64_t k, double *evals,
   return rc;
 }
 
+/* The gp-loss options shape only that kind: given with another one they
+ * would be silently ignored, so they are refused.  An option is noticed by
+ * a value other than its default (options.c). */
+static int check_gp_options(const hr_options_t *o) {
+  if (o->kind == HR_KIND_GP_LOSS) return HR_OK;
+  const struct { const char *name; int given; } gp[] = {
+    {"--gp-a", o->gp_a != 1.0}, {"--gp-b", o->gp_b != 1.0},
+    {"--degenerate", o->degenerate != 0.0}, {"--outliers", o->outliers != 0},
+    {"--outlier-scale", o->outlier_scale != 10.0}};
+  char kind[32];
+  for (size_t i = 0; i < sizeof gp / sizeof gp[0]; i++)
+    if (gp[i].given)
+      HR_FAIL(HR_ERR_USAGE, "%s applies only with --kind gp-loss, not --kind "
+              "%s (see 'hessrmt ensemble --help')", gp[i].name,
+              hr_choice_name(HR_KIND_CHOICES, o->kind, kind, sizeof kind));
+  return HR_OK;
+}
+
+/* gp-loss's parameters in the plan, where they are easy to misread. */
+static void print_gp_model(const hr_ctx_t *ctx, const hr_ensemble_t *e) {
+  if (ctx->rank != 0 || ctx->opts->quiet || e->kind != HR_KIND_GP_LOSS) return;
+  fprintf(stderr, "hessrmt ensemble: gp-loss: off-diagonal variance b = %g, "
+          "diagonal covariance a 11^T + 2b I with a = %g; %lld zero rows and "
+          "columns, %lld outliers of +%.4g on the diagonal\n", e->gp_b, e->gp_a,
+          (long long)hr_ensemble_degenerate_rows(e), (long long)e->outliers,
+          e->outliers ? hr_ensemble_outlier_shift(e) : 0.0);
+}
+
 static int summarize(const hr_ctx_t *ctx, const hr_ensemble_t *e) {
   double *exact = malloc((size_t)e->n * sizeof *exact);
   int have = exact && hr_ensemble_exact_eigenvalues(e, exact);
@@ -102,6 +130,10 @@ static int summarize(const hr_ctx_t *ctx, const hr_ensemble_t *e) {
 
 static int run_ensemble(hr_ctx_t *ctx, hr_run_t *run, const hr_ensemble_t *e) {
   const hr_options_t *o = ctx->opts;
+  /* the same on every rank: agreed, so rank 0 alone reports it */
+  int rc = check_gp_options(o);
+  if (rc == HR_OK) rc = hr_ensemble_check(e);
+  HR_CHECK(hr_agree(ctx->world, rc));
   HR_CHECK(hr_run_layout(ctx, e->n, run));
   char breakdown[512], what[128], kind[32];
   int64_t need = 0;
@@ -115,11 +147,13 @@ static int run_ensemble(hr_ctx_t *ctx, hr_run_t *run, const hr_ensemble_t *e) {
     hr_run_print_plan(ctx, run, what, need);
     if (ctx->rank == 0 && !o->quiet)
       fprintf(stderr, "hessrmt ensemble: memory: %s\n", breakdown);
+    print_gp_model(ctx, e);
     print_flops(ctx, e);
     return HR_OK;
   }
   HR_CHECK(hr_run_check_memory(ctx, run, need, breakdown));
   hr_run_print_plan(ctx, run, what, need);
+  print_gp_model(ctx, e);
   HR_CHECK(hr_run_open(ctx, run, o->count, check_names, N_CHECKS));
   HR_CHECK(hr_run_problems(ctx, run, solve_member, (void *)e));
   HR_CHECK(hr_run_finish(ctx, run));
@@ -129,7 +163,8 @@ static int run_ensemble(hr_ctx_t *ctx, hr_run_t *run, const hr_ensemble_t *e) {
 int hr_cmd_ensemble(hr_ctx_t *ctx) {
   const hr_options_t *o = ctx->opts;
   hr_ensemble_t e = {(hr_kind_t)o->kind, o->n, (uint64_t)o->seed,
-                     o->wishart_ratio, o->beta};
+                     o->wishart_ratio, o->beta, o->gp_a, o->gp_b,
+                     o->degenerate, o->outliers, o->outlier_scale};
   hr_run_t run;
   hr_run_init(&run);
   hr_timer_start(&ctx->timer, HR_PHASE_TOTAL);

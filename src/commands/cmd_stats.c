@@ -20,6 +20,7 @@ static void config_from_options(const hr_options_t *o, const char *path,
   cfg->unfold = o->unfold;
   cfg->poly_degree = (int)o->poly_degree;
   cfg->trim = o->trim;
+  cfg->paper_conventions = o->paper_conventions;
 }
 
 /* Figures of one file go to --plots DIR; of several, to DIR/<file name
@@ -48,7 +49,8 @@ static int one_file(const hr_options_t *o, const char *path, int count,
                                o->log_density};
     rc = hr_stats_figures(st, &fig);
     if (rc == HR_OK) fprintf(out, "  figures     %s/{density,degeneracy,ratios,"
-                             "spacings,number_variance,rigidity}.{png,svg}\n", dir);
+                             "spacings,number_variance,rigidity%s}.{png,svg}\n", dir,
+                             st->paper.computed ? ",paper_ratios,paper_spacings" : "");
   }
   hr_stats_free(st);  /* the scalars stay for the JSON */
   return rc;

@@ -8,7 +8,8 @@
  * batch rows it holds, and MPI_Allreduce sums them.  The weights therefore
  * depend on the rank count only through the order of floating-point sums.
  * After each epoch the loss and accuracy of the whole training set (and of
- * --test-data) are measured with the epoch's final weights. */
+ * --test-data) are measured with the epoch's final weights.  The learning
+ * rate of an epoch comes from --lr-schedule (hr_train_lr, train.h). */
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,15 +23,18 @@
 #include "hessrmt/output.h"
 #include "hessrmt/provenance.h"
 #include "hessrmt/random.h"
+#include "hessrmt/train.h"
 #include "hessrmt/version.h"
 #include "hessrmt/weights.h"
 
 /* Per-epoch record: epoch, train loss, train accuracy, test loss, test
- * accuracy (NaN without a test set, or accuracy for real targets). */
+ * accuracy (NaN without a test set, or accuracy for real targets), and the
+ * learning rate the epoch used.  New columns go last: lossfit and other
+ * readers find the older ones by name and position. */
 enum { HIST_EPOCH, HIST_TRAIN_LOSS, HIST_TRAIN_ACC, HIST_TEST_LOSS,
-       HIST_TEST_ACC, HIST_COLS };
+       HIST_TEST_ACC, HIST_LR, HIST_COLS };
 static const char *const hist_names[HIST_COLS] = {
-    "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy"};
+    "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr"};
 
 enum { EVAL_CHUNK = 256 };
 
@@ -47,6 +51,21 @@ typedef struct {
   int64_t epochs_done;       /* > 0 after --resume */
   double *history;           /* epochs x HIST_COLS */
 } trainer_t;
+
+/* ---- the learning-rate schedule ---------------------------------------- */
+
+/* Garipov et al.'s SWA schedule as the paper's training code has it (its
+ * final ratio 0.01 fixed, as there). */
+static double paper_factor(double alpha) {
+  if (alpha <= 0.5) return 1.0;
+  if (alpha <= 0.9) return 1.0 - (alpha - 0.5) / 0.4 * (1.0 - 0.01);
+  return 0.01;
+}
+
+double hr_train_lr(int schedule, double lr, int64_t epoch, int64_t epochs) {
+  if (schedule != HR_LR_PAPER || epochs < 1) return lr;
+  return paper_factor((double)epoch / (double)epochs) * lr;
+}
 
 /* ---- set-up ------------------------------------------------------------ */
 
@@ -171,9 +190,9 @@ static hr_samples_t gather(trainer_t *t, const int64_t *batch, int64_t count) {
   return s;
 }
 
-/* One SGD step on the mean loss of the batch. */
+/* One SGD step of rate lr on the mean loss of the batch. */
 static int sgd_step(hr_ctx_t *ctx, trainer_t *t, const int64_t *batch,
-                    int64_t count) {
+                    int64_t count, double lr) {
   const hr_options_t *o = ctx->opts;
   int64_t N = t->train.model.nparams;
   double *w = t->train.theta, loss = 0.0;
@@ -185,7 +204,7 @@ static int sgd_step(hr_ctx_t *ctx, trainer_t *t, const int64_t *batch,
   for (int64_t i = 0; i < N; i++) {
     double g = t->grad[i] * scale + o->weight_decay * w[i];
     t->velocity[i] = o->momentum * t->velocity[i] + g;
-    w[i] -= o->lr * t->velocity[i];
+    w[i] -= lr * t->velocity[i];
   }
   return HR_OK;
 }
@@ -218,15 +237,20 @@ static int evaluate(hr_ctx_t *ctx, trainer_t *t, const hr_hessian_t *h,
   return HR_OK;
 }
 
+/* Epoch `epoch` (1-based) of --epochs: its rate is the schedule's after
+ * epoch - 1 epochs of --epochs in all, whether or not this run resumed. */
 static int run_epoch(hr_ctx_t *ctx, trainer_t *t, int64_t epoch) {
+  const hr_options_t *o = ctx->opts;
   int64_t n = t->train.rows;
-  shuffle((uint64_t)ctx->opts->shuffle_seed, epoch, n, t->order);
+  double lr = hr_train_lr(o->lr_schedule, o->lr, epoch - 1, o->epochs);
+  shuffle((uint64_t)o->shuffle_seed, epoch, n, t->order);
   for (int64_t b = 0; b < n; b += t->batch) {
     int64_t count = n - b < t->batch ? n - b : t->batch;
-    HR_CHECK(sgd_step(ctx, t, t->order + b, count));
+    HR_CHECK(sgd_step(ctx, t, t->order + b, count, lr));
   }
   double *row = t->history + (epoch - 1) * HIST_COLS;
   row[HIST_EPOCH] = (double)epoch;
+  row[HIST_LR] = lr;
   HR_CHECK(evaluate(ctx, t, &t->train, &row[HIST_TRAIN_LOSS], &row[HIST_TRAIN_ACC]));
   row[HIST_TEST_LOSS] = row[HIST_TEST_ACC] = NAN;
   if (t->have_test)
@@ -238,7 +262,7 @@ static int run_epoch(hr_ctx_t *ctx, trainer_t *t, int64_t epoch) {
     rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
                       "training diverged: the training loss after epoch %lld "
                       "is %g; lower --lr (now %g)", (long long)epoch,
-                      row[HIST_TRAIN_LOSS], ctx->opts->lr);
+                      row[HIST_TRAIN_LOSS], o->lr);
   return hr_agree(ctx->world, rc);
 }
 
@@ -378,6 +402,29 @@ static int check_identity(hid_t f, const hr_options_t *o, const char *path) {
           (int)strcspn(b, ";"), b);
 }
 
+/* --epochs is not part of the identity (a constant rate may go on for
+ * longer), but the paper schedule's rates depend on it: the epochs before
+ * the checkpoint were run with its total, so only that total continues
+ * them as one uninterrupted run would. */
+static int check_schedule_total(hid_t f, const hr_options_t *o, const char *path) {
+  if (o->lr_schedule != HR_LR_PAPER) return HR_OK;
+  char stored[64] = "", now[64];
+  hid_t g = H5Lexists(f, "options", H5P_DEFAULT) > 0
+                ? H5Gopen2(f, "options", H5P_DEFAULT) : -1;
+  int rc = g >= 0 ? hr_h5_read_string_attr(g, "epochs", stored, sizeof stored)
+                  : HR_OK;
+  if (g >= 0) H5Gclose(g);
+  HR_CHECK(rc);
+  snprintf(now, sizeof now, "%lld", (long long)o->epochs);
+  if (strcmp(stored, now) == 0) return HR_OK;
+  if (!stored[0])
+    HR_FAIL(HR_ERR_INPUT, "checkpoint '%s' does not record its --epochs, which "
+            "--lr-schedule paper needs to resume", path);
+  HR_FAIL(HR_ERR_INPUT, "checkpoint '%s' was trained with --lr-schedule paper "
+          "over --epochs %s: its rates depend on the total, so resume it with "
+          "--epochs %s (this run has %s)", path, stored, stored, now);
+}
+
 /* Rank 0 reads the epoch, momentum and history of a checkpoint. */
 static int read_state(const hr_options_t *o, trainer_t *t) {
   const char *path = o->train_resume;
@@ -397,6 +444,7 @@ static int read_state(const hr_options_t *o, trainer_t *t) {
                       "checkpoint '%s' is at epoch %g, not within 1..%lld "
                       "(--epochs)", path, epoch, (long long)o->epochs);
   if (rc == HR_OK) rc = check_identity(f, o, path);
+  if (rc == HR_OK) rc = check_schedule_total(f, o, path);
   t->epochs_done = rc == HR_OK ? (int64_t)epoch : 0;
   if (rc == HR_OK)
     rc = read_vector(f, "velocity", t->velocity, t->train.model.nparams, 1, path);
@@ -426,9 +474,9 @@ static void report_epoch(const hr_ctx_t *ctx, const trainer_t *t, int64_t epoch,
                          double seconds) {
   if (ctx->rank != 0 || ctx->opts->quiet) return;
   const double *row = t->history + (epoch - 1) * HIST_COLS;
-  fprintf(stderr, "hessrmt train: epoch %lld/%lld  train loss %.6g  accuracy "
-          "%.2f%%", (long long)epoch, (long long)ctx->opts->epochs,
-          row[HIST_TRAIN_LOSS], 100.0 * row[HIST_TRAIN_ACC]);
+  fprintf(stderr, "hessrmt train: epoch %lld/%lld  lr %.4g  train loss %.6g  "
+          "accuracy %.2f%%", (long long)epoch, (long long)ctx->opts->epochs,
+          row[HIST_LR], row[HIST_TRAIN_LOSS], 100.0 * row[HIST_TRAIN_ACC]);
   if (t->have_test)
     fprintf(stderr, "  test loss %.6g  accuracy %.2f%%", row[HIST_TEST_LOSS],
             100.0 * row[HIST_TEST_ACC]);
@@ -449,12 +497,15 @@ static int train(hr_ctx_t *ctx, trainer_t *t) {
   if (o->train_resume[0]) HR_CHECK(resume(ctx, t));
   if (ctx->rank == 0 && !o->quiet) {
     char model[1024];
+    char schedule[32];
+    hr_choice_name(HR_LR_SCHEDULE_CHOICES, o->lr_schedule, schedule, sizeof schedule);
     fprintf(stderr, "hessrmt train: %s (N = %lld) on %lld rows of %s, %d "
-            "rank%s; batch %lld, lr %g, momentum %g, weight decay %g%s\n",
+            "rank%s; batch %lld, lr %g (%s), momentum %g, weight decay %g%s\n",
             hr_model_describe(&t->train.model, model, sizeof model),
             (long long)t->train.model.nparams, (long long)t->train.rows, o->data,
             ctx->size, ctx->size == 1 ? "" : "s", (long long)t->batch, o->lr,
-            o->momentum, o->weight_decay, t->epochs_done ? " (resumed)" : "");
+            schedule, o->momentum, o->weight_decay,
+            t->epochs_done ? " (resumed)" : "");
   }
   for (int64_t e = t->epochs_done + 1; e <= o->epochs; e++) {
     double start = MPI_Wtime();

@@ -12,6 +12,7 @@
 #include "hessrmt/error.h"
 #include "hessrmt/model.h"
 #include "hessrmt/stats.h"
+#include "hessrmt/train.h"
 #include "hessrmt/version.h"
 
 typedef enum {
@@ -57,7 +58,10 @@ static const opt_entry_t option_table[] = {
    "poisson (diagonal of uniform levels), wishart (X^T X / m), tridiag "
    "(the (2,-1) matrix, eigenvalues 2-2cos(k pi/(N+1))), beta (Gaussian "
    "beta ensemble from its tridiagonal model: GOE, GUE, GSE spectra for "
-   "--beta 1, 2, 4)", HR_CMD_ENSEMBLE, 1},
+   "--beta 1, 2, 4), gp-loss (the Hessian of a Gaussian-process loss with "
+   "an isotropic kernel: off-diagonal N(0, b), diagonal covariance a 11^T + "
+   "2b I; see --gp-a, --gp-b, --degenerate, --outliers)",
+   HR_CMD_ENSEMBLE, 1},
   {"n", 0, OPT_INT, FIELD(n), "1000", NULL, 1, 2147483647, "N", "Ensemble",
    "matrix order N (any that fits: ScaLAPACK's 32-bit descriptors bound N "
    "and each rank's local rows, not N^2; see --dry-run)", HR_CMD_ENSEMBLE, 1},
@@ -166,6 +170,27 @@ static const opt_entry_t option_table[] = {
    "wishart aspect ratio C = N/m: X is m x N with m = ceil(N/C); for C < 1 "
    "the spectrum fills the Marchenko-Pastur support [(1-sqrt C)^2, "
    "(1+sqrt C)^2]", HR_CMD_ENSEMBLE, 1},
+  /* gp-loss: B > 0, F < 1 and K + floor(F N) <= N are checked with the
+   * kind (hr_ensemble_check), where the messages can name both. */
+  {"gp-a", 0, OPT_DOUBLE, FIELD(gp_a), "1", NULL, 0, 1e6, "A", "Ensemble",
+   "gp-loss: the diagonal's common part, Cov(H_ii, H_jj) = A for i != j (an "
+   "isotropic kernel's k''(0) for the plain GP, as is B; A = 0, B = 1 and "
+   "no --degenerate or --outliers: exactly the GOE of the same seed)",
+   HR_CMD_ENSEMBLE, 1},
+  {"gp-b", 0, OPT_DOUBLE, FIELD(gp_b), "1", NULL, 0, 1e6, "B", "Ensemble",
+   "gp-loss: variance B > 0 of the off-diagonal entries; the diagonal's is "
+   "A + 2B", HR_CMD_ENSEMBLE, 1},
+  {"degenerate", 0, OPT_DOUBLE, FIELD(degenerate), "0", NULL, 0, 1, "F",
+   "Ensemble", "gp-loss: set floor(F N) rows and columns to zero (the last "
+   "ones; which ones does not matter, a permutation is a similarity), "
+   "0 <= F < 1: that many zero eigenvalues", HR_CMD_ENSEMBLE, 1},
+  {"outliers", 0, OPT_INT, FIELD(outliers), "0", NULL, 0, 2147483647, "K",
+   "Ensemble", "gp-loss: add S 2 sqrt(B M) (S bulk radii; M = N - floor(F "
+   "N), the non-degenerate order) to the first K diagonal entries: K large "
+   "outlying eigenvalues", HR_CMD_ENSEMBLE, 1},
+  {"outlier-scale", 0, OPT_DOUBLE, FIELD(outlier_scale), "10", NULL, 0, 1e6,
+   "S", "Ensemble", "gp-loss: size S of the --outliers in semicircle radii",
+   HR_CMD_ENSEMBLE, 1},
   {"output", 'o', OPT_STRING, FIELD(output), "spectra.h5", NULL, 0, 0, "FILE",
    "Ensemble", "spectra file to write (HDF5; written as FILE.partial and "
    "renamed when complete)", HR_CMD_ENSEMBLE, 0},
@@ -228,8 +253,9 @@ static const opt_entry_t option_table[] = {
    STATS_COMMANDS, 0},
   {"plots", 0, OPT_STRING, FIELD(plots), "", NULL, 0, 0, "DIR", "Statistics",
    "write figures (PNG and SVG) into DIR: density, degeneracy, ratios, "
-   "spacings, number_variance, rigidity (several input files: one "
-   "subdirectory each)", STATS_COMMANDS, 0},
+   "spacings, number_variance, rigidity (and paper_ratios, paper_spacings "
+   "with --paper-conventions; several input files: one subdirectory each)",
+   STATS_COMMANDS, 0},
   {"plot-width", 0, OPT_INT, FIELD(plot_width), "1000", NULL, 200, 8000, "PX",
    "Figures", "figure width in pixels", FIGURE_COMMANDS, 0},
   {"plot-height", 0, OPT_INT, FIELD(plot_height), "700", NULL, 150, 8000, "PX",
@@ -237,6 +263,13 @@ static const opt_entry_t option_table[] = {
   {"log-density", 0, OPT_FLAG, FIELD(log_density), NULL, NULL, 0, 0, NULL,
    "Statistics", "spectral density figure on a logarithmic axis",
    STATS_COMMANDS, 0},
+  {"paper-conventions", 0, OPT_FLAG, FIELD(paper_conventions), NULL, NULL, 0,
+   0, NULL, "Statistics", "also compute, beside hessrmt's own statistics, "
+   "those of the paper's notebooks: levels |l| > 1e-10, raw ratios "
+   "r = s_(i+1)/s_i kept if r < 10 (against the GOE surmise of r), the first "
+   "third of the spectra unfolded against a pool of the rest (spacings not "
+   "rescaled), and the fraction of levels below 1e-100 ... 1e-4; figures "
+   "paper_ratios and paper_spacings", STATS_COMMANDS, 0},
 
   /* train */
   /* Not part of the identity: --resume may train a checkpoint further. */
@@ -253,6 +286,11 @@ static const opt_entry_t option_table[] = {
   {"weight-decay", 0, OPT_DOUBLE, FIELD(weight_decay), "5e-4", NULL, 0, 1e6,
    "WD", "Training", "L2 weight decay added to the gradient (wd w)",
    HR_CMD_TRAIN, 1},
+  {"lr-schedule", 0, OPT_CHOICE, FIELD(lr_schedule), "constant",
+   HR_LR_SCHEDULE_CHOICES, 0, 0, "S", "Training",
+   "learning rate per epoch: constant (--lr throughout) or paper (the "
+   "paper's SWA-style schedule: --lr for the first half of --epochs, then "
+   "falling linearly to 0.01 --lr at 90%, 0.01 --lr after)", HR_CMD_TRAIN, 1},
   {"shuffle-seed", 0, OPT_INT, FIELD(shuffle_seed), "1", NULL, 0, 9.2e18, "S",
    "Training", "seed of the per-epoch shuffle; the order depends only on S "
    "and the epoch, never on the rank count", HR_CMD_TRAIN, 1},
@@ -310,7 +348,16 @@ static const opt_entry_t option_table[] = {
   {"x-column", 0, OPT_STRING, FIELD(x_column), "epoch", NULL, 0, 0, "NAME",
    "Fit", "CSV column of the time axis t", HR_CMD_LOSSFIT, 0},
   {"y-column", 0, OPT_STRING, FIELD(y_column), "test_loss", NULL, 0, 0, "NAME",
-   "Fit", "CSV column of the loss to fit", HR_CMD_LOSSFIT, 0},
+   "Fit", "CSV column of the loss to fit; NAME_error where the file has "
+   "only NAME_accuracy is read as 1 - NAME_accuracy", HR_CMD_LOSSFIT, 0},
+  {"best-of-runs", 0, OPT_FLAG, FIELD(best_of_runs), NULL, NULL, 0, 0, NULL,
+   "Fit", "one point per training run (each FILE.csv, or each --run-column "
+   "value): the minimum of --y-column and the --x-column value where it is "
+   "first reached; the fit is across runs (needs 4 runs at least)",
+   HR_CMD_LOSSFIT, 0},
+  {"run-column", 0, OPT_STRING, FIELD(run_column), "", NULL, 0, 0, "NAME",
+   "Fit", "with --best-of-runs: CSV column whose values group the rows of a "
+   "file into runs", HR_CMD_LOSSFIT, 0},
   {"json", 0, OPT_STRING, FIELD(json), "", NULL, 0, 0, "FILE", "Fit",
    "write the fitted parameters as JSON", HR_CMD_LOSSFIT, 0},
   {"plots", 0, OPT_STRING, FIELD(plots), "", NULL, 0, 0, "DIR", "Figures",
@@ -348,9 +395,10 @@ typedef struct {
 
 static const command_entry_t command_table[] = {
   {"ensemble", HR_CMD_ENSEMBLE,
-   "spectra of GOE / Poisson / Wishart / beta / tridiagonal matrices",
+   "spectra of GOE / Poisson / Wishart / beta / GP-loss / tridiagonal matrices",
    "Eigenvalues of random-matrix ensembles (GOE, Poisson, Wishart, the "
-   "Gaussian beta ensembles) and of the analytic (2,-1) tridiagonal matrix, "
+   "Gaussian beta ensembles, the Gaussian-process model of a loss's "
+   "Hessian) and of the analytic (2,-1) tridiagonal matrix, "
    "generated in the distributed layout and solved in parallel: "
    "calibration and solver checks.",
    NULL, 0, 0},
@@ -390,8 +438,10 @@ static const command_entry_t command_table[] = {
    "fit loss curves to a + b exp(-c t)",
    "Fit a loss-versus-time curve from a CSV file (e.g. 'train --history') "
    "to a + b exp(-c t) by nonlinear least squares (GSL), with standard "
-   "errors, as in the paper's exponential hardness of the true loss.",
-   "FILE.csv", 1, 1},
+   "errors, as in the paper's exponential hardness of the true loss.  With "
+   "--best-of-runs, several files (one per run) give one point each: the "
+   "run's best loss and the epoch it was reached.",
+   "FILE.csv...", 1, HR_MAX_INPUTS},
   {"merge", HR_CMD_MERGE,
    "join spectra files of one job split into parts (job arrays)",
    "Join spectra files written by runs that took disjoint batch ranges of "

@@ -37,6 +37,68 @@ static double tridiag_entry(int64_t i, int64_t j, void *vctx) {
   return (i - j == 1 || j - i == 1) ? -1.0 : 0.0;
 }
 
+/* gp-loss: sqrt(b) GOE + sqrt(a) z I on the first M = N - D indices (the
+ * GOE entries of the same seed and member, so a = 0, b = 1 is the GOE),
+ * zero on the last D, the outliers on the first K diagonal entries. */
+typedef struct {
+  entry_ctx_t goe;
+  int64_t kept, outliers;
+  double sqrt_b, shift, outlier;  /* shift: sqrt(a) z, one z per member */
+} gp_ctx_t;
+
+static double gp_loss_entry(int64_t i, int64_t j, void *vctx) {
+  const gp_ctx_t *c = vctx;
+  if (i >= c->kept || j >= c->kept) return 0.0;
+  double h = c->sqrt_b * goe_entry(i, j, (void *)&c->goe);
+  if (i != j) return h;
+  return h + c->shift + (i < c->outliers ? c->outlier : 0.0);
+}
+
+/* The member's z: entries draw from counters (min(i,j), max(i,j)), so the
+ * counter (1, 0) of the entry stream is never an entry's. */
+static double gp_common_z(const hr_ensemble_t *e, uint64_t k) {
+  return hr_random_normal(e->seed, k, 1, 0, HR_STREAM_ENTRY);
+}
+
+static void generate_gp_loss(const hr_ensemble_t *e, uint64_t k, hr_dmat_t *a) {
+  gp_ctx_t ctx = {{e, k}, e->n - hr_ensemble_degenerate_rows(e), e->outliers,
+                  sqrt(e->gp_b), sqrt(e->gp_a) * gp_common_z(e, k),
+                  hr_ensemble_outlier_shift(e)};
+  hr_dmat_fill(a, gp_loss_entry, &ctx);
+}
+
+int64_t hr_ensemble_degenerate_rows(const hr_ensemble_t *e) {
+  /* the 1e-9 keeps e.g. F = 0.29, N = 100 at 29, not 28.999... -> 28 */
+  return e->kind == HR_KIND_GP_LOSS
+             ? (int64_t)floor(e->degenerate * (double)e->n + 1e-9) : 0;
+}
+
+double hr_ensemble_outlier_shift(const hr_ensemble_t *e) {
+  double m = (double)(e->n - hr_ensemble_degenerate_rows(e));
+  return e->outlier_scale * 2.0 * sqrt(e->gp_b * m);
+}
+
+int hr_ensemble_check(const hr_ensemble_t *e) {
+  if (e->kind != HR_KIND_GP_LOSS) return HR_OK;
+  if (!(e->gp_b > 0))
+    HR_FAIL(HR_ERR_USAGE, "--gp-b %g: the off-diagonal variance B must be "
+            "> 0 (see 'hessrmt ensemble --help')", e->gp_b);
+  if (!(e->gp_a >= 0))
+    HR_FAIL(HR_ERR_USAGE, "--gp-a %g: the diagonal's common variance A must "
+            "be >= 0 (see 'hessrmt ensemble --help')", e->gp_a);
+  if (!(e->degenerate >= 0 && e->degenerate < 1))
+    HR_FAIL(HR_ERR_USAGE, "--degenerate %g: the fraction F of zero rows must "
+            "be in [0, 1) (see 'hessrmt ensemble --help')", e->degenerate);
+  int64_t zero = hr_ensemble_degenerate_rows(e);
+  if (e->outliers < 0 || e->outliers > e->n - zero)
+    HR_FAIL(HR_ERR_USAGE, "--outliers %lld: only %lld of N = %lld rows are "
+            "not degenerate (--degenerate %g zeroes %lld); K + floor(F N) "
+            "must be <= N (see 'hessrmt ensemble --help')",
+            (long long)e->outliers, (long long)(e->n - zero), (long long)e->n,
+            e->degenerate, (long long)zero);
+  return HR_OK;
+}
+
 static double wishart_factor_entry(int64_t i, int64_t j, void *vctx) {
   const entry_ctx_t *c = vctx;
   return hr_random_normal(c->e->seed, c->k, i, j, HR_STREAM_FACTOR);
@@ -125,6 +187,7 @@ int hr_ensemble_generate(const hr_ensemble_t *e, uint64_t k, hr_dmat_t *a) {
     case HR_KIND_POISSON: hr_dmat_fill(a, poisson_entry, &ctx); return HR_OK;
     case HR_KIND_TRIDIAG: hr_dmat_fill(a, tridiag_entry, &ctx); return HR_OK;
     case HR_KIND_WISHART: return generate_wishart(e, k, a);
+    case HR_KIND_GP_LOSS: generate_gp_loss(e, k, a); return HR_OK;
     case HR_KIND_BETA: break;  /* tridiagonal: see hr_ensemble_beta_tridiagonal */
   }
   HR_FAIL(HR_ERR_INTERNAL, "unknown ensemble kind %d", (int)e->kind);

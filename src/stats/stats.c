@@ -583,6 +583,10 @@ static int compute(const hr_stats_config_t *cfg, hr_spectra_t *sp, hr_stats_t *s
     degeneracy_ladder(rows, st);
     rc = keep_levels(cfg->path, rows, st, &k);
   }
+  /* The paper's conventions start from the uncut rows, with their own
+   * threshold, so they run before the rows go. */
+  if (rc == HR_OK && cfg->paper_conventions)
+    rc = hr_stats_paper_compute(rows, st->n_spectra, st->n_levels, &st->paper);
   free(rows);
   if (rc == HR_OK) rc = pool_kept(&k, st);
   if (rc == HR_OK) rc = nearest_neighbour_ratios(&k, st);
@@ -613,4 +617,5 @@ void hr_stats_free(hr_stats_t *st) {
   free(st->ratios);
   free(st->spacings);
   st->kept = st->ratios = st->spacings = NULL;
+  hr_stats_paper_free(&st->paper);
 }

@@ -446,21 +446,115 @@ static int delta3_layers(const hr_stats_t *st, const hr_figures_config_t *cfg,
   return long_range_layers(st, p, 1);
 }
 
+/* ---- --paper-conventions ---------------------------------------------------------- */
+
+/* The two histograms the paper's notebooks drew, from the statistics as
+ * they computed them (stats_paper.c), with the same laws as hessrmt's own
+ * figures in the same colours, so the pairs can be set side by side. */
+
+static double paper_ratio_law(double r, void *goe) {
+  return *(const int *)goe ? hr_paper_ratio_density_goe(r)
+                           : hr_paper_ratio_density_poisson(r);
+}
+
+static void paper_ratios_setup(const hr_stats_t *st, const hr_figures_config_t *cfg,
+                               figure_setup_t *fs) {
+  (void)cfg;
+  const hr_stats_paper_t *p = &st->paper;
+  fs->pc.xmin = 0.0;
+  fs->pc.xmax = HR_PAPER_RATIO_MAX;
+  fs->pc.xlabel = "raw spacing ratio r = s#di+1#u / s#di#u  (kept: r < 10)";
+  fs->pc.ylabel = "probability density";
+  fs->pc.headroom = 0.15;
+  snprintf(fs->title, sizeof fs->title, "Raw spacing ratios (the paper's "
+           "conventions): mean r = %.4f", p->mean_r);
+}
+
+static int paper_ratios_layers(const hr_stats_t *st, const hr_figures_config_t *cfg,
+                               hr_plot_t *p) {
+  (void)cfg;
+  const hr_stats_paper_t *pp = &st->paper;
+  char label[200], n[32], d[32];
+  snprintf(label, sizeof label, "data: %s ratios (%s dropped: r >= 10 or s#di#u = 0)",
+           grouped(pp->n_ratios, n, sizeof n), grouped(pp->n_dropped, d, sizeof d));
+  HR_CHECK(hr_plot_histogram(p, pp->ratios, pp->n_ratios, 0.0, HR_PAPER_RATIO_MAX,
+                             HR_PAPER_BINS, 1, HR_RGB_GREY, label));
+  if (pp->n_ratios == 0)
+    return hr_plot_note(p, 0.5, 0.5, 0.5, "no ratio below 10");
+  int goe = 0;
+  snprintf(label, sizeof label, "Poisson 1/(1+r)#u2#d on [0, 10), KS distance %.4f",
+           pp->ks_poisson);
+  HR_CHECK(hr_plot_function(p, paper_ratio_law, &goe, 0.0, HR_PAPER_RATIO_MAX,
+                            CURVE_POINTS, &law_style[0], label));
+  goe = 1;
+  snprintf(label, sizeof label, "GOE surmise of r on [0, 10), KS distance %.4f",
+           pp->ks_goe);
+  HR_CHECK(hr_plot_function(p, paper_ratio_law, &goe, 0.0, HR_PAPER_RATIO_MAX,
+                            CURVE_POINTS, &law_style[1], label));
+  snprintf(label, sizeof label, "levels |" LAMBDA "| > 1e-10; fraction r < 1: %.4f "
+           "(GOE 1/2)", pp->frac_below_1);
+  return hr_plot_legend_text(p, label);
+}
+
+static void paper_spacings_setup(const hr_stats_t *st, const hr_figures_config_t *cfg,
+                                 figure_setup_t *fs) {
+  (void)cfg;
+  const hr_stats_paper_t *p = &st->paper;
+  fs->pc.xmin = 0.0;
+  fs->pc.xmax = HR_PAPER_SPACING_MAX;
+  fs->pc.xlabel = "spacing / mean spacing  (the notebook's spacings are not rescaled)";
+  fs->pc.ylabel = "probability density P(s)";
+  fs->pc.headroom = 0.15;
+  if (p->unfolded)
+    snprintf(fs->title, sizeof fs->title, "Pool-unfolded spacings (paper's "
+             "conventions): %lld spectr%s, pool %lld", (long long)p->n_targets,
+             p->n_targets == 1 ? "um" : "a", (long long)p->n_pool_spectra);
+  else
+    snprintf(fs->title, sizeof fs->title, "Pool-unfolded spacings (the paper's "
+             "conventions): none");
+}
+
+static int paper_spacings_layers(const hr_stats_t *st, const hr_figures_config_t *cfg,
+                                 hr_plot_t *p) {
+  (void)cfg;
+  const hr_stats_paper_t *pp = &st->paper;
+  if (!pp->unfolded)
+    return hr_plot_note(p, 0.5, 0.5, 0.5, "not enough spectra: the pool unfolding "
+                        "needs at least 2");
+  char label[200], n[32];
+  snprintf(label, sizeof label, "data: %s spacings / their mean %.4f",
+           grouped(pp->n_spacings, n, sizeof n), pp->mean_spacing);
+  int64_t count = isfinite(pp->ks_wigner) ? pp->n_spacings : 0;  /* else not scaled */
+  HR_CHECK(hr_plot_histogram(p, pp->scaled, count, 0.0, HR_PAPER_SPACING_MAX,
+                             HR_PAPER_BINS, 1, HR_RGB_GREY, label));
+  if (count == 0) return hr_plot_note(p, 0.5, 0.5, 0.5, "no spacing above 0");
+  hr_spacing_law_t poisson = HR_SPACING_POISSON, goe = HR_SPACING_GOE;
+  snprintf(label, sizeof label, "Poisson (e#u-s#d), KS distance %.4f", pp->ks_exponential);
+  HR_CHECK(hr_plot_function(p, spacing_law, &poisson, 0.0, HR_PAPER_SPACING_MAX,
+                            CURVE_POINTS, &law_style[0], label));
+  snprintf(label, sizeof label, "GOE (Wigner surmise), KS distance %.4f", pp->ks_wigner);
+  return hr_plot_function(p, spacing_law, &goe, 0.0, HR_PAPER_SPACING_MAX,
+                          CURVE_POINTS, &law_style[1], label);
+}
+
 /* ---- the figures ------------------------------------------------------------------ */
 
 typedef struct {
   const char *name;
   void (*setup)(const hr_stats_t *, const hr_figures_config_t *, figure_setup_t *);
   int (*layers)(const hr_stats_t *, const hr_figures_config_t *, hr_plot_t *);
+  int paper;  /* only with --paper-conventions */
 } figure_t;
 
 static const figure_t figures[] = {
-    {"density", density_setup, density_layers},
-    {"degeneracy", degeneracy_setup, degeneracy_layers},
-    {"ratios", ratios_setup, ratios_layers},
-    {"spacings", spacings_setup, spacings_layers},
-    {"number_variance", sigma2_setup, sigma2_layers},
-    {"rigidity", delta3_setup, delta3_layers},
+    {"density", density_setup, density_layers, 0},
+    {"degeneracy", degeneracy_setup, degeneracy_layers, 0},
+    {"ratios", ratios_setup, ratios_layers, 0},
+    {"spacings", spacings_setup, spacings_layers, 0},
+    {"number_variance", sigma2_setup, sigma2_layers, 0},
+    {"rigidity", delta3_setup, delta3_layers, 0},
+    {"paper_ratios", paper_ratios_setup, paper_ratios_layers, 1},
+    {"paper_spacings", paper_spacings_setup, paper_spacings_layers, 1},
 };
 
 static int make_figure(const figure_t *f, const hr_stats_t *st,
@@ -509,6 +603,6 @@ int hr_stats_figures(const hr_stats_t *st, const hr_figures_config_t *cfg) {
             "100 ... 20000", cfg->width, cfg->height);
   HR_CHECK(make_dir(cfg->dir));
   for (size_t i = 0; i < sizeof figures / sizeof figures[0]; i++)
-    HR_CHECK(make_figure(&figures[i], st, cfg));
+    if (!figures[i].paper || st->paper.computed) HR_CHECK(make_figure(&figures[i], st, cfg));
   return HR_OK;
 }

@@ -101,6 +101,54 @@ static void print_unfolded(const hr_stats_t *st, FILE *out) {
   }
 }
 
+/* ---- --paper-conventions ------------------------------------------------- */
+
+static void print_paper_ratios(const hr_stats_paper_t *p, FILE *out) {
+  fprintf(out, "  levels      |l| > %.0e (fixed, not --cut): %lld kept\n", HR_PAPER_CUT,
+          (long long)p->n_kept);
+  fprintf(out, "  raw ratios  r = s_(i+1)/s_i (not min(r, 1/r)), kept if r < %.0f: %lld "
+          "of %lld\n              (%lld dropped, %lld of them with s_i = 0)\n",
+          HR_PAPER_RATIO_MAX, (long long)p->n_ratios, (long long)p->n_ratios_all,
+          (long long)p->n_dropped, (long long)p->n_zero_spacing);
+  fprintf(out, "              mean r %.5f; fraction r < 1: %.5f (GOE surmise 1/2)\n",
+          p->mean_r, p->frac_below_1);
+  fprintf(out, "              KS distance, laws truncated to [0, %.0f) and renormalised:"
+          "\n              GOE surmise of r %.5f (p ", HR_PAPER_RATIO_MAX, p->ks_goe);
+  fprintf(out, p->p_goe < 1e-300 ? "<1e-300" : "%.3g", p->p_goe);
+  fprintf(out, "), Poisson 1/(1+r)^2 %.5f\n", p->ks_poisson);
+}
+
+static void print_paper_spacings(const hr_stats_paper_t *p, FILE *out) {
+  if (!p->unfolded) {
+    fprintf(out, "  unfolding   not enough spectra: the pool unfolding needs at "
+            "least 2; skipped\n");
+    return;
+  }
+  fprintf(out, "  unfolding   spectra 0..%lld against the pool of the other %lld "
+          "(%lld levels):\n              l -> #{pool < l} / %lld\n",
+          (long long)p->n_targets - 1, (long long)p->n_pool_spectra,
+          (long long)p->n_pool_levels, (long long)p->n_pool_spectra);
+  fprintf(out, "  spacings    %lld, mean %.5f (not rescaled, as the notebook)\n",
+          (long long)p->n_spacings, p->mean_spacing);
+  fprintf(out, "              KS distance of spacing / mean:\n              Wigner "
+          "surmise %.5f (p ", p->ks_wigner);
+  fprintf(out, p->p_wigner < 1e-300 ? "<1e-300" : "%.3g", p->p_wigner);
+  fprintf(out, "), Poisson e^-s %.5f\n", p->ks_exponential);
+}
+
+static void print_paper(const hr_stats_paper_t *p, FILE *out) {
+  fprintf(out, "  paper conventions: as the notebooks of \"Applicability of random "
+          "matrix theory in deep\n  learning\" computed them, beside (not "
+          "instead of) the statistics above\n");
+  print_paper_ratios(p, out);
+  print_paper_spacings(p, out);
+  fprintf(out, "  cut-offs    fraction of all levels with |l| < cut-off:\n             ");
+  for (int i = 0; i < HR_PAPER_CUTOFFS; i++)
+    fprintf(out, "%s 1e%-4.0f %6.4f", i % 5 ? "" : (i ? "\n             " : ""),
+            log10(p->cutoff[i]), p->cutoff_fraction[i]);
+  fprintf(out, "\n");
+}
+
 void hr_stats_print(const hr_stats_t *st, FILE *out) {
   print_levels(st, out);
   print_ratios(st, out);
@@ -110,6 +158,7 @@ void hr_stats_print(const hr_stats_t *st, FILE *out) {
           "are correlated, and the\n   GOE/GUE/GSE ratio laws are surmises, "
           "within about 1%% of large N: with very many\n   levels even the "
           "right law's p-value becomes small.  Distances decide the verdict.)\n");
+  if (st->paper.computed) print_paper(&st->paper, out);
 }
 
 /* ---- JSON (NaN as null: hr_json_number) ------------------------------ */
@@ -196,11 +245,65 @@ static void json_unfolded(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "verdict_text", json_string(st->verdict_text));
 }
 
+static json_t *int_array(const int64_t *v, int n) {
+  json_t *a = json_array();
+  for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(v[i]));
+  return a;
+}
+
+static json_t *paper_hist(const hr_paper_hist_t *h) {
+  return json_pack("{s:o, s:o, s:I}", "edges", number_array(h->edges, HR_PAPER_BINS + 1),
+                   "counts", int_array(h->counts, HR_PAPER_BINS), "outside",
+                   (json_int_t)h->outside);
+}
+
+static json_t *paper_ratios_json(const hr_stats_paper_t *p) {
+  return json_pack(
+      "{s:s, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+      "definition", "r = s_(i+1)/s_i of consecutive spacings, pooled; kept if r < max",
+      "max", hr_json_number(HR_PAPER_RATIO_MAX), "n_computed", (json_int_t)p->n_ratios_all,
+      "count", (json_int_t)p->n_ratios, "dropped", (json_int_t)p->n_dropped,
+      "dropped_zero_spacing", (json_int_t)p->n_zero_spacing,
+      "mean", hr_json_number(p->mean_r), "fraction_below_1", hr_json_number(p->frac_below_1),
+      "ks_goe", hr_json_number(p->ks_goe), "p_goe", hr_json_number(p->p_goe),
+      "ks_poisson", hr_json_number(p->ks_poisson), "hist", paper_hist(&p->ratio_hist));
+}
+
+static json_t *paper_spacings_json(const hr_stats_paper_t *p) {
+  if (!p->unfolded)
+    return json_pack("{s:b, s:s}", "available", 0, "reason",
+                     "not enough spectra: the pool unfolding needs at least 2");
+  return json_pack(
+      "{s:b, s:s, s:I, s:I, s:I, s:I, s:o, s:b, s:s, s:o, s:o, s:o, s:o}",
+      "available", 1, "definition",
+      "targets: spectra 0 .. n_targets-1; l -> #{pool levels < l} / n_pool_spectra; "
+      "differences of consecutive unfolded levels, pooled",
+      "n_targets", (json_int_t)p->n_targets, "n_pool_spectra", (json_int_t)p->n_pool_spectra,
+      "n_pool_levels", (json_int_t)p->n_pool_levels, "count", (json_int_t)p->n_spacings,
+      "mean", hr_json_number(p->mean_spacing), "rescaled", 0,
+      "ks_of", "spacing / mean", "ks_goe", hr_json_number(p->ks_wigner),
+      "p_goe", hr_json_number(p->p_wigner), "ks_poisson", hr_json_number(p->ks_exponential),
+      "hist", paper_hist(&p->spacing_hist));
+}
+
+/* Everything --paper-conventions computed, under one key. */
+static json_t *paper_json(const hr_stats_paper_t *p) {
+  return json_pack(
+      "{s:s, s:o, s:I, s:o, s:o, s:{s:s, s:o, s:o}}",
+      "source", "the notebooks of 'Applicability of random matrix theory in deep learning'",
+      "cut", hr_json_number(HR_PAPER_CUT), "n_kept", (json_int_t)p->n_kept,
+      "ratios", paper_ratios_json(p), "spacings", paper_spacings_json(p),
+      "degeneracy", "definition", "fraction of all levels with |l| < cutoff",
+      "cutoffs", number_array(p->cutoff, HR_PAPER_CUTOFFS),
+      "fractions", number_array(p->cutoff_fraction, HR_PAPER_CUTOFFS));
+}
+
 static json_t *stats_json(const hr_stats_t *st) {
   json_t *j = json_object();
   json_levels(st, j);
   json_ratios(st, j);
   json_unfolded(st, j);
+  if (st->paper.computed) json_object_set_new(j, "paper_conventions", paper_json(&st->paper));
   return j;
 }
 

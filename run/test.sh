@@ -22,8 +22,9 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # Left out: what the first pass covered with no new code path (other rank
 # counts of the same error cases, long statistical calibrations, the
-# Slurm/PBS/scaling drivers, Fashion-MNIST, the fuzzers, built with ASan
+# Slurm/PBS/scaling drivers and the paper's reproduction (commands the
+# suite runs already), Fashion-MNIST, the fuzzers, built with ASan
 # already) -- about 6 of the 12.5 minutes the whole suite takes here.
-SKIP='slurm|pbs_|scaling|fuzz|fashion|bad_inputs_np[12]|errors_np1|errors_np2'
+SKIP='slurm|pbs_|scaling|paper_tiny|fuzz|fashion|bad_inputs_np[12]|errors_np1|errors_np2'
 SKIP+='|long_range|beta_ensembles|calibration|cluster_merge|relu_sim_errors'
 cd build/asan && ctest --output-on-failure --timeout 900 -E "$SKIP"

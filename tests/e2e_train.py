@@ -152,6 +152,32 @@ def case_fashion_mnist(h):
     h.expect(acc[-1] > 0.82, f"Fashion-MNIST test accuracy {acc[-1]:.4f}")
 
 
+def case_regression_test(h):
+    """Regression with a held-out set (--test-targets): the test loss of
+    the final epoch is numpy's mean 1/2 |f - t|^2 of the final weights on the
+    test rows; a test set without its targets is refused."""
+    x, _, t, _ = write_problem(h, "reg", 48, 5, 2, [5, 4, 2], True, seed=5, targets=True)
+    rng = np.random.default_rng(6)
+    xt, tt = rng.standard_normal((30, 5)), rng.standard_normal((30, 2))
+    np.save(h.path("reg_test_x.npy"), xt)
+    np.save(h.path("reg_test_t.npy"), tt)
+    out, hist = h.path("reg_trained.h5"), h.path("reg.csv")
+    base = ["train", *data_args(h, "reg", targets=True), "--model", "mlp:5-4-2",
+            "--loss", "mse", "--epochs", 3, "--batch-size", 16, "-q"]
+    h.run(2, *base, "--test-data", h.path("reg_test_x.npy"), "--test-targets",
+          h.path("reg_test_t.npy"), "-o", out, "--history", hist)
+    model = Mlp([5, 4, 2], True, "relu", "mse")
+    acts, _ = model.forward(weights(out, model), xt)
+    ref = 0.5 * np.mean(np.sum((acts[-1] - tt) ** 2, axis=1))
+    with h5py.File(out, "r") as f:
+        got = f["history/test_loss"][...][-1]
+    h.expect(abs(got - ref) < 1e-12 * ref, f"regression test loss {got} vs numpy {ref}")
+    h.error_case(2, base + ["--test-data", h.path("reg_test_x.npy")], "--test-targets",
+                 "regression test set without targets")
+    h.error_case(1, base + ["--test-targets", h.path("reg_test_t.npy")], "--test-targets",
+                 "test targets without a test set")
+
+
 def case_errors(h):
     """Bad input: one message, non-zero exit, no output left."""
     x, y, _, _ = write_problem(h, "e", 30, 6, 3, [6, 3], True)
@@ -247,7 +273,8 @@ def case_schedule(h):
 
 CASES = {"reference": case_reference, "separable": case_separable,
          "checkpoint": case_checkpoint, "fashion_mnist": case_fashion_mnist,
-         "errors": case_errors, "schedule": case_schedule}
+         "errors": case_errors, "schedule": case_schedule,
+         "regression_test": case_regression_test}
 
 if __name__ == "__main__":
     sys.exit(Harness(__doc__, CASES).main())

@@ -44,6 +44,21 @@ int main(int argc, char **argv) {
            "%s CDF ends", hr_law_name(law));
   }
 
+  /* The zero cut counts only the levels solved: a Gram spectrum of 64
+   * nonzero levels padded with exact zeros to 16,601 gets 100 eps 64
+   * max|l|, the cut of the 64 x 64 solve; a dense one counts all N. */
+  {
+    enum { PADDED = 16601, SOLVED = 64 };
+    double *lv = calloc(PADDED, sizeof *lv);
+    for (int i = 0; i < SOLVED; i++) lv[PADDED - SOLVED + i] = 1.0 + i;
+    EXPECT_NEAR(hr_zero_cut(lv, PADDED, 1e-7), 100 * 1e-7 * SOLVED * 64.0, 1e-12,
+                "zero cut of a padded spectrum %g", hr_zero_cut(lv, PADDED, 1e-7));
+    for (int i = 0; i < PADDED; i++) lv[i] = 1.0 + i;
+    EXPECT_NEAR(hr_zero_cut(lv, PADDED, 1e-7), 100 * 1e-7 * PADDED * (double)PADDED,
+                1e-6, "zero cut of a dense spectrum");
+    free(lv);
+  }
+
   /* Kolmogorov's distribution: 5% and 1% critical values 1.358 and 1.628. */
   int64_t big = 1000000;
   double scale = sqrt((double)big) + 0.12 + 0.11 / sqrt((double)big);

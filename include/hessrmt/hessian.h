@@ -57,6 +57,7 @@ typedef struct {
   int64_t pass_bytes;          /* per rank, of the set-up pass over the whole
                                   dataset (largest label, --standardize) */
   hr_dataset_t data;           /* this rank's rows */
+  const char *targets_path;    /* --targets (train's test set: --test-targets), or "" */
   double *targets;             /* this rank's targets, or NULL */
   double scale;                /* 1/rows for the mean reduction, else 1 */
 } hr_hessian_t;

@@ -92,7 +92,7 @@ typedef struct hr_options {
   int64_t epochs, train_batch, checkpoint_every, shuffle_seed;
   double lr, momentum, weight_decay;
   int lr_schedule;          /* hr_lr_schedule_t (train.h) */
-  const char *test_data, *test_labels, *train_resume, *history;
+  const char *test_data, *test_labels, *test_targets, *train_resume, *history;
 
   /* relu-sim: comma-separated lists of sizes, swept in every combination */
   const char *n0_list, *n1_list, *n2_list, *m_list;

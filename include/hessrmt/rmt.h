@@ -20,8 +20,10 @@ typedef enum { HR_LAW_POISSON, HR_LAW_GOE, HR_LAW_GUE, HR_LAW_GSE, HR_LAW_COUNT 
 const char *hr_law_name(hr_law_t law);
 
 /* The magnitude below which an eigenvalue of ascending levels is zero to
- * the rounding of a solve in precision eps: 100 eps N max|l|.  Counting
- * the levels above it gives the numerical rank. */
+ * the rounding of a solve in precision eps: 100 eps N max|l|, N the levels
+ * that are not exactly 0.0 - the order of the matrix actually solved, as
+ * the gram, lowrank and reduced methods pad their spectra with exact
+ * zeros.  Counting the levels above it gives the numerical rank. */
 double hr_zero_cut(const double *levels, int64_t n, double eps);
 
 /* Mean of r~ = min(r, 1/r), r_n = s_n / s_(n-1) over consecutive spacings

@@ -72,10 +72,13 @@ double hr_train_lr(int schedule, double lr, int64_t epoch, int64_t epochs) {
 static int check_options(const hr_ctx_t *ctx) {
   const hr_options_t *o = ctx->opts;
   int rc = HR_OK;
-  if (o->targets[0] && o->test_data[0])
+  if (o->test_targets[0] && !(o->targets[0] && o->test_data[0]))
     rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
-                      "--test-data with --targets is not supported: held-out "
-                      "regression targets have no option yet");
+                      "--test-targets goes with --targets and --test-data");
+  else if (o->targets[0] && o->test_data[0] && !o->test_targets[0])
+    rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                      "--test-data of a regression (--targets) needs "
+                      "--test-targets: the held-out targets");
   return hr_agree(ctx->world, rc);
 }
 
@@ -89,6 +92,7 @@ static int prepare_test(hr_ctx_t *ctx, trainer_t *t) {
   memset(&t->test.data, 0, sizeof t->test.data);
   t->test.spec.data = o->test_data;
   t->test.spec.labels = o->test_labels[0] ? o->test_labels : NULL;
+  t->test.targets_path = o->test_targets;
   t->test.spec.limit = 0;
   int64_t dim = 0;
   HR_CHECK(hr_dataset_shape(ctx->world, &t->test.spec, &t->test.rows, &dim));

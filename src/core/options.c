@@ -236,7 +236,8 @@ static const opt_entry_t option_table[] = {
   {"cut", 0, OPT_AUTODOUBLE, FIELD(cut), "auto", NULL, 0, 1e300, "EPS",
    "Statistics", "levels with |l| <= EPS are numerical zeros and are left "
    "out; auto = 100 eps N max|l| of each spectrum, eps of the file's "
-   "precision", STATS_COMMANDS, 0},
+   "precision, N its levels that are not exactly 0 (the order solved: "
+   "gram, lowrank and reduced pad with exact zeros)", STATS_COMMANDS, 0},
   {"unfold", 0, OPT_CHOICE, FIELD(unfold), "auto", HR_UNFOLD_CHOICES, 0, 0,
    "M", "Statistics", "unfolding: pool (every third spectrum against the "
    "pooled levels of the rest), poly (polynomial fit of the counting "
@@ -299,6 +300,9 @@ static const opt_entry_t option_table[] = {
    "fitted on the training data)", HR_CMD_TRAIN, 1},
   {"test-labels", 0, OPT_STRING, FIELD(test_labels), "", NULL, 0, 0, "PATH",
    "Training", "held-out labels for .npy and IDX test features",
+   HR_CMD_TRAIN, 1},
+  {"test-targets", 0, OPT_STRING, FIELD(test_targets), "", NULL, 0, 0, "PATH",
+   "Training", "held-out regression targets (with --targets; same formats)",
    HR_CMD_TRAIN, 1},
   {"checkpoint-every", 0, OPT_INT, FIELD(checkpoint_every), "0", NULL, 0, 1e7,
    "K", "Training", "write FILE-epochE.h5 (the weights format hessian "

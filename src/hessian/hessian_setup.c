@@ -119,6 +119,7 @@ static int init_model(hr_ctx_t *ctx, hr_hessian_t *h) {
 int hr_hessian_prepare(hr_ctx_t *ctx, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
   data_spec(o, &h->spec);
+  h->targets_path = o->targets;
   h->prep.scale_pixels = o->scale_pixels;
   h->prep.standardize = o->standardize;
   HR_CHECK(hr_dataset_shape(ctx->world, &h->spec, &h->rows, &h->dim));
@@ -160,14 +161,14 @@ int hr_hessian_load(hr_ctx_t *ctx, MPI_Comm comm, hr_hessian_t *h,
   hr_timer_start(&ctx->timer, HR_PHASE_READ);
   int rc = hr_dataset_read(comm, &h->spec, first + f, c, &h->data);
   if (rc == HR_OK) h->loaded = 1;
-  if (rc == HR_OK && o->targets[0]) {
+  if (rc == HR_OK && h->targets_path && h->targets_path[0]) {
     int64_t r = 0, cols = 0;
-    rc = hr_matrix_read(comm, o->targets, o->targets_dset, first + f,
+    rc = hr_matrix_read(comm, h->targets_path, o->targets_dset, first + f,
                         c, &r, &cols, &h->targets);
     if (rc == HR_OK && (cols != h->classes || r < first + count))
       rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
                         "targets '%s' are %lld x %lld but the data need %lld "
-                        "rows of %lld outputs", o->targets, (long long)r,
+                        "rows of %lld outputs", h->targets_path, (long long)r,
                         (long long)cols, (long long)h->rows,
                         (long long)h->classes);
     rc = hr_agree(comm, rc);

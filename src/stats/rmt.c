@@ -11,7 +11,9 @@ const char *hr_law_name(hr_law_t law) { return law_names[law]; }
 
 double hr_zero_cut(const double *levels, int64_t n, double eps) {
   double big = fmax(fabs(levels[0]), fabs(levels[n - 1]));
-  return 100.0 * eps * (double)n * big;
+  int64_t solved = 0;
+  for (int64_t i = 0; i < n; i++) solved += levels[i] != 0.0;
+  return 100.0 * eps * (double)(solved > 0 ? solved : 1) * big;
 }
 
 /* r~ of the spacings below and above level i; 0 if either is not

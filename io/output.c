@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "hessrmt/error.h"
+#include "hessrmt/options.h"
 
 int hr_output_partial_path(const char *path, char *buf, size_t len) {
   int n = snprintf(buf, len, "%s.partial", path);
@@ -42,6 +44,36 @@ int hr_output_check_writable(MPI_Comm comm, const char *path) {
   MPI_Comm_rank(comm, &rank);
   int rc = rank == 0 ? check_writable_local(path) : HR_OK;
   return hr_agree(comm, rc);
+}
+
+/* Bytes free on the file system of path's directory; < 0 if unknown (also
+ * for pseudo file systems such as /proc, which count no blocks at all). */
+static double free_bytes(const char *path) {
+  char copy[4096];
+  snprintf(copy, sizeof copy, "%s", path);
+  struct statvfs fs;
+  if (statvfs(dirname(copy), &fs) != 0 || fs.f_blocks == 0) return -1.0;
+  return (double)fs.f_bavail * (double)fs.f_frsize;
+}
+
+const char *hr_output_full_note(const char *path) {
+  double avail = free_bytes(path);
+  return avail >= 0 && avail < 65536.0 ? ", its file system is full (no space left)" : "";
+}
+
+int hr_output_check_space_serial(const char *path, int64_t bytes) {
+  double avail = free_bytes(path);
+  if (avail < 0 || avail >= (double)bytes) return HR_OK;  /* unknown: the write will tell */
+  char need[32], have[32];
+  HR_FAIL(HR_ERR_IO, "no space left for '%s': it needs %s and its file system "
+          "has %s free", path, hr_format_bytes((double)bytes, need, sizeof need),
+          hr_format_bytes(avail, have, sizeof have));
+}
+
+int hr_output_check_space(MPI_Comm comm, const char *path, int64_t bytes) {
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  return hr_agree(comm, rank == 0 ? hr_output_check_space_serial(path, bytes) : HR_OK);
 }
 
 int hr_output_commit(MPI_Comm comm, const char *partial, const char *final) {
@@ -77,6 +109,8 @@ int hr_output_write_json(json_t *j, const char *path) {
   if (json_dump_file(j, partial, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
                                      JSON_REAL_PRECISION(12)) != 0) {
     remove(partial);
+    const char *full = hr_output_full_note(path);
+    if (full[0]) HR_FAIL(HR_ERR_IO, "cannot write the JSON file '%s'%s", path, full);
     HR_FAIL(HR_ERR_IO, "cannot write the JSON file '%s' (does its directory "
             "exist and is it writable?)", path);
   }

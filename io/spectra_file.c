@@ -107,6 +107,11 @@ int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
                       hr_spectra_file_t *f) {
   HR_CHECK(setup_struct(comm, path, count, n, precision, ncheck, f));
   HR_CHECK(hr_output_check_writable(comm, path));
+  /* Every dataset is allocated now (H5D_ALLOC_TIME_EARLY), so the file's
+   * size is known: rows, flags, checks, and room for the metadata. */
+  int64_t elem = precision == HR_PRECISION_DOUBLE ? 8 : 4;
+  int64_t bytes = count * n * elem + count * (1 + 8 * (int64_t)ncheck) + (1 << 20);
+  HR_CHECK(hr_output_check_space(comm, f->partial, bytes));
   int rc = HR_OK;
   hid_t fapl = parallel_fapl(comm);
   f->file = fapl >= 0 ? H5Fcreate(f->partial, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)

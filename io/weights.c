@@ -9,6 +9,7 @@
 
 #include "hessrmt/error.h"
 #include "hessrmt/h5util.h"
+#include "hessrmt/output.h"
 #include "hessrmt/random.h"
 
 /* "(3, 4)", "(6, 3, 5, 5)" or "(3,)", as PyTorch and numpy print shapes. */
@@ -182,8 +183,15 @@ int hr_weights_write_extra(const char *path, const hr_model_t *m,
   char partial[4200], name[64];
   snprintf(partial, sizeof partial, "%s.partial", path);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  /* A full disk is found before HDF5 meets it (the weights, the history
+   * and the metadata fit in N doubles and a MiB). */
+  HR_CHECK(hr_output_check_space_serial(partial, m->nparams * 8 * 2 + (1 << 20)));
   hid_t file = H5Fcreate(partial, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (file < 0) HR_FAIL(HR_ERR_IO, "cannot create weights file '%s'", partial);
+  if (file < 0) {
+    remove(partial);
+    HR_FAIL(HR_ERR_IO, "cannot create weights file '%s'%s", partial,
+            hr_output_full_note(partial));
+  }
   herr_t st = 0;
   for (int l = 0; l < m->nparam_layers && st >= 0; l++) {
     const hr_layer_t *L = hr_model_param_layer(m, l);
@@ -207,7 +215,8 @@ int hr_weights_write_extra(const char *path, const hr_model_t *m,
   if (st < 0 || rc != HR_OK) {
     remove(partial);
     if (rc != HR_OK) return rc;
-    HR_FAIL(HR_ERR_IO, "cannot write weights to '%s'", partial);
+    HR_FAIL(HR_ERR_IO, "cannot write weights to '%s'%s", partial,
+            hr_output_full_note(partial));
   }
   if (rename(partial, path) != 0)
     HR_FAIL(HR_ERR_IO, "cannot rename '%s' to '%s': %s", partial, path,

@@ -6,7 +6,10 @@ hessrmt's own reader).  Each case is one CTest test:
     e2e_ensemble.py --hessrmt BIN --mpiexec MPIEXEC --workdir DIR CASE
 """
 import os
+import signal
+import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -274,6 +277,64 @@ def case_resume(h):
              f"resume without a partial: {proc.stderr.strip()}")
 
 
+def signalled(h, cmd, signo, after):
+    """Start cmd, send it signo once its .partial has rows (or after
+    `after` s), wait; the CompletedProcess-like (returncode, stderr)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    proc.send_signal(signo)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def case_signals(h):
+    """A time limit or preemption (SIGTERM), ^C (SIGINT) and Slurm's early
+    warning (SIGUSR1): hessrmt stops at the next spectrum, keeps the
+    finished ones in FILE.partial, says how to resume, and exits 75 (mpirun
+    forwards SIGUSR1 and passes 75 on; on SIGTERM it exits 1 itself); the
+    resumed file equals an uninterrupted run bit for bit."""
+    common = ["ensemble", "--kind", "goe", "--n", 300, "--count", 1000, "--seed", 4,
+              "--no-stats", "-q"]
+    cases = [("term", 2, signal.SIGTERM, {1}), ("usr1", 2, signal.SIGUSR1, {75}),
+             ("int", 0, signal.SIGINT, {75})]
+    for name, np_, signo, codes in cases:
+        out = h.path(f"sig_{name}.h5")
+        cmd = (h.command(np_, common + ["-o", out]) if np_ else
+               [h.args.hessrmt] + [str(a) for a in common + ["-o", out]])
+        rc, err = signalled(h, cmd, signo, 2.0)
+        h.expect(rc in codes, f"{name}: exit status {rc}, expected {codes}: {err[-500:]}")
+        h.expect("hessrmt: stopped: " + signo.name in err and "--resume" in err,
+                 f"{name}: message: {err[-500:]}")
+        h.expect(not os.path.exists(out) and os.path.exists(out + ".partial"),
+                 f"{name}: no .partial, or a final file")
+        if not os.path.exists(out + ".partial"):
+            continue
+        with h5py.File(out + ".partial", "r") as f:
+            finished = int(f["rows_done"][...].sum())
+        h.expect(0 < finished < 1000, f"{name}: {finished} rows finished")
+    # The SIGUSR1 run, resumed, equals an uninterrupted one.
+    out = h.path("sig_usr1.h5")
+    h.run(2, *common, "--resume", "-o", out, timeout=600)
+    full = h.path("sig_full.h5")
+    h.run(2, *common, "-o", full, timeout=600)
+    a, b = evals(out), evals(full)
+    h.expect(np.array_equal(a, b), "resumed after SIGUSR1 differs from uninterrupted")
+    # A second signal does not wait for the safe point: ^C ^C stops a long
+    # solve at once (default action), with no final file.
+    out = h.path("sig_twice.h5")
+    proc = subprocess.Popen([h.args.hessrmt, "ensemble", "--n", "3000", "--count", "2",
+                             "--no-stats", "-q", "-o", out],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    h.expect(proc.returncode == -signal.SIGINT, f"twice: exit {proc.returncode}")
+    h.expect("send the signal again" in err, f"twice: message {err[-300:]}")
+    h.expect(not os.path.exists(out), "twice: a final file")
+
+
 def case_random_kills(h):
     """SIGKILL one rank at seeded random moments anywhere from start-up to
     the end, then --resume (which starts from the beginning when the kill
@@ -424,6 +485,7 @@ CASES = {
     "wishart_poisson": case_wishart_poisson,
     "resume": case_resume,
     "random_kills": case_random_kills,
+    "signals": case_signals,
     "beta_ensembles": case_beta_ensembles,
     "gp_loss": case_gp_loss,
     "errors_np1": lambda h: errors(h, 1),

@@ -6,7 +6,11 @@ that resume to the uninterrupted result, the paper's learning-rate schedule
 against numpy and across a resume, Fashion-MNIST, and bad input."""
 import csv
 import os
+import re
+import signal
+import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -178,6 +182,37 @@ def case_regression_test(h):
                  "test targets without a test set")
 
 
+def case_signal(h):
+    """SIGTERM mid-training (a time limit): train saves the checkpoint of
+    the last finished epoch, says how to resume, exits 75 (run without
+    mpirun, as srun starts tasks); the resumed run equals an uninterrupted
+    one."""
+    common = ["train", "--n", 6000, "--dim", 60, "--classes", 4, "--model",
+              "mlp:60-48-4", "--epochs", 400, "--batch-size", 64, "-q"]
+    out = h.path("sig.h5")
+    cmd = [h.args.hessrmt] + [str(a) for a in common + ["-o", out]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    h.expect(proc.returncode == 75, f"exit status {proc.returncode}: {err[-400:]}")
+    found = re.search(r"--resume (\S+sig-epoch(\d+)\.h5)", err)
+    h.expect(found is not None and "hessrmt: stopped: SIGTERM" in err, f"message: {err[-400:]}")
+    h.expect(not os.path.exists(out), "a stopped run wrote its final weights")
+    if not found:
+        return
+    ckpt, epoch = found.group(1), int(found.group(2))
+    h.expect(0 < epoch < 400 and os.path.exists(ckpt), f"checkpoint {ckpt}")
+    h.run(2, *common, "--resume", ckpt, "-o", out, timeout=600)
+    full = h.path("full.h5")
+    h.run(2, *common, "-o", full, timeout=600)
+    with h5py.File(out, "r") as a, h5py.File(full, "r") as b:
+        for name in ("layers/0/weight", "layers/1/bias"):
+            x, y = a[name][...], b[name][...]
+            h.expect(np.allclose(x, y, rtol=1e-12, atol=1e-14),
+                     f"{name}: resumed differs by {np.max(np.abs(x - y))}")
+
+
 def case_errors(h):
     """Bad input: one message, non-zero exit, no output left."""
     x, y, _, _ = write_problem(h, "e", 30, 6, 3, [6, 3], True)
@@ -274,7 +309,7 @@ def case_schedule(h):
 CASES = {"reference": case_reference, "separable": case_separable,
          "checkpoint": case_checkpoint, "fashion_mnist": case_fashion_mnist,
          "errors": case_errors, "schedule": case_schedule,
-         "regression_test": case_regression_test}
+         "regression_test": case_regression_test, "signal": case_signal}
 
 if __name__ == "__main__":
     sys.exit(Harness(__doc__, CASES).main())

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <mpi.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* PATH.partial into buf. */
 int hr_output_partial_path(const char *path, char *buf, size_t len);
@@ -15,6 +16,19 @@ int hr_output_partial_path(const char *path, char *buf, size_t len);
 /* Fail clearly, on every rank, if PATH cannot be created: its directory is
  * missing or not writable, or PATH is a directory.  Collective. */
 int hr_output_check_writable(MPI_Comm comm, const char *path);
+
+/* Fail clearly, on every rank, if the file system of PATH has fewer than
+ * bytes free (for files whose size is known before they are written, such
+ * as a spectra file, whose datasets are allocated when it is created: a
+ * full disk is found before any work, not by a failed write).  Collective. */
+int hr_output_check_space(MPI_Comm comm, const char *path, int64_t bytes);
+
+/* The same on the calling rank alone (serial writers: weights, relu-sim,
+ * merge), and ", its file system is full" when PATH's file system has
+ * (almost) nothing free, else "": for the messages of failed writes, whose
+ * library (HDF5, jansson, PLplot) does not say why. */
+int hr_output_check_space_serial(const char *path, int64_t bytes);
+const char *hr_output_full_note(const char *path);
 
 /* Rename partial to final on rank 0 and agree on the outcome.  Collective. */
 int hr_output_commit(MPI_Comm comm, const char *partial, const char *final);

@@ -811,12 +811,15 @@ static int write_contents(const merge_t *m, const hr_options_t *o, hid_t out) {
 static int write_output(const merge_t *m, const hr_options_t *o) {
   char partial[4200];
   HR_CHECK(hr_output_partial_path(o->output, partial, sizeof partial));
+  HR_CHECK(hr_output_check_space_serial(partial, 1 << 20));
   hid_t out = H5Fcreate(partial, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  MERGE_H5(out, "cannot create '%s'", partial);
+  if (out < 0) unlink(partial);
+  MERGE_H5(out, "cannot create '%s'%s", partial, hr_output_full_note(partial));
   int rc = write_contents(m, o, out);
   if (H5Fclose(out) < 0 && rc == HR_OK)
     rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
-                      "cannot finish writing '%s'", partial);
+                      "cannot finish writing '%s'%s", partial,
+                      hr_output_full_note(partial));
   if (rc == HR_OK && rename(partial, o->output) != 0)
     rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
                       "cannot rename '%s' to '%s'", partial, o->output);

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "hessrmt/context.h"
@@ -23,6 +24,7 @@
 #include "hessrmt/output.h"
 #include "hessrmt/provenance.h"
 #include "hessrmt/random.h"
+#include "hessrmt/signals.h"
 #include "hessrmt/train.h"
 #include "hessrmt/version.h"
 #include "hessrmt/weights.h"
@@ -353,7 +355,7 @@ static int write_history_csv(const hr_ctx_t *ctx, const trainer_t *t,
   char partial[4200];
   snprintf(partial, sizeof partial, "%s.partial", path);
   FILE *f = fopen(partial, "w");
-  if (!f) HR_FAIL(HR_ERR_IO, "cannot write --history '%s'", path);
+  if (!f) HR_FAIL(HR_ERR_IO, "cannot write --history '%s': %s", path, strerror(errno));
   for (int c = 0; c < HIST_COLS; c++) fprintf(f, "%s%s", c ? "," : "", hist_names[c]);
   fprintf(f, "\n");
   for (int64_t e = 0; e < epochs; e++) {
@@ -365,7 +367,8 @@ static int write_history_csv(const hr_ctx_t *ctx, const trainer_t *t,
   int bad = fclose(f) != 0;
   if (bad || rename(partial, path) != 0) {
     remove(partial);
-    HR_FAIL(HR_ERR_IO, "cannot write --history '%s'", path);
+    HR_FAIL(HR_ERR_IO, "cannot write --history '%s'%s", path,
+            hr_output_full_note(partial));
   }
   return HR_OK;
 }
@@ -494,6 +497,23 @@ static int check_outputs(hr_ctx_t *ctx) {
   return HR_OK;
 }
 
+/* The safe point after epoch e: on a signal (time limit, preemption, ^C)
+ * save a checkpoint of it and stop, saying how to continue. */
+static int stop_if_signalled(hr_ctx_t *ctx, trainer_t *t, int64_t e) {
+  const hr_options_t *o = ctx->opts;
+  int signo = hr_signal_received(ctx->world);
+  if (!signo) return HR_OK;
+  char path[4200];
+  checkpoint_path(o->output, e, path, sizeof path);
+  if (!(o->checkpoint_every && e % o->checkpoint_every == 0))
+    HR_CHECK(write_weights(ctx, t, path, e));
+  return hr_agree(ctx->world, hr_error_set(
+      HR_ERR_STOPPED, __FILE__, __LINE__, __func__,
+      "%s after epoch %lld of %lld: checkpoint %s; run the same command with "
+      "--resume %s to continue", hr_signal_name(signo), (long long)e,
+      (long long)o->epochs, path, path));
+}
+
 static int train(hr_ctx_t *ctx, trainer_t *t) {
   const hr_options_t *o = ctx->opts;
   HR_CHECK(check_outputs(ctx));
@@ -511,6 +531,7 @@ static int train(hr_ctx_t *ctx, trainer_t *t) {
             schedule, o->momentum, o->weight_decay,
             t->epochs_done ? " (resumed)" : "");
   }
+  hr_signals_install();  /* a time limit now stops at the next epoch's end */
   for (int64_t e = t->epochs_done + 1; e <= o->epochs; e++) {
     double start = MPI_Wtime();
     HR_CHECK(run_epoch(ctx, t, e));
@@ -520,6 +541,7 @@ static int train(hr_ctx_t *ctx, trainer_t *t) {
       checkpoint_path(o->output, e, path, sizeof path);
       HR_CHECK(write_weights(ctx, t, path, e));
     }
+    if (e < o->epochs) HR_CHECK(stop_if_signalled(ctx, t, e));
   }
   HR_CHECK(write_weights(ctx, t, o->output, o->epochs));
   if (o->history[0])

@@ -89,7 +89,9 @@ int hr_agree(MPI_Comm comm, int local_status) {
 }
 
 void hr_error_print(int world_rank, int verbose) {
-  if (hr_error_record.agreed)
+  if (hr_error_record.agreed && hr_error_record.code == HR_ERR_STOPPED)
+    fprintf(stderr, "hessrmt: stopped: %s\n", hr_error_record.message);
+  else if (hr_error_record.agreed)
     fprintf(stderr, "hessrmt: error: %s\n", hr_error_record.message);
   else
     fprintf(stderr, "hessrmt: error on rank %d: %s\n", world_rank,

@@ -25,6 +25,7 @@
 
 #include "hessrmt/error.h"
 #include "hessrmt/h5util.h"
+#include "hessrmt/output.h"
 #include "hessrmt/provenance.h"
 #include "hessrmt/relu_sim.h"
 
@@ -176,6 +177,13 @@ static int root_attributes(hid_t file, const hr_relu_result_t *res,
 
 int hr_relu_write_file(const char *path, const hr_relu_result_t *res,
                        int nshapes, const hr_relu_file_info_t *info) {
+  /* A full disk is found before HDF5 meets it: every run's packed
+   * results, as doubles, and a MiB for names and attributes. */
+  int64_t bytes = 1 << 20;
+  for (int s = 0; s < nshapes; s++)
+    bytes += hr_relu_pack_size(&res[s]) * (int64_t)res[s].runs * 8;
+  HR_CHECK(hr_output_check_space_serial(path, bytes));
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) return h5_fail("file", path);
   int rc = root_attributes(file, res, nshapes, info);

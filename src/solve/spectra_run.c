@@ -12,6 +12,7 @@
 #include "hessrmt/memory.h"
 #include "hessrmt/output.h"
 #include "hessrmt/provenance.h"
+#include "hessrmt/signals.h"
 #include "hessrmt/stats.h"
 
 /* ---- layout ----------------------------------------------------------------- */
@@ -335,6 +336,13 @@ static int group_loop(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
        k += run->groups.count) {
     finished++;
     if (run->done[k]) continue;
+    /* The safe point: nothing of spectrum k exists yet. */
+    int signo = hr_signal_received(run->grid.comm);
+    if (signo) {
+      rc = hr_error_set(HR_ERR_STOPPED, __FILE__, __LINE__, __func__, "%s",
+                        hr_signal_name(signo));
+      break;
+    }
     double t0 = MPI_Wtime();
     for (int i = 0; i < HR_SPECTRA_MAX_CHECKS; i++) checks[i] = NAN;
     rc = solve_and_write(ctx, run, k, fn, user, evals, checks);
@@ -352,6 +360,7 @@ static int group_loop(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
 int hr_run_problems(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
                     void *user) {
   int64_t written = 0, kept = 0;
+  hr_signals_install();  /* a time limit now stops at the next spectrum */
   /* A group that fails stops; the others finish their share and meet it
    * here, so no rank waits on a group that has gone. */
   int rc = hr_agree(ctx->world, group_loop(ctx, run, fn, user, &written));
@@ -362,6 +371,15 @@ int hr_run_problems(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
    * is removed, so a failed run leaves nothing behind. */
   hr_spectra_abandon(&run->file, written + kept > 0);
   run->file_open = 0;
+  if (rc == HR_ERR_STOPPED) {
+    int signo = hr_signal_received(ctx->world);
+    rc = hr_error_set(HR_ERR_STOPPED, __FILE__, __LINE__, __func__,
+                      "%s: %lld of %lld spectra are finished in %s.partial; "
+                      "run the same command with --resume to continue",
+                      hr_signal_name(signo), (long long)(written + kept),
+                      (long long)run->count, ctx->opts->output);
+    return hr_agree(ctx->world, rc);
+  }
   return rc;
 }
 

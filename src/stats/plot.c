@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "hessrmt/error.h"
+#include "hessrmt/output.h"
 
 #ifdef HR_HAVE_PLPLOT
 #include <plplot.h>
@@ -1068,7 +1069,8 @@ static int render(draw_t *d, legend_t *g, const char *dev,
   struct stat sb;
   if (rc == HR_OK && (stat(partial, &sb) != 0 || sb.st_size == 0))
     rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
-                      "PLplot wrote nothing to '%s'", partial);
+                      "PLplot wrote nothing to '%s'%s", partial,
+                      hr_output_full_note(partial));
   if (rc == HR_OK && rename(partial, path) != 0)
     rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
                       "cannot rename '%s' to '%s': %s", partial, path,

@@ -3,6 +3,7 @@
  * library, runs one command, and turns any error into one clear message
  * and a non-zero exit on every rank. */
 #include <gsl/gsl_errno.h>
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,29 @@ static int run_command(hr_ctx_t *ctx) {
   }
 }
 
+/* A library that ends the process itself - a Fortran STOP in ELPA or
+ * ScaLAPACK when an ALLOCATE fails part-way, an exit() deep inside - would
+ * leave the other ranks waiting in a collective for ever (HDF5's own exit
+ * handler even waits in a collective close).  This handler, registered
+ * after HDF5's so that it runs first, turns such an exit into an abort of
+ * the whole job with a message. */
+static int exiting_normally;
+
+static void abort_on_foreign_exit(void) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (exiting_normally || !initialized || finalized) return;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  fprintf(stderr, "hessrmt: error on rank %d: a library ended the process "
+          "(ELPA and ScaLAPACK stop like this when memory runs out part-way: "
+          "lower the memory per rank with more ranks, or --solver pdsyev); "
+          "aborting the job\n", rank);
+  fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, HR_ERR_MEMORY);
+}
+
 int main(int argc, char **argv) {
   /* First: this may execute the program again with faster BLAS kernels. */
   hr_blas_core_t blas;
@@ -77,6 +101,8 @@ int main(int argc, char **argv) {
   /* GSL's default handler aborts on any error; hessrmt checks the status
    * codes itself (a quadrature short of its tolerance is not fatal). */
   gsl_set_error_handler_off();
+  H5open();  /* HDF5's exit handler first, so that ours runs before it */
+  atexit(abort_on_foreign_exit);
   hr_ctx_t ctx = {.world = MPI_COMM_WORLD, .opts = &opts, .blas = &blas};
   MPI_Comm_rank(ctx.world, &ctx.rank);
   MPI_Comm_size(ctx.world, &ctx.size);
@@ -94,11 +120,13 @@ int main(int argc, char **argv) {
        * the one exit that cannot hang is to abort the job. */
       hr_error_print(ctx.rank, opts.debug);
       fflush(stderr);
+      exiting_normally = 1;  /* this abort has said why */
       MPI_Abort(ctx.world, rc);
     }
     if (ctx.rank == 0) hr_error_print(ctx.rank, opts.debug);
   }
   hr_eigensolver_finalize();
+  exiting_normally = 1;
   MPI_Finalize();
   return rc;
 }

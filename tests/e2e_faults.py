@@ -5,11 +5,15 @@ JSON and figures, merge, lossfit JSON and figures) on a small tmpfs that the
 test mounts and fills: a non-zero exit, one error that says there is no
 space and names the file, no leftover .partial or half-made output, an
 existing output untouched; and once space is back the same run succeeds.
-Needs root (mount); skipped otherwise."""
+Needs root (mount); skipped otherwise.  memory: a rank under `ulimit -v`
+is refused at the start, or, with the limit overridden, fails part-way with
+a message and never hangs."""
 import hashlib
 import os
+import shlex
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_common import Harness  # noqa: E402
@@ -107,5 +111,41 @@ def case_full_disk(h):
         subprocess.call(["umount", "-l", disk])
 
 
+def one_rank_limited(h, args, kb):
+    """2 ranks, the second under `ulimit -v kb` (a node with less memory)."""
+    prog = [h.args.hessrmt] + [str(a) for a in args]
+    limited = f"ulimit -v {kb}; exec " + " ".join(shlex.quote(a) for a in prog)
+    cmd = [h.args.mpiexec, "--oversubscribe", "-n", "1"] + prog + [":", "-n", "1",
+                                                                    "sh", "-c", limited]
+    start = time.time()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None, "", 120.0
+    return proc.returncode, proc.stderr, time.time() - start
+
+
+def case_memory(h):
+    """A rank that cannot get memory: with the default --max-mem its
+    address-space limit is counted and the run refused at the start on
+    every rank; with the limit overridden (--max-mem 8G) the allocation
+    fails part-way, inside ELPA (a Fortran STOP) or in hessrmt, and the job
+    still ends at once with a message, never hangs."""
+    args = ["ensemble", "--n", 6000, "--count", 2, "--no-stats", "-q",
+            "-o", h.path("mem.h5")]
+    rc, err, seconds = one_rank_limited(h, args, 500000)
+    h.expect(rc is not None and rc != 0, f"limited rank: exit {rc} after {seconds:.0f} s")
+    h.expect("not enough memory" in err and "limit is" in err,
+             f"limited rank: message {err[-400:]}")
+    h.expect(not os.path.exists(h.path("mem.h5.partial")), "a refused run left a partial")
+    rc, err, seconds = one_rank_limited(h, args + ["--max-mem", "8G", "--solver", "elpa2"],
+                                        500000)
+    h.expect(rc is not None and rc != 0 and seconds < 60,
+             f"part-way: exit {rc} after {seconds:.0f} s (a hang?)")
+    h.expect("hessrmt: error" in err, f"part-way: no hessrmt error: {err[-400:]}")
+    h.expect(not os.path.exists(h.path("mem.h5")), "part-way: a final file")
+
+
 if __name__ == "__main__":
-    sys.exit(Harness(__doc__, {"full_disk": case_full_disk}).main())
+    sys.exit(Harness(__doc__, {"full_disk": case_full_disk,
+                               "memory": case_memory}).main())

@@ -25,7 +25,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # Slurm/PBS/scaling drivers and the paper's reproduction (commands the
 # suite runs already), Fashion-MNIST, the fuzzers, built with ASan
 # already) -- about 6 of the 12.5 minutes the whole suite takes here.
-SKIP='slurm|pbs_|scaling|paper_tiny|fuzz|fashion|bad_inputs_np[12]|errors_np1|errors_np2'
+SKIP='slurm|pbs_|scaling|paper_tiny|multinode|fuzz|fashion|bad_inputs_np[12]|errors_np1|errors_np2'
 SKIP+='|long_range|beta_ensembles|calibration|cluster_merge|relu_sim_errors'
 # ASan reserves terabytes of address space: ulimit -v cannot run under it.
 SKIP+='|faults_memory'

@@ -322,12 +322,14 @@ def case_signals(h):
     # A second signal does not wait for the safe point: ^C ^C stops a long
     # solve at once (default action), with no final file.
     out = h.path("sig_twice.h5")
-    proc = subprocess.Popen([h.args.hessrmt, "ensemble", "--n", "3000", "--count", "2",
+    # (order 4000: the first spectrum takes seconds, so both signals land
+    # inside it, before any safe point)
+    proc = subprocess.Popen([h.args.hessrmt, "ensemble", "--n", "4000", "--count", "2",
                              "--no-stats", "-q", "-o", out],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)
+    time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     h.expect(proc.returncode == -signal.SIGINT, f"twice: exit {proc.returncode}")

@@ -2,6 +2,7 @@
 #include "hessrmt/spectra_file.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,10 @@
       HR_FAIL(HR_ERR_IO, "%s: %s", hr_h5_what_, hr_h5_reason(hr_h5_buf_));       \
     }                                                                         \
   } while (0)
+
+/* Room for the metadata written after the datasets (attributes, the
+ * timings, the closing layout): a few KiB in practice; a generous bound. */
+#define CLOSING_METADATA_BYTES (1 << 20)
 
 static hid_t file_type(hr_precision_t p) {
   return p == HR_PRECISION_DOUBLE ? H5T_IEEE_F64LE : H5T_IEEE_F32LE;
@@ -110,7 +115,8 @@ int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
   /* Every dataset is allocated now (H5D_ALLOC_TIME_EARLY), so the file's
    * size is known: rows, flags, checks, and room for the metadata. */
   int64_t elem = precision == HR_PRECISION_DOUBLE ? 8 : 4;
-  int64_t bytes = count * n * elem + count * (1 + 8 * (int64_t)ncheck) + (1 << 20);
+  int64_t bytes = count * n * elem + count * (1 + 8 * (int64_t)ncheck) +
+                  CLOSING_METADATA_BYTES;
   HR_CHECK(hr_output_check_space(comm, f->partial, bytes));
   int rc = HR_OK;
   hid_t fapl = parallel_fapl(comm);
@@ -305,6 +311,17 @@ int hr_spectra_flush(hr_spectra_file_t *f) {
 }
 
 /* ---- closing ----------------------------------------------------------- */
+
+int hr_spectra_check_closing_room(hr_spectra_file_t *f) {
+  int rc = hr_output_check_space(f->comm, f->partial, CLOSING_METADATA_BYTES);
+  int rank;
+  MPI_Comm_rank(f->comm, &rank);
+  if (rc != HR_OK && rank == 0)
+    fprintf(stderr, "hessrmt: note: every finished spectrum is kept in '%s'; "
+            "free some space and run the same command with --resume to "
+            "complete the file\n", f->partial);
+  return rc;
+}
 
 static herr_t close_all(hr_spectra_file_t *f) {
   herr_t st = 0;

@@ -332,6 +332,51 @@ def case_pbs_syntax(h):
                        "command -v hessrmt", "build/hessrmt", "HESSRMT_BIND",
                        "  program ", "  launcher ", "  nodes "):
             h.expect(needle in text, f"{os.path.basename(path)} lacks {needle}")
+    check_auto_resume(h)
+
+
+def check_auto_resume(h):
+    """Both generic templates add --resume to hessian and ensemble when
+    FILE.partial exists, and to train (its newest checkpoint) on a restart
+    of the same Slurm job; never twice, never without a partial.  Checked
+    with a program that prints its arguments."""
+    d = h.path("auto_resume")
+    os.makedirs(d)
+    echo = os.path.join(d, "echo-args.sh")
+    with open(echo, "w") as f:
+        f.write('#!/bin/sh\necho "ARGS: $*"\n')
+    os.chmod(echo, 0o755)
+    for name in ("s.h5.partial", "w-epoch2.h5", "w-epoch10.h5"):
+        open(os.path.join(d, name), "w").close()
+    with open(os.path.join(d, "nodefile"), "w") as f:
+        f.write(socket.gethostname() + "\n")
+    cases = [("hessian -o s.h5", "hessian -o s.h5 --resume", {}),
+             ("ensemble --output=s.h5", "ensemble --output=s.h5 --resume", {}),
+             ("hessian -o s.h5 --resume", "hessian -o s.h5 --resume", {}),
+             ("ensemble -o t.h5", "ensemble -o t.h5", {}),
+             ("hessian -o s.h5", "hessian -o s.h5",
+              {"HESSRMT_AUTO_RESUME": "0"}),
+             ("train -o w.h5", "train -o w.h5", {}),
+             ("train -o w.h5", "train -o w.h5 --resume w-epoch10.h5",
+              {"SLURM_RESTART_COUNT": "1"})]
+    for args, want, extra in cases:
+        for kind, path in (("slurm", os.path.join(SLURM_DIR, "hessrmt.sbatch")),
+                           ("pbs", os.path.join(PBS_DIR, "hessrmt.pbs"))):
+            if kind == "pbs" and "SLURM_RESTART_COUNT" in extra:
+                want_here = args  # PBS does not say that a job is a rerun
+            else:
+                want_here = want
+            env = clean_env(HESSRMT=echo, HESSRMT_LAUNCHER="mpirun",
+                            HESSRMT_BIND="none", SLURM_NTASKS="1",
+                            PBS_NODEFILE=os.path.join(d, "nodefile"),
+                            PBS_O_WORKDIR=d, HESSRMT_ARGS=args, **extra)
+            cmd = ["bash", path] + (args.split() if kind == "slurm" else [])
+            proc = subprocess.run(cmd, cwd=d, env=env, capture_output=True,
+                                  text=True, timeout=60)
+            got = [line[6:] for line in proc.stdout.splitlines()
+                   if line.startswith("ARGS: ")]
+            h.expect(got == [want_here], f"{kind} template, {args} {extra}: "
+                     f"ran {got}, want {want_here!r} {proc.stderr[-300:]}")
 
 
 def fake_tree(h, name):

@@ -147,7 +147,7 @@ def log_text(path):
         return "(no job log)"
 
 
-def with_cluster(h, body):
+def with_cluster(h, body, cpus=2):
     """Skips (a line starting 'skipped: ') where there can be no cluster;
     else brings one up, runs body(c), and always takes it down."""
     if os.geteuid() != 0:
@@ -166,7 +166,7 @@ def with_cluster(h, body):
         print(f"skipped: missing {', '.join(missing)} (iproute2, util-linux)")
         return
     start = time.time()
-    c = nc.Cluster(nodes=3, cpus=2)
+    c = nc.Cluster(nodes=3, cpus=cpus)
     try:
         with c:
             print(f"multinode: 3-node cluster up in {time.time() - start:.1f}"
@@ -392,21 +392,17 @@ LONG = ["hessian", "--n", str(64 * 80), "--dim", "20", "--model",
 BOUND = 120
 
 
-def hessrmt_in(ns):
+def hessrmt_in(ns, out=None):
+    """The hessrmt processes in a node's namespace (of the job writing
+    `out`, if given)."""
     return [p for p in nc.netns_pids(ns) if "hessrmt" in nc.cmdline(p)
-            and "wrapper" not in nc.cmdline(p)]
+            and "wrapper" not in nc.cmdline(p)
+            and (out is None or out in nc.cmdline(p))]
 
 
-def lose_node(h, c, work, hessrmt, launcher, how):
-    tag = f"{launcher}-{how}"
-    out = os.path.join(work, f"loss_{tag}.h5")
-    log = os.path.join(work, f"loss_{tag}.log")
-    job = submit(c, ["-N", "3", "--ntasks-per-node=2", "-o", log, TEMPLATE,
-                     *LONG, "-o", out], work,
-                 {"HESSRMT": hessrmt, "HESSRMT_LAUNCHER": launcher})
-    # wait for a few spectra to be done: the job is well under way
-    deadline = time.time() + 90
-    while time.time() < deadline and log_text(log).count(" done;") < 1:
+def wait_progress(h, log, tag, spectra=1, seconds=90):
+    deadline = time.time() + seconds
+    while time.time() < deadline and log_text(log).count(" done;") < spectra:
         time.sleep(0.2)
     text = log_text(log)
     h.expect(" done;" in text, f"{tag}: no progress before the loss: {text}")
@@ -415,9 +411,30 @@ def lose_node(h, c, work, hessrmt, launcher, how):
         done, total = map(int, progress[-1])
         h.expect(done < total, f"{tag}: the job was over before the loss")
         print(f"multinode: {tag}: {done}/{total} spectra done at the loss")
+
+
+def lose_node(h, c, work, hessrmt, launcher, how, requeue=False):
+    """Loses hrnode3 in the middle of a 3-node job: the job must end within
+    BOUND seconds and leave no rank behind.  With requeue, Slurm requeues
+    it, hrnode3 comes back (its slurmd restarted), and the restarted job,
+    to which the template adds --resume, must finish to a file equal to an
+    uninterrupted one-host run."""
+    tag = f"{launcher}-{how}{'-requeue' if requeue else ''}"
+    out = os.path.join(work, f"loss_{tag}.h5")
+    log = os.path.join(work, f"loss_{tag}.log")
+    ref = None
+    if requeue:
+        ref = h.path(f"long_onehost_{tag}.h5")
+        proc = h.run(6, *LONG, "-q", "-o", ref)
+        print(f"multinode: {tag}: one-host reference in {proc.seconds:.1f} s")
+    extra = ["--requeue", "--open-mode=append"] if requeue else []
+    job = submit(c, ["-N", "3", "--ntasks-per-node=2", *extra, "-o", log,
+                     TEMPLATE, *LONG, "-o", out], work,
+                 {"HESSRMT": hessrmt, "HESSRMT_LAUNCHER": launcher})
+    wait_progress(h, log, tag, spectra=5)
     victim = "hrnode3"
-    h.expect(len(hessrmt_in(victim)) == 2,
-             f"{tag}: ranks on {victim}: {hessrmt_in(victim)}")
+    h.expect(len(hessrmt_in(victim, out)) == 2,
+             f"{tag}: ranks on {victim}: {hessrmt_in(victim, out)}")
     start = time.time()
     if how == "crash":
         pids = c.kill_node(victim)   # slurmd, slurmstepd and the ranks
@@ -426,29 +443,178 @@ def lose_node(h, c, work, hessrmt, launcher, how):
         c.link(victim, up=False)      # the node drops off the network
         print(f"multinode: {tag}: {victim}'s link down")
     try:
-        states, code, _ = wait_job(c, job, timeout=BOUND + 30)
+        if requeue:
+            ended = wait_requeued(c, job, BOUND + 30)
+        else:
+            ended, code, _ = wait_job(c, job, timeout=BOUND + 30)
     except TimeoutError as e:
         h.expect(False, f"{tag}: the job hung after losing {victim}: {e}")
         c.run("scancel", job)
         return
     seconds = time.time() - start
-    print(f"multinode: {tag}: job ended {states} {code} {seconds:.1f} s "
-          f"after the loss; {victim} is "
+    print(f"multinode: {tag}: job {'requeued' if requeue else 'ended'} "
+          f"({ended}) {seconds:.1f} s after the loss; {victim} is "
           f"{c.node_states().get(victim)}")
     h.expect(seconds < BOUND, f"{tag}: the job took {seconds:.1f} s to end")
-    h.expect(states != ["COMPLETED"], f"{tag}: job completed without a node")
+    h.expect(ended != ["COMPLETED"], f"{tag}: job completed without a node")
     h.expect(not os.path.exists(out), f"{tag}: output written")
     # no rank left behind on the surviving nodes
     deadline = time.time() + 30
-    while time.time() < deadline and (hessrmt_in("hrnode1") or
-                                      hessrmt_in("hrnode2")):
+    while time.time() < deadline and (hessrmt_in("hrnode1", out) or
+                                      hessrmt_in("hrnode2", out)):
         time.sleep(0.3)
-    h.expect(not hessrmt_in("hrnode1") and not hessrmt_in("hrnode2"),
+    h.expect(not hessrmt_in("hrnode1", out) and
+             not hessrmt_in("hrnode2", out),
              f"{tag}: ranks left on the surviving nodes: "
-             f"{hessrmt_in('hrnode1')} {hessrmt_in('hrnode2')}")
+             f"{hessrmt_in('hrnode1', out)} {hessrmt_in('hrnode2', out)}")
+    h.expect(os.path.exists(out + ".partial"), f"{tag}: no partial file kept")
+    if requeue:
+        finish_requeued(h, c, job, tag, victim, out, log, ref)
     text = log_text(log)
     print(f"multinode: {tag}: log tail: "
           + " | ".join(text.strip().splitlines()[-3:])[:400])
+
+
+def wait_requeued(c, job, timeout):
+    """Waits until Slurm has requeued the job (its restart count is up);
+    returns the states it went through then."""
+    start = time.time()
+    while time.time() - start < timeout:
+        info = job_info(c, job)
+        if int(info.get("Restarts", "0")) > 0:
+            return info.get("states", [])
+        if all(s in TERMINAL for s in info.get("states", ["?"])):
+            raise TimeoutError(f"job {job} ended {info.get('states')} "
+                               "instead of being requeued")
+        time.sleep(0.25)
+    raise TimeoutError(f"job {job} not requeued after {timeout} s")
+
+
+def finish_requeued(h, c, job, tag, victim, out, log, ref):
+    """The node comes back; the requeued job resumes and completes."""
+    c.reboot_node(victim)
+    c.wait_for(lambda: not c.node_states().get(victim, "down").startswith(
+        ("down", "unk", "drain", "fail")), 60, f"{victim} back")
+    start = time.time()
+    states, code, _ = wait_job(c, job, timeout=180)
+    text = log_text(log)
+    print(f"multinode: {tag}: {victim} back; the requeued job ended "
+          f"{states} {code} {time.time() - start:.1f} s later")
+    h.expect(states == ["COMPLETED"], f"{tag}: requeued job {states} {code}"
+             f"\n{text}\n{c.logs()}")
+    h.expect(text.count("hessrmt job ") == 2 and
+             "resuming: " in text and "(restart 1)" in text and
+             "--resume" in text.split("hessrmt job ")[-1],
+             f"{tag}: the restarted job did not resume: {text}")
+    kept = re.findall(r"resuming '[^']*': (\d+) of (\d+) spectra", text)
+    h.expect(bool(kept) and 0 < int(kept[-1][0]) < int(kept[-1][1]),
+             f"{tag}: resumed with {kept} finished spectra")
+    if kept:
+        print(f"multinode: {tag}: resumed with {kept[-1][0]} of "
+              f"{kept[-1][1]} spectra kept")
+    if not os.path.exists(out):
+        h.expect(False, f"{tag}: no output after the restart")
+        return
+    a, b = evals(out), evals(ref)
+    h.expect(a.shape == b.shape and np.array_equal(a, b),
+             f"{tag}: requeued + resumed vs uninterrupted one-host run: "
+             f"{max_rel(a, b) if a.shape == b.shape else (a.shape, b.shape)}")
+    print(f"multinode: {tag}: requeued + resumed {a.shape} vs uninterrupted: "
+          f"{'bit for bit' if np.array_equal(a, b) else max_rel(a, b)}")
+
+
+# ---- time limits: SIGTERM at the limit and the --signal warning -----------
+
+# Batch spectra of N = 804, ~0.05 s each on one rank: 2,000 of them do not
+# finish before the 1-minute limit.  Slurm's limits are whole minutes and it
+# checks them every 30 s, so the limit strikes 60-90 s into the job and the
+# warning (--signal=B:USR1@110 with -t 2) 10-40 s in.
+TL = ["hessian", "--n", str(64 * 2000), "--dim", "20", "--model",
+      "mlp:20-32-4", "--batch-size", "64", "--groups", "1", "--no-stats"]
+
+
+def sleeping_wrapper(h, hessrmt, seconds):
+    """A program that waits before it runs hessrmt, as a job that first
+    stages its data would: the time-limit job then computes only in its
+    last seconds and leaves the cores to the other jobs."""
+    path = h.path(f"hessrmt-after-{seconds}s.sh")
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\n'
+                f'[ "$1" = --version ] || sleep {seconds}\n'
+                f'exec {hessrmt} "$@"\n')
+    os.chmod(path, 0o755)
+    return path
+
+
+def start_time_limits(h, c, work, hessrmt):
+    """Two one-rank jobs through srun: on hrnode1, ended by the time limit;
+    on hrnode2, with --signal=B:USR1 (to the batch shell, which the
+    template replaced by srun, which forwards it to the ranks; mpirun's
+    forwarding is tested in e2e_ensemble).  Started before the node-loss
+    job, whose three nodes they share (one spare CPU on hrnode1-2)."""
+    jobs = {}
+    for name, node, launcher, opts, prog in (
+            ("limit", "hrnode1", "srun", ["-t", "1"],
+             sleeping_wrapper(h, hessrmt, 40)),
+            ("warning", "hrnode2", "srun",
+             ["-t", "2", "--signal=B:USR1@110"], hessrmt)):
+        out = os.path.join(work, f"tl_{name}.h5")
+        log = os.path.join(work, f"tl_{name}.log")
+        job = submit(c, ["-w", node, "-n", "1", *opts, "-o", log, TEMPLATE,
+                         *TL, "-o", out], work,
+                     {"HESSRMT": prog, "HESSRMT_LAUNCHER": launcher})
+        jobs[name] = (job, out, log)
+    return jobs
+
+
+def check_time_limits(h, c, jobs):
+    """Each job kept its finished spectra: a partial file whose rows_done is
+    a prefix, those rows equal to one-host runs of the same batches, and no
+    final file.  The warning stops the job cleanly (the message, status 75).
+    At the limit itself srun also gets Slurm's SIGTERM and answers it by
+    killing the tasks ('srun: forcing job termination'), so there the ranks'
+    clean stop is a race they mostly lose: reported, not required."""
+    want = {"limit": ("TIMEOUT", "SIGTERM"), "warning": ("FAILED", "SIGUSR1")}
+    for name, (job, out, log) in jobs.items():
+        states, code, _ = wait_job(c, job, timeout=150)
+        text = log_text(log)
+        state, sig = want[name]
+        print(f"multinode: time {name}: job {job} {states} exit {code} "
+              f"after {job_info(c, job).get('RunTime', '?')}")
+        h.expect(states == [state], f"time {name}: {states} {code}\n{text}")
+        stop = re.search(rf"stopped: {sig}: (\d+) of 2000 spectra are "
+                         rf"finished in (\S+\.partial); run the same "
+                         r"command with --resume", text)
+        if name == "warning":
+            h.expect(code == "75:0", f"time warning: exit code {code}")
+            h.expect(bool(stop), f"time warning: no stop message: "
+                     f"{text[-1500:]}")
+        else:
+            print(f"multinode: time limit: the ranks "
+                  f"{'stopped cleanly' if stop else 'were killed by srun'}"
+                  f" ({'forcing job termination' in text and 'srun: forcing job termination' or 'no srun kill'})")
+        h.expect(not os.path.exists(out), f"time {name}: final file written")
+        if not os.path.exists(out + ".partial"):
+            h.expect(False, f"time {name}: no partial file kept")
+            continue
+        with h5py.File(out + ".partial", "r") as f:
+            done = np.asarray(f["rows_done"][...]).astype(bool)
+            k = int(done.sum())
+            h.expect(k > 0 and done[:k].all(),
+                     f"time {name}: rows_done is not a prefix ({k} rows)")
+            if stop:
+                h.expect(int(stop.group(1)) == k,
+                         f"time {name}: message {stop.group(1)}, rows {k}")
+            samples = sorted({0, k // 2, k - 1}) if k > 0 else []
+            got = {j: np.asarray(f["hessian_evals"][j]) for j in samples}
+        for j in samples:
+            ref = h.path(f"tl_{name}_{j}.h5")
+            h.run(1, *TL, "--first-batch", str(j), "--max-batches", "1",
+                  "-q", "-o", ref)
+            h.expect(np.array_equal(got[j], evals(ref)[0]),
+                     f"time {name}: row {j} differs from a one-host run")
+        print(f"multinode: time {name}: {k} of 2000 spectra kept; rows "
+              f"{samples} equal one-host runs")
 
 
 def case_node_loss(h):
@@ -456,8 +622,10 @@ def case_node_loss(h):
         work = h.path("work")
         os.makedirs(work)
         hessrmt = wrapper(h)
-        lose_node(h, c, work, hessrmt, "srun", "crash")
-    with_cluster(h, body)
+        timed = start_time_limits(h, c, work, hessrmt)
+        lose_node(h, c, work, hessrmt, "srun", "crash", requeue=True)
+        check_time_limits(h, c, timed)
+    with_cluster(h, body, cpus=3)
 
     def body2(c):
         work = h.path("work2")

@@ -72,6 +72,13 @@ int hr_spectra_attr_double(hr_spectra_file_t *f, const char *name,
  * a readable file.  Collective; agreed. */
 int hr_spectra_flush(hr_spectra_file_t *f);
 
+/* Before the closing attributes: room for them on PATH.partial's file
+ * system.  They make the file grow after every row is in, and a write that
+ * fails there on one rank hangs the others inside HDF5's collective close,
+ * so a disk that filled during the run is found here instead: an error,
+ * with the finished rows kept for --resume.  Collective; agreed. */
+int hr_spectra_check_closing_room(hr_spectra_file_t *f);
+
 /* Close and rename to PATH.  Collective. */
 int hr_spectra_commit(hr_spectra_file_t *f);
 

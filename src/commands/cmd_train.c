@@ -514,6 +514,18 @@ static int stop_if_signalled(hr_ctx_t *ctx, trainer_t *t, int64_t e) {
       (long long)o->epochs, path, path));
 }
 
+/* Writes weights after epoch e; when that fails (a disk that filled during
+ * the run, say), says which checkpoint the run can continue from. */
+static int save_weights(hr_ctx_t *ctx, trainer_t *t, const char *path,
+                        int64_t e, char *last_checkpoint) {
+  int rc = write_weights(ctx, t, path, e);
+  if (rc != HR_OK && ctx->rank == 0 && last_checkpoint[0])
+    fprintf(stderr, "hessrmt: note: the last checkpoint is '%s'; once the "
+            "problem is fixed, run the same command with --resume %s to "
+            "continue\n", last_checkpoint, last_checkpoint);
+  return rc;
+}
+
 static int train(hr_ctx_t *ctx, trainer_t *t) {
   const hr_options_t *o = ctx->opts;
   HR_CHECK(check_outputs(ctx));
@@ -532,6 +544,9 @@ static int train(hr_ctx_t *ctx, trainer_t *t) {
             t->epochs_done ? " (resumed)" : "");
   }
   hr_signals_install();  /* a time limit now stops at the next epoch's end */
+  char last_checkpoint[4200] = "";
+  if (o->train_resume[0])
+    snprintf(last_checkpoint, sizeof last_checkpoint, "%s", o->train_resume);
   for (int64_t e = t->epochs_done + 1; e <= o->epochs; e++) {
     double start = MPI_Wtime();
     HR_CHECK(run_epoch(ctx, t, e));
@@ -539,11 +554,12 @@ static int train(hr_ctx_t *ctx, trainer_t *t) {
     if (o->checkpoint_every && e % o->checkpoint_every == 0 && e < o->epochs) {
       char path[4200];
       checkpoint_path(o->output, e, path, sizeof path);
-      HR_CHECK(write_weights(ctx, t, path, e));
+      HR_CHECK(save_weights(ctx, t, path, e, last_checkpoint));
+      snprintf(last_checkpoint, sizeof last_checkpoint, "%s", path);
     }
     if (e < o->epochs) HR_CHECK(stop_if_signalled(ctx, t, e));
   }
-  HR_CHECK(write_weights(ctx, t, o->output, o->epochs));
+  HR_CHECK(save_weights(ctx, t, o->output, o->epochs, last_checkpoint));
   if (o->history[0])
     HR_CHECK(hr_agree(ctx->world, write_history_csv(ctx, t, o->history, o->epochs)));
   if (ctx->rank == 0) printf("wrote %s (weights after %lld epochs)\n", o->output,

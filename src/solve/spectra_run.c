@@ -198,7 +198,15 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
     HR_CHECK(hr_spectra_open_resume(ctx->world, o->output, count, run->n, prec,
                                     checks, nchecks, identity, &run->file));
     run->file_open = 1;
-    return hr_spectra_read_done(&run->file, run->done);
+    HR_CHECK(hr_spectra_read_done(&run->file, run->done));
+    if (ctx->rank == 0) {
+      int64_t kept = 0;
+      for (int64_t k = 0; k < count; k++) kept += run->done[k];
+      printf("resuming '%s': %lld of %lld spectra are finished and kept\n",
+             run->file.partial, (long long)kept, (long long)count);
+      fflush(stdout);
+    }
+    return HR_OK;
   }
   HR_CHECK(hr_spectra_create(ctx->world, o->output, count, run->n, prec,
                              checks, nchecks, &run->file));
@@ -413,7 +421,8 @@ int hr_run_finish(hr_ctx_t *ctx, hr_run_t *run) {
   hr_timer_stop(&ctx->timer, HR_PHASE_TOTAL);
   hr_timing_summary_t times;
   HR_CHECK(hr_timer_summarize(&ctx->timer, ctx->world, &times));
-  int rc = write_layout(ctx, run, &times);
+  int rc = hr_spectra_check_closing_room(&run->file);
+  if (rc == HR_OK) rc = write_layout(ctx, run, &times);
   if (rc == HR_OK) rc = hr_spectra_commit(&run->file);
   if (rc != HR_OK) hr_spectra_abandon(&run->file, 1);
   run->file_open = 0;

@@ -69,7 +69,9 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket={dir}/sock/munge.socket
+# cred_expire: also how long a requeued job waits before it starts again
+# (120 s by default; 5 is the least Slurm takes)
+AuthInfo=socket={dir}/sock/munge.socket,cred_expire=5
 StateSaveLocation={dir}/state
 SlurmdSpoolDir={dir}/spool/%n
 # per-node scratch (PMIx puts its client directory there; a shared /tmp
@@ -92,8 +94,8 @@ SwitchType=switch/none
 ReturnToService=2
 MailProg=/bin/true
 SlurmdParameters=config_overrides
-# A lost node is noticed within ~{slurmd_timeout} s and its jobs end (not
-# requeued: a test waits for them).
+# A lost node is noticed within ~{slurmd_timeout} s and its jobs end; only
+# jobs submitted with --requeue are requeued.
 SlurmdTimeout={slurmd_timeout}
 MessageTimeout=5
 KillWait=5
@@ -611,6 +613,32 @@ class Cluster:
             'hostname "$0" && mount --bind "$1" /etc/hosts && '
             'exec "$2" -D -N "$0" -f "$3"',
             node, hosts, which("slurmd"), self.conf])
+
+    def reboot_node(self, node):
+        """The node comes back as after a reboot: nothing of it left
+        running, its scratch (TmpFS) empty, and no step sockets of the
+        crashed jobs in its spool directory; then a new slurmd.  Slurm
+        22.05 leaves the PMIx socket and directory of a killed step there
+        (stepd.slurm.pmix.JOB.STEP, pmix.JOB.STEP/), and the requeued job's
+        step, which has the same job and step id, then fails to launch on
+        the node ("Cannot bind() ... Address already in use", "Cannot
+        create server lib tmpdir ... File exists")."""
+        kill_wait(self.node_pids(node))
+        scratch = os.path.join(self.dir, "tmp", node)
+        for name in os.listdir(scratch):
+            path = os.path.join(scratch, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+        spool = os.path.join(self.dir, "spool", node)
+        for path in (glob.glob(os.path.join(spool, "stepd.slurm.pmix.*")) +
+                     glob.glob(os.path.join(spool, "pmix.*"))):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+        return self.start_slurmd(node)
 
     def node_pids(self, node):
         return netns_pids(node)

@@ -448,8 +448,12 @@ def errors(h, np_):
       "needs (2, 4)", "weights_shape")
     e(np_, unweighted + ["--classes", "2"], "outside [0, 2)", "classes")
     e(np_, base + ["--data", h.path("missing.npy")], "missing.npy", "missing")
-    e(np_, base + ["--batch-size", "1000000", "--first-batch", "2"],
-      "--first-batch 2 is past", "first_batch")
+    e(np_, base + ["--batch-size", "16", "--first-batch", "2"],
+      "--first-batch 2 is past the last batch: 30 rows make 2 batches of 16",
+      "first_batch")
+    e(np_, base + ["--batch-size", "1000"],
+      "--batch-size 1000 is larger than the data: " + h.path("er_x.npy") +
+      " has 30 rows", "batch_too_large")
     if np_ > 1:
         e(np_, base + ["--batch-size", str(np_ - 1), "--groups", "1"],
           "every rank needs",
@@ -471,7 +475,7 @@ def errors(h, np_):
       "not enough memory", "memory")
     e(np_, base + ["--scale-pixels"], "expects values in [0, 255]", "pixels")
     e(np_, base + ["--first-batch", "1"], "need --batch-size", "no_batches")
-    e(np_, base + ["--batch-size", "4194304", "--first-batch", "4398046511104"],
+    e(np_, base + ["--batch-size", "16", "--first-batch", "9000000000000000"],
       "past the last batch", "first_overflow")
 
 
@@ -482,6 +486,17 @@ def case_synthetic(h):
           "-q", "-o", out)
     with h5py.File(out, "r") as f:
         h.expect(f.attrs["classes"] == 3, f"classes {f.attrs['classes']}")
+    # a short last batch is named in the plan line, and its spectrum has
+    # the rows there are
+    short = h.path("syn_short.h5")
+    proc = h.run(1, "hessian", "--model", "mlp:10-5-3", "--dim", 10, "--n", 100,
+                 "--batch-size", 64, "-o", short, "--no-stats")
+    h.expect("2 spectra of mlp:10-5-3" in proc.stderr and
+             "over 64 rows (the last of 36) of synthetic" in proc.stderr,
+             f"plan line: {proc.stderr[:400]}")
+    with h5py.File(short, "r") as f:
+        rows = list(f["checks/rows"][...])
+    h.expect(rows == [64, 36], f"rows per spectrum {rows}")
 
 
 def case_dry_run(h):

@@ -81,6 +81,7 @@ def expect_law(h, j, law, what):
     h.expect(j["verdict"] == law, f"{what}: verdict {j['verdict']}, expected {law}")
     ks = {k: j[f"ks_{k}"] for k in MEAN_R}
     h.expect(min(ks, key=ks.get) == law, f"{what}: KS distances {ks}")
+    h.expect(j["rigidity"] is None, f"{what}: beyond the laws: {j['rigidity']}")
 
 
 # ---- cases --------------------------------------------------------------------
@@ -280,8 +281,31 @@ def case_errors(h):
     write_spectra(picket, [np.arange(200.0) + 1.0] * 8)
     proc = stats(h, picket, "--json", picket + ".json")
     with open(picket + ".json") as f:
-        text = json.load(f)["verdict_text"]
-    h.expect("no law fits" in text, f"picket fence verdict: {text}")
+        j = json.load(f)
+    text = j["verdict_text"]
+    h.expect("no law fits" in text and text.startswith("near a picket fence")
+             and j["rigidity"] == "near a picket fence",
+             f"picket fence verdict: {j['rigidity']} {text}")
+    # the analytic (2, -1) tridiagonal matrix: mean r~ ~ 0.996, beyond GSE
+    tri = h.path("tridiag.h5")
+    h.run(1, "ensemble", "--kind", "tridiag", "--n", 400, "--count", 1, "-q",
+          "--no-stats", "-o", tri)
+    proc = stats(h, tri, "--json", tri + ".json")
+    with open(tri + ".json") as f:
+        j = json.load(f)
+    h.expect(j["rigidity"] == "near a picket fence" and j["verdict"] == "gse"
+             and "more rigid than GSE" in proc.stdout,
+             f"tridiag verdict: {j['rigidity']} {j['verdict_text']}")
+    # levels bunched beyond Poisson's: pairs of near-degenerate levels
+    bunch = h.path("bunched.h5")
+    base = np.sort(rng.uniform(0, 1000, 400))
+    write_spectra(bunch, [np.sort(np.concatenate([base, base + 1e-6 *
+                                                 rng.uniform(0.5, 1.0, 400)]))])
+    stats(h, bunch, "--json", bunch + ".json")
+    with open(bunch + ".json") as f:
+        j = json.load(f)
+    h.expect(j["rigidity"] == "more clustered than Poisson",
+             f"bunched verdict: {j['rigidity']} {j['verdict_text']}")
     stats_error(h, [few, "--cut", "1e-30"], "polynomial unfolding of degree 9 "
                 "needs at least", "too few levels to unfold")
 

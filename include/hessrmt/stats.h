@@ -179,6 +179,10 @@ typedef struct {
   /* the verdict */
   hr_law_t verdict;
   int verdict_consistent;  /* mean r~ within 3 standard errors of the law's large-N value */
+  /* Beyond the four laws: "" (within them), "more rigid than GSE", "near a
+   * picket fence" (mean r~ >= 0.9; r~ = 1 for equal spacings) or "more
+   * clustered than Poisson" (mean r~ significantly below 0.38629). */
+  char rigidity[32];
   char verdict_text[512];
 
   /* --paper-conventions only (paper.computed = 1) */

@@ -55,6 +55,15 @@ static int plan_spectra(hr_ctx_t *ctx, hr_hessian_t *h) {
     return HR_OK;
   }
   h->batch = o->batch_size;
+  /* A batch larger than the data is almost always a typo or the wrong
+   * file; one short batch would silently be a whole-dataset Hessian. */
+  if (h->batch > h->rows)
+    HR_CHECK(hr_agree(ctx->world, hr_error_set(
+        HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+        "--batch-size %lld is larger than the data: %s has %lld rows (give "
+        "at most %lld, or no --batch-size for one Hessian of the whole "
+        "dataset)", (long long)h->batch, o->data, (long long)h->rows,
+        (long long)h->rows)));
   int64_t batches = (h->rows + h->batch - 1) / h->batch;
   int rc = HR_OK;
   if (o->first_batch >= batches)  /* checked before multiplying: no overflow */
@@ -356,12 +365,18 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   int64_t need = 0;
   HR_CHECK(hr_run_plan_memory(ctx, run, plan_need, h, &need, breakdown,
                               sizeof breakdown));
-  snprintf(what, sizeof what, "%lld spectr%s of %s (N = %lld) over %lld rows "
+  /* The rows each spectrum really has: the last batch may be short. */
+  int64_t end = h->first_row + h->count * h->batch;
+  int64_t last = h->batch - (end > h->rows ? end - h->rows : 0);
+  char short_last[64] = "";
+  if (!h->all && last < h->batch)
+    snprintf(short_last, sizeof short_last, " (the last of %lld)", (long long)last);
+  snprintf(what, sizeof what, "%lld spectr%s of %s (N = %lld) over %lld rows%s "
            "of %s, method %s", (long long)h->count, h->count == 1 ? "um" : "a",
            hr_model_describe(&h->model, model, sizeof model),
            (long long)h->model.nparams, (long long)(h->all ? h->rows : h->batch),
-           o->data, hr_choice_name(HR_METHOD_CHOICES, h->method, method,
-                                   sizeof method));
+           short_last, o->data, hr_choice_name(HR_METHOD_CHOICES, h->method,
+                                               method, sizeof method));
   if (o->dry_run) {
     hr_run_print_plan(ctx, run, what, need);
     if (ctx->rank == 0) fprintf(stderr, "hessrmt hessian: memory: %s\n", breakdown);

@@ -513,12 +513,37 @@ static const char *law_label(hr_law_t law) {
   return labels[law];
 }
 
+/* Levels more regular than GSE's or more bunched than Poisson's are
+ * outside every law: say which side, from the mean r~ and its standard
+ * error z against the nearest law (GSE or Poisson). */
+static double z_from(const hr_stats_t *st, hr_law_t law) {
+  return (st->mean_r_tilde - hr_ratio_mean_reference(law)) / st->mean_r_tilde_err;
+}
+
+static void rigidity(hr_stats_t *st) {
+  st->rigidity[0] = '\0';
+  double r = st->mean_r_tilde;
+  if (z_from(st, HR_LAW_GSE) > 3.0)  /* NaN compares false */
+    snprintf(st->rigidity, sizeof st->rigidity, "%s",
+             r >= 0.9 ? "near a picket fence" : "more rigid than GSE");
+  else if (z_from(st, HR_LAW_POISSON) < -3.0)
+    snprintf(st->rigidity, sizeof st->rigidity, "more clustered than Poisson");
+}
+
 /* The law with the smallest ratio KS distance, and whether the mean r~
  * agrees with its large-N value within 3 standard errors. */
 static void verdict(hr_stats_t *st) {
+  /* Ties (equal spacings are at distance 1 from every law) go to the law
+   * whose mean r~ is nearest. */
   hr_law_t best = HR_LAW_POISSON;
-  for (int law = 1; law < HR_LAW_COUNT; law++)
-    if (st->ks_ratio[law] < st->ks_ratio[best]) best = (hr_law_t)law;
+  for (int law = 1; law < HR_LAW_COUNT; law++) {
+    double d = st->ks_ratio[law], b = st->ks_ratio[best];
+    if (d < b - 1e-12 ||
+        (fabs(d - b) <= 1e-12 &&
+         fabs(st->mean_r_tilde - hr_ratio_mean_reference((hr_law_t)law)) <
+             fabs(st->mean_r_tilde - hr_ratio_mean_reference(best))))
+      best = (hr_law_t)law;
+  }
   double ref = hr_ratio_mean_reference(best);
   double z = fabs(st->mean_r_tilde - ref) / st->mean_r_tilde_err;
   st->verdict = best;
@@ -541,9 +566,18 @@ static void verdict(hr_stats_t *st) {
   /* A distance this large (the laws are at most ~0.5 apart) means none
    * of them describes the data, e.g. a picket fence. */
   const char *fit = st->ks_ratio[best] > 0.3 ? "no law fits; nearest" : "nearest";
+  rigidity(st);
+  char beyond[96] = "";
+  if (st->rigidity[0])
+    snprintf(beyond, sizeof beyond, "%s%s: ", st->rigidity,
+             strcmp(st->rigidity, "near a picket fence") == 0
+                 ? " (more rigid than GSE; r~ -> 1 for equal spacings)"
+             : strcmp(st->rigidity, "more rigid than GSE") == 0
+                 ? " (r~ beyond GSE's, towards a picket fence's 1)"
+                 : " (r~ below Poisson's: bunched or degenerate levels)");
   snprintf(st->verdict_text, sizeof st->verdict_text,
-           "%s: %s ratio law (KS distance %.4f; %s); %s", law_label(best), fit,
-           st->ks_ratio[best], others, judged);
+           "%s%s: %s ratio law (KS distance %.4f; %s); %s", beyond,
+           law_label(best), fit, st->ks_ratio[best], others, judged);
 }
 
 /* ---- the whole computation --------------------------------------------------- */

@@ -243,6 +243,8 @@ static void json_unfolded(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "verdict", json_string(law_keys[st->verdict]));
   json_object_set_new(j, "verdict_consistent", json_boolean(st->verdict_consistent));
   json_object_set_new(j, "verdict_text", json_string(st->verdict_text));
+  json_object_set_new(j, "rigidity", st->rigidity[0] ? json_string(st->rigidity)
+                                                     : json_null());
 }
 
 static json_t *int_array(const int64_t *v, int n) {

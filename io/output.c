@@ -80,11 +80,21 @@ int hr_output_commit(MPI_Comm comm, const char *partial, const char *final) {
   int rank;
   MPI_Comm_rank(comm, &rank);
   int rc = HR_OK;
-  if (rank == 0 && rename(partial, final) != 0)
-    rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
-                      "cannot rename '%s' to '%s': %s (the finished result "
-                      "is kept in '%s')",
-                      partial, final, strerror(errno), partial);
+  if (rank == 0 && rename(partial, final) != 0) {
+    int err = errno;
+    /* Never point to a file that is not there. */
+    if (access(partial, F_OK) == 0)
+      rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
+                        "cannot rename '%s' to '%s': %s (the finished result "
+                        "is kept in '%s')",
+                        partial, final, strerror(err), partial);
+    else
+      rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
+                        "cannot rename '%s' to '%s': %s ('%s' is gone: "
+                        "removed, or renamed by another process, while this "
+                        "run wrote it; its result is lost)",
+                        partial, final, strerror(err), partial);
+  }
   return hr_agree(comm, rc);
 }
 

@@ -14,6 +14,7 @@
 #include "hessrmt/error.h"
 #include "hessrmt/hessian.h"
 #include "hessrmt/options.h"
+#include "hessrmt/output_claim.h"
 
 /* The launcher's rank before MPI_Init, so only rank 0 prints help and
  * usage errors; 0 when run without a launcher. */
@@ -112,6 +113,12 @@ int main(int argc, char **argv) {
   hr_timer_init(&ctx.timer);
 
   int rc = hr_agree(ctx.world, hr_eigensolver_init(&ctx.caps));
+  /* Before any work: this run's outputs are its own until it ends. */
+  hr_claims_t claims = {0};
+  const char *outputs[HR_MAX_CLAIMS];
+  int n_outputs = hr_options_outputs(&opts, outputs, HR_MAX_CLAIMS);
+  if (rc == HR_OK)
+    rc = hr_claims_take(ctx.world, outputs, n_outputs, opts.command_line, &claims);
   if (rc == HR_OK) rc = run_command(&ctx);
 
   if (rc != HR_OK) {
@@ -125,6 +132,7 @@ int main(int argc, char **argv) {
     }
     if (ctx.rank == 0) hr_error_print(ctx.rank, opts.debug);
   }
+  hr_claims_release(&claims);
   hr_eigensolver_finalize();
   exiting_normally = 1;
   MPI_Finalize();

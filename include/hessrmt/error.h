@@ -27,6 +27,7 @@ typedef enum {
   HR_ERR_SOLVER = 6,  /* ELPA / ScaLAPACK reported a failure */
   HR_ERR_MPI = 7,     /* an MPI call returned an error */
   HR_ERR_INTERNAL = 8, /* a broken invariant: a bug in hessrmt */
+  HR_ERR_BUSY = 9,    /* an output is being written by another live run */
   HR_ERR_STOPPED = 75  /* stopped by a signal at a safe point, finished work
                           kept: EX_TEMPFAIL, run again with --resume */
 } hr_err_t;

@@ -148,6 +148,11 @@ typedef int (*hr_option_visitor_t)(const char *name, const char *value,
 int hr_options_visit(const hr_options_t *opts, hr_option_visitor_t visit,
                      void *ctx);
 
+/* The files (and figure directories) opts->command will write, for the run
+ * to claim before any work: up to max paths into paths; returns how many
+ * (0 for --dry-run).  Checkpoints are covered by the -o they derive from. */
+int hr_options_outputs(const hr_options_t *opts, const char **paths, int max);
+
 /* The name of a choice value, e.g. hr_choice_name(HR_SOLVER_CHOICES, 1) is
  * "elpa1"; written into buf, which is returned. */
 const char *hr_choice_name(const char *choices, int index, char *buf,

@@ -218,12 +218,13 @@ static const opt_entry_t option_table[] = {
    "Eigensolver and layout",
    "split the ranks into G groups, each with its own grid; matrices are "
    "dealt round-robin to groups; auto: one group per rank (at most one per "
-   "spectrum) for hessian's gram and lowrank batch spectra, small problems "
-   "one rank solves fastest; else 1", LAYOUT_COMMANDS, 0},
+   "spectrum) for hessian's gram, lowrank and reduced batch spectra, small "
+   "problems one rank solves fastest; else 1", LAYOUT_COMMANDS, 0},
   {"max-mem", 0, OPT_BYTES, FIELD(max_mem), "auto", NULL, 0, 0, "BYTES",
    "Eigensolver and layout",
    "refuse to run if the estimated memory per rank exceeds BYTES (suffix "
-   "K, M, G, T; auto = available memory / ranks on the node)",
+   "K, M, G, T; auto = the least of the node's available memory and its "
+   "cgroup's room, both over the ranks on the node, and the rank's ulimit -v)",
    LAYOUT_COMMANDS, 0},
 
   /* statistics */
@@ -408,8 +409,10 @@ static const command_entry_t command_table[] = {
    NULL, 0, 0},
   {"hessian", HR_CMD_HESSIAN,
    "exact Hessian spectra of a model over a dataset or its mini-batches",
-   "Exact eigenvalues of the loss Hessian of a model (logistic regression "
-   "or an MLP) over a dataset or over each of its mini-batches: every rank "
+   "Exact eigenvalues of the loss Hessian of a model (any sequential network "
+   "of linear, conv2d, pooling and activation layers, logistic regression "
+   "and the paper's MLPs and LeNet among them) over a dataset or over each "
+   "of its mini-batches: every rank "
    "reads its slice of the rows, partial Hessian blocks are summed into the "
    "2D block-cyclic matrix, and the whole spectrum is solved in parallel.",
    NULL, 0, 0},
@@ -424,7 +427,7 @@ static const command_entry_t command_table[] = {
    "FILE...", 1, HR_MAX_INPUTS},
   {"train", HR_CMD_TRAIN,
    "data-parallel SGD training of a model hessian accepts",
-   "Train logistic regression or an MLP by mini-batch SGD with momentum and "
+   "Train any model hessian accepts by mini-batch SGD with momentum and "
    "weight decay, data-parallel: every rank reads its slice of each "
    "mini-batch and the gradients are summed with MPI_Allreduce; the shuffle "
    "depends only on the seed, so any rank count gives the same weights to "
@@ -855,4 +858,43 @@ const char *hr_format_bytes(double bytes, char *buf, size_t len) {
   while (bytes >= 1024.0 && u < 5) { bytes /= 1024.0; u++; }
   snprintf(buf, len, u ? "%.2f %s" : "%.0f %s", bytes, unit[u]);
   return buf;
+}
+
+int hr_options_outputs(const hr_options_t *o, const char **paths, int max) {
+  const char *list[4] = {NULL, NULL, NULL, NULL};
+  int n = 0;
+  switch (o->command) {
+    case HR_CMD_ENSEMBLE:
+    case HR_CMD_HESSIAN:
+      if (o->dry_run) return 0;
+      list[n++] = o->output;
+      if (!o->no_stats) {
+        list[n++] = o->json;
+        list[n++] = o->plots;
+      }
+      break;
+    case HR_CMD_RELU_SIM:
+      list[n++] = o->output;
+      list[n++] = o->json;
+      list[n++] = o->plots;
+      break;
+    case HR_CMD_TRAIN:
+      list[n++] = o->output;
+      list[n++] = o->history;
+      break;
+    case HR_CMD_MERGE:
+      list[n++] = o->output;
+      break;
+    case HR_CMD_STATS:
+    case HR_CMD_LOSSFIT:
+      list[n++] = o->json;
+      list[n++] = o->plots;
+      break;
+    default:
+      break;
+  }
+  int kept = 0;
+  for (int i = 0; i < n && kept < max; i++)
+    if (list[i] && list[i][0]) paths[kept++] = list[i];
+  return kept;
 }

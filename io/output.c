@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "hessrmt/error.h"
-#include "hessrmt/options.h"
+#include "hessrmt/memory.h"
 
 int hr_output_partial_path(const char *path, char *buf, size_t len) {
   int n = snprintf(buf, len, "%s.partial", path);

@@ -5,7 +5,10 @@
 
 #include "check.h"
 #include "hessrmt/error.h"
+#include "hessrmt/eigensolver.h"
+#include "hessrmt/ensemble.h"
 #include "hessrmt/options.h"
+#include "hessrmt/precision.h"
 
 /* The parsed options point into argv, so the words must outlive the call
  * (as a real argv does) until the next parse. */

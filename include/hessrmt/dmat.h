@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "hessrmt/grid.h"
-#include "hessrmt/options.h"
+#include "hessrmt/precision.h"
 
 typedef struct {
   const hr_grid_t *grid;

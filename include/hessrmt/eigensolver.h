@@ -9,7 +9,17 @@
 #include <stdint.h>
 
 #include "hessrmt/dmat.h"
-#include "hessrmt/options.h"
+#include "hessrmt/precision.h"
+
+/* Names in the order of the enum (the front end's --solver choices). */
+#define HR_SOLVER_NAMES "elpa2|elpa1|pdsyevr|pdsyev|lapack|auto"
+typedef enum {
+  HR_SOLVER_ELPA2, HR_SOLVER_ELPA1, HR_SOLVER_PDSYEVR, HR_SOLVER_PDSYEV,
+  HR_SOLVER_LAPACK, HR_SOLVER_AUTO
+} hr_solver_t;
+
+/* "elpa2", "pdsyevr", ... */
+const char *hr_solver_name(hr_solver_t solver);
 
 /* What the linked libraries can do, found out at start-up. */
 typedef struct {

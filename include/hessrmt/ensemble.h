@@ -7,7 +7,12 @@
 #include <stdint.h>
 
 #include "hessrmt/dmat.h"
-#include "hessrmt/options.h"
+#include "hessrmt/eigensolver.h"
+
+/* Names in the order of the enum (the front end's --kind choices). */
+#define HR_KIND_NAMES "goe|poisson|wishart|tridiag|beta|gp-loss"
+typedef enum { HR_KIND_GOE, HR_KIND_POISSON, HR_KIND_WISHART, HR_KIND_TRIDIAG,
+               HR_KIND_BETA, HR_KIND_GP_LOSS } hr_kind_t;
 
 typedef struct {
   hr_kind_t kind;

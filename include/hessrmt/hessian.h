@@ -25,6 +25,13 @@
 #include "hessrmt/model.h"
 #include "hessrmt/spectra_run.h"
 
+/* Names in the order of the enum (the front end's --method choices). */
+#define HR_METHOD_NAMES "auto|dense|gram|lowrank|reduced"
+typedef enum {
+  HR_METHOD_AUTO, HR_METHOD_DENSE, HR_METHOD_GRAM, HR_METHOD_LOWRANK,
+  HR_METHOD_REDUCED, HR_N_METHODS
+} hr_method_t;
+
 /* Per-row checks of a Hessian spectrum, in /checks. */
 enum {
   HR_CHECK_TRACE = HR_RUN_CHECK_TRACE,  /* trace of the matrix solved */

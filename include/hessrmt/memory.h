@@ -5,6 +5,7 @@
 #define HESSRMT_MEMORY_H
 
 #include <mpi.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* What a rank holds before any of hessrmt's own arrays: MPI, ELPA,
@@ -22,5 +23,8 @@ int hr_memory_check(MPI_Comm world, int64_t need, int64_t limit,
 
 /* Peak resident memory of this process so far (VmHWM), 0 if unknown. */
 int64_t hr_memory_peak_bytes(void);
+
+/* Format bytes as "1.5 GiB" into buf, which is returned. */
+const char *hr_format_bytes(double bytes, char *buf, size_t len);
 
 #endif

@@ -23,25 +23,9 @@ typedef enum {
 /* Most positional arguments a command takes (stats FILE...). */
 enum { HR_MAX_INPUTS = 256 };
 
-/* Choice lists, in the order of the enums that index them. */
-#define HR_KIND_CHOICES "goe|poisson|wishart|tridiag|beta|gp-loss"
-typedef enum { HR_KIND_GOE, HR_KIND_POISSON, HR_KIND_WISHART, HR_KIND_TRIDIAG,
-               HR_KIND_BETA, HR_KIND_GP_LOSS } hr_kind_t;
-
-#define HR_SOLVER_CHOICES "elpa2|elpa1|pdsyevr|pdsyev|lapack|auto"
-typedef enum {
-  HR_SOLVER_ELPA2, HR_SOLVER_ELPA1, HR_SOLVER_PDSYEVR, HR_SOLVER_PDSYEV,
-  HR_SOLVER_LAPACK, HR_SOLVER_AUTO
-} hr_solver_t;
-
-#define HR_PRECISION_CHOICES "double|single"
-typedef enum { HR_PRECISION_DOUBLE, HR_PRECISION_SINGLE } hr_precision_t;
-
-#define HR_METHOD_CHOICES "auto|dense|gram|lowrank|reduced"
-typedef enum {
-  HR_METHOD_AUTO, HR_METHOD_DENSE, HR_METHOD_GRAM, HR_METHOD_LOWRANK,
-  HR_METHOD_REDUCED, HR_N_METHODS
-} hr_method_t;
+/* The enums that choice options parse into belong to their modules
+ * (hr_solver_t: eigensolver.h, hr_precision_t: precision.h, hr_kind_t:
+ * ensemble.h, hr_method_t: hessian.h); the fields below hold them as int. */
 
 #define HR_REDUCTION_CHOICES "mean|sum"
 typedef enum { HR_REDUCTION_MEAN, HR_REDUCTION_SUM } hr_reduction_t;
@@ -148,6 +132,12 @@ typedef int (*hr_option_visitor_t)(const char *name, const char *value,
 int hr_options_visit(const hr_options_t *opts, hr_option_visitor_t visit,
                      void *ctx);
 
+/* The statistics job (stats.h) the options describe: --dataset (for the
+ * stats command), --cut, --unfold, --poly-degree, --trim,
+ * --paper-conventions, --json, --plots and the figure size. */
+struct hr_stats_job;
+void hr_options_stats_job(const hr_options_t *opts, struct hr_stats_job *job);
+
 /* The files (and figure directories) opts->command will write, for the run
  * to claim before any work: up to max paths into paths; returns how many
  * (0 for --dry-run).  Checkpoints are covered by the -o they derive from. */
@@ -158,7 +148,5 @@ int hr_options_outputs(const hr_options_t *opts, const char **paths, int max);
 const char *hr_choice_name(const char *choices, int index, char *buf,
                            size_t len);
 
-/* Format bytes as "1.5 GiB" into buf. */
-const char *hr_format_bytes(double bytes, char *buf, size_t len);
 
 #endif

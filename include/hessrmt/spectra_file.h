@@ -17,7 +17,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
-#include "hessrmt/options.h"
+#include "hessrmt/precision.h"
 
 enum { HR_SPECTRA_MAX_CHECKS = 8 };
 

@@ -14,6 +14,7 @@
 #include "hessrmt/context.h"
 #include "hessrmt/grid.h"
 #include "hessrmt/spectra_file.h"
+#include "hessrmt/stats.h"
 
 typedef struct hr_run {
   hr_groups_t groups;
@@ -34,6 +35,9 @@ typedef struct hr_run {
   int file_open;
   hr_spectra_file_t file;
   unsigned char *done;        /* rows finished (count) */
+  /* The statistics at the end, set by the command (with_stats 0: none). */
+  int with_stats;
+  hr_stats_job_t stats;
 } hr_run_t;
 
 /* Groups, grids, solver and block size for matrices of order n.
@@ -115,6 +119,6 @@ void hr_run_free(hr_ctx_t *ctx, hr_run_t *run);
  * stats` unless --no-stats.  Spectra the statistics cannot use (too few
  * levels above the cut) give a warning, not an error: the file is whole.
  * Collective. */
-int hr_run_report(const hr_ctx_t *ctx, const double *exact);
+int hr_run_report(const hr_ctx_t *ctx, const hr_run_t *run, const double *exact);
 
 #endif

@@ -218,15 +218,23 @@ typedef struct {
 
 int hr_stats_figures(const hr_stats_t *st, const hr_figures_config_t *cfg);
 
-/* The whole of `hessrmt stats` for files paths[0..count) with the options
- * of o (--dataset, --cut, --unfold, --json, --plots, ...): summary on out,
- * JSON and figures if asked.  Serial: call it on one rank. */
-struct hr_options;
-int hr_stats_run(const struct hr_options *o, const char *const *paths,
+/* A statistics run over files (stats_run.c): the analysis settings and
+ * what it writes.  `hessrmt stats` runs one; so do ensemble, hessian and
+ * the others at their end.  The front end fills it from the options. */
+typedef struct hr_stats_job {
+  hr_stats_config_t analysis;  /* .path is set for each file */
+  const char *json, *plots;    /* "" = none */
+  int plot_width, plot_height, log_density;
+} hr_stats_job_t;
+
+/* The statistics of files paths[0..count): summary on out, JSON and
+ * figures if asked (the figures of several files go to plots/<file stem>).
+ * Serial: call it on one rank. */
+int hr_stats_run(const hr_stats_job_t *job, const char *const *paths,
                  int count, FILE *out);
 
-/* Before a long run: fail now, not after it, if --json cannot be written
- * or the --plots directory cannot be made.  Collective over comm. */
-int hr_stats_check_outputs(MPI_Comm comm, const struct hr_options *o);
+/* Before a long run: fail now, not after it, if json ("" = none) cannot be
+ * written or the plots directory cannot be made.  Collective over comm. */
+int hr_stats_check_outputs(MPI_Comm comm, const char *json, const char *plots);
 
 #endif

@@ -1,4 +1,5 @@
-/* Model weights: HDF5 files with one group per layer with parameters,
+/* A model's weights (src/model/weights.c), in a file of named tensors
+ * (tensor_file.h), one group per layer with parameters:
  *   layers/<l>/weight   (out, in) for linear, (out, in, kh, kw) for conv,
  *                       as PyTorch stores them
  *   layers/<l>/bias     (out), when the model has biases
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include "hessrmt/model.h"
+#include "hessrmt/tensor_file.h"
 
 /* Rank 0 reads path, checks every shape against the model (the error
  * names both shapes) and that all values are finite, and broadcasts
@@ -38,7 +40,7 @@ int hr_weights_write(const char *path, const hr_model_t *m, const double *theta)
 /* The same, with more content (training history, optimiser state) written
  * into the open file by extra(file, ctx) before it is closed and renamed;
  * extra returns an hr_err_t. */
-typedef int (*hr_weights_extra_fn)(hid_t file, void *ctx);
+typedef hr_tensor_extra_fn hr_weights_extra_fn;
 int hr_weights_write_extra(const char *path, const hr_model_t *m,
                            const double *theta, hr_weights_extra_fn extra,
                            void *ctx);

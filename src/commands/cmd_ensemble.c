@@ -106,7 +106,7 @@ static int check_gp_options(const hr_options_t *o) {
     if (gp[i].given)
       HR_FAIL(HR_ERR_USAGE, "%s applies only with --kind gp-loss, not --kind "
               "%s (see 'hessrmt ensemble --help')", gp[i].name,
-              hr_choice_name(HR_KIND_CHOICES, o->kind, kind, sizeof kind));
+              hr_choice_name(HR_KIND_NAMES, o->kind, kind, sizeof kind));
   return HR_OK;
 }
 
@@ -120,10 +120,11 @@ static void print_gp_model(const hr_ctx_t *ctx, const hr_ensemble_t *e) {
           e->outliers ? hr_ensemble_outlier_shift(e) : 0.0);
 }
 
-static int summarize(const hr_ctx_t *ctx, const hr_ensemble_t *e) {
+static int summarize(const hr_ctx_t *ctx, const hr_run_t *run,
+                     const hr_ensemble_t *e) {
   double *exact = malloc((size_t)e->n * sizeof *exact);
   int have = exact && hr_ensemble_exact_eigenvalues(e, exact);
-  int rc = hr_run_report(ctx, have ? exact : NULL);
+  int rc = hr_run_report(ctx, run, have ? exact : NULL);
   free(exact);
   return rc;
 }
@@ -141,7 +142,7 @@ static int run_ensemble(hr_ctx_t *ctx, hr_run_t *run, const hr_ensemble_t *e) {
                               sizeof breakdown));
   snprintf(what, sizeof what, "%lld %s matrices of order %lld",
            (long long)o->count,
-           hr_choice_name(HR_KIND_CHOICES, o->kind, kind, sizeof kind),
+           hr_choice_name(HR_KIND_NAMES, o->kind, kind, sizeof kind),
            (long long)e->n);
   if (o->dry_run) {
     hr_run_print_plan(ctx, run, what, need);
@@ -157,7 +158,7 @@ static int run_ensemble(hr_ctx_t *ctx, hr_run_t *run, const hr_ensemble_t *e) {
   HR_CHECK(hr_run_open(ctx, run, o->count, check_names, N_CHECKS));
   HR_CHECK(hr_run_problems(ctx, run, solve_member, (void *)e));
   HR_CHECK(hr_run_finish(ctx, run));
-  return summarize(ctx, e);
+  return summarize(ctx, run, e);
 }
 
 int hr_cmd_ensemble(hr_ctx_t *ctx) {
@@ -167,6 +168,8 @@ int hr_cmd_ensemble(hr_ctx_t *ctx) {
                      o->degenerate, o->outliers, o->outlier_scale};
   hr_run_t run;
   hr_run_init(&run);
+  run.with_stats = !o->no_stats;
+  hr_options_stats_job(o, &run.stats);
   hr_timer_start(&ctx->timer, HR_PHASE_TOTAL);
   int rc = run_ensemble(ctx, &run, &e);
   hr_run_free(ctx, &run);

@@ -321,7 +321,7 @@ static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {
   for (int k = HR_METHOD_DENSE; k < HR_N_METHODS; k++) {
     if (!c[k].applies) continue;
     fprintf(stderr, "  %-8s %10.3g + %-10.3g order %.0f%s%s\n",
-            hr_choice_name(HR_METHOD_CHOICES, k, name, sizeof name),
+            hr_choice_name(HR_METHOD_NAMES, k, name, sizeof name),
             c[k].form / 1e9, c[k].solve / 1e9, c[k].order,
             k == HR_METHOD_LOWRANK ? " (rank guessed: 3 B C)" : "",
             k == (int)h->method ? "  <- used" : "");
@@ -337,7 +337,7 @@ static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
   HR_CHECK(hr_spectra_attr_string(f, NULL, "model_spec", h->model.spec));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "data", o->data));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "method_used",
-                                  hr_choice_name(HR_METHOD_CHOICES, h->method,
+                                  hr_choice_name(HR_METHOD_NAMES, h->method,
                                                  method, sizeof method)));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "part",
                                   hr_choice_name(HR_PART_CHOICES, h->part,
@@ -375,7 +375,7 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
            "of %s, method %s", (long long)h->count, h->count == 1 ? "um" : "a",
            hr_model_describe(&h->model, model, sizeof model),
            (long long)h->model.nparams, (long long)(h->all ? h->rows : h->batch),
-           short_last, o->data, hr_choice_name(HR_METHOD_CHOICES, h->method,
+           short_last, o->data, hr_choice_name(HR_METHOD_NAMES, h->method,
                                                method, sizeof method));
   if (o->dry_run) {
     hr_run_print_plan(ctx, run, what, need);
@@ -389,7 +389,7 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   if (!o->resume) HR_CHECK(write_attributes(run, h, o));
   HR_CHECK(hr_run_problems(ctx, run, solve_spectrum, h));
   HR_CHECK(hr_run_finish(ctx, run));
-  return hr_run_report(ctx, NULL);
+  return hr_run_report(ctx, run, NULL);
 }
 
 int hr_cmd_hessian(hr_ctx_t *ctx) {
@@ -397,6 +397,8 @@ int hr_cmd_hessian(hr_ctx_t *ctx) {
   memset(&h, 0, sizeof h);
   hr_run_t run;
   hr_run_init(&run);
+  run.with_stats = !ctx->opts->no_stats;
+  hr_options_stats_job(ctx->opts, &run.stats);
   hr_timer_start(&ctx->timer, HR_PHASE_TOTAL);
   int rc = run_hessian(ctx, &run, &h);
   hr_run_free(ctx, &run);

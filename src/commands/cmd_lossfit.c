@@ -673,7 +673,7 @@ static int run(const hr_options_t *o, FILE *out) {
 
 int hr_cmd_lossfit(hr_ctx_t *ctx) {
   const hr_options_t *o = ctx->opts;
-  HR_CHECK(hr_stats_check_outputs(ctx->world, o));
+  HR_CHECK(hr_stats_check_outputs(ctx->world, o->json, o->plots));
   int rc = HR_OK;
   if (ctx->rank == 0) {
     rc = run(o, stdout);

@@ -1,107 +1,20 @@
-/* hessrmt stats: the statistics of spectra files, serially on rank 0 (see
- * stats.h).  Also what ensemble and hessian run at their end. */
-#include <errno.h>
+/* hessrmt stats: the statistics of spectra files, serially on rank 0.  The
+ * pipeline itself is the statistics module's (stats_run.c). */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 
 #include "hessrmt/context.h"
 #include "hessrmt/error.h"
-#include "hessrmt/output.h"
 #include "hessrmt/stats.h"
-
-static void config_from_options(const hr_options_t *o, const char *path,
-                                hr_stats_config_t *cfg) {
-  hr_stats_config_default(cfg);
-  cfg->path = path;
-  if (o->command == HR_CMD_STATS) cfg->dataset = o->stats_dataset;
-  cfg->cut = o->cut;
-  cfg->unfold = o->unfold;
-  cfg->poly_degree = (int)o->poly_degree;
-  cfg->trim = o->trim;
-  cfg->paper_conventions = o->paper_conventions;
-}
-
-/* Figures of one file go to --plots DIR; of several, to DIR/<file name
- * without its extension>, so they do not overwrite each other. */
-static void figure_dir(const char *plots, const char *path, int count,
-                       char *buf, size_t len) {
-  if (count == 1) { snprintf(buf, len, "%s", plots); return; }
-  const char *base = strrchr(path, '/');
-  base = base ? base + 1 : path;
-  const char *dot = strrchr(base, '.');
-  int stem = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
-  snprintf(buf, len, "%s/%.*s", plots, stem, base);
-}
-
-static int one_file(const hr_options_t *o, const char *path, int count,
-                    hr_stats_t *st, FILE *out) {
-  hr_stats_config_t cfg;
-  config_from_options(o, path, &cfg);
-  HR_CHECK(hr_stats_compute(&cfg, st));
-  hr_stats_print(st, out);
-  int rc = HR_OK;
-  if (o->plots[0]) {
-    char dir[4096];
-    figure_dir(o->plots, path, count, dir, sizeof dir);
-    hr_figures_config_t fig = {dir, (int)o->plot_width, (int)o->plot_height,
-                               o->log_density};
-    rc = hr_stats_figures(st, &fig);
-    if (rc == HR_OK) fprintf(out, "  figures     %s/{density,degeneracy,ratios,"
-                             "spacings,number_variance,rigidity%s}.{png,svg}\n", dir,
-                             st->paper.computed ? ",paper_ratios,paper_spacings" : "");
-  }
-  hr_stats_free(st);  /* the scalars stay for the JSON */
-  return rc;
-}
-
-int hr_stats_run(const hr_options_t *o, const char *const *paths, int count,
-                 FILE *out) {
-  hr_stats_t *all = calloc((size_t)count, sizeof *all);
-  if (!all) HR_FAIL(HR_ERR_MEMORY, "out of memory for %d statistics", count);
-  int rc = HR_OK;
-  for (int i = 0; rc == HR_OK && i < count; i++) {
-    if (i) fprintf(out, "\n");
-    rc = one_file(o, paths[i], count, &all[i], out);
-  }
-  if (rc == HR_OK && o->json[0]) {
-    rc = hr_stats_write_json(all, count, o->json);
-    if (rc == HR_OK) fprintf(out, "  json        %s\n", o->json);
-  }
-  free(all);
-  return rc;
-}
 
 int hr_cmd_stats(hr_ctx_t *ctx) {
   const hr_options_t *o = ctx->opts;
-  HR_CHECK(hr_stats_check_outputs(ctx->world, o));
+  hr_stats_job_t job;
+  hr_options_stats_job(o, &job);
+  HR_CHECK(hr_stats_check_outputs(ctx->world, job.json, job.plots));
   int rc = HR_OK;
   if (ctx->rank == 0) {
-    rc = hr_stats_run(o, o->inputs, o->n_inputs, stdout);
+    rc = hr_stats_run(&job, o->inputs, o->n_inputs, stdout);
     fflush(stdout);
   }
   return hr_agree(ctx->world, rc);
-}
-
-/* The figure directory exists or can be made now. */
-static int make_plot_dir(const char *dir) {
-  struct stat sb;
-  if (stat(dir, &sb) == 0) {
-    if (!S_ISDIR(sb.st_mode))
-      HR_FAIL(HR_ERR_IO, "--plots %s: exists and is not a directory", dir);
-    return HR_OK;
-  }
-  if (mkdir(dir, 0777) != 0)
-    HR_FAIL(HR_ERR_IO, "--plots %s: cannot create the directory: %s", dir,
-            strerror(errno));
-  return HR_OK;
-}
-
-int hr_stats_check_outputs(MPI_Comm comm, const hr_options_t *o) {
-  if (o->json[0]) HR_CHECK(hr_output_check_writable(comm, o->json));
-  int rank, rc = HR_OK;
-  MPI_Comm_rank(comm, &rank);
-  if (rank == 0 && o->plots[0]) rc = make_plot_dir(o->plots);
-  return hr_agree(comm, rc);
 }

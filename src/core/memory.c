@@ -6,7 +6,6 @@
 #include <sys/resource.h>
 
 #include "hessrmt/error.h"
-#include "hessrmt/options.h"
 
 /* A "Name:   1234 kB" line of a /proc file, in bytes; 0 if absent. */
 static int64_t proc_kb_field(const char *file, const char *field) {
@@ -108,4 +107,12 @@ int hr_memory_check(MPI_Comm world, int64_t need, int64_t limit,
 
 int64_t hr_memory_peak_bytes(void) {
   return proc_kb_field("/proc/self/status", "VmHWM");
+}
+
+const char *hr_format_bytes(double bytes, char *buf, size_t len) {
+  static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 5) { bytes /= 1024.0; u++; }
+  snprintf(buf, len, u ? "%.2f %s" : "%.0f %s", bytes, unit[u]);
+  return buf;
 }

@@ -1,6 +1,7 @@
 /* The options table and the parser it drives (see options.h). */
 #include "hessrmt/options.h"
 
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -9,11 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hessrmt/eigensolver.h"
+#include "hessrmt/ensemble.h"
 #include "hessrmt/error.h"
+#include "hessrmt/hessian.h"
 #include "hessrmt/model.h"
+#include "hessrmt/precision.h"
 #include "hessrmt/stats.h"
 #include "hessrmt/train.h"
 #include "hessrmt/version.h"
+
+/* The strings --kind, --solver, --precision and --method map onto the
+ * enums their modules own. */
+#define HR_KIND_CHOICES HR_KIND_NAMES
+#define HR_SOLVER_CHOICES HR_SOLVER_NAMES
+#define HR_PRECISION_CHOICES HR_PRECISION_NAMES
+#define HR_METHOD_CHOICES HR_METHOD_NAMES
 
 typedef enum {
   OPT_FLAG,    /* no argument; sets an int to 1 */
@@ -852,14 +864,6 @@ int hr_options_visit(const hr_options_t *opts, hr_option_visitor_t visit,
   return HR_OK;
 }
 
-const char *hr_format_bytes(double bytes, char *buf, size_t len) {
-  static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  int u = 0;
-  while (bytes >= 1024.0 && u < 5) { bytes /= 1024.0; u++; }
-  snprintf(buf, len, u ? "%.2f %s" : "%.0f %s", bytes, unit[u]);
-  return buf;
-}
-
 int hr_options_outputs(const hr_options_t *o, const char **paths, int max) {
   const char *list[4] = {NULL, NULL, NULL, NULL};
   int n = 0;
@@ -897,4 +901,20 @@ int hr_options_outputs(const hr_options_t *o, const char **paths, int max) {
   for (int i = 0; i < n && kept < max; i++)
     if (list[i] && list[i][0]) paths[kept++] = list[i];
   return kept;
+}
+
+void hr_options_stats_job(const hr_options_t *o, hr_stats_job_t *job) {
+  memset(job, 0, sizeof *job);
+  hr_stats_config_default(&job->analysis);
+  if (o->command == HR_CMD_STATS) job->analysis.dataset = o->stats_dataset;
+  job->analysis.cut = o->cut;
+  job->analysis.unfold = o->unfold;
+  job->analysis.poly_degree = (int)o->poly_degree;
+  job->analysis.trim = o->trim;
+  job->analysis.paper_conventions = o->paper_conventions;
+  job->json = o->json;
+  job->plots = o->plots;
+  job->plot_width = (int)o->plot_width;
+  job->plot_height = (int)o->plot_height;
+  job->log_density = o->log_density;
 }

@@ -161,9 +161,7 @@ static int root_attributes(hid_t file, const hr_relu_result_t *res,
   view.file = file;
   HR_CHECK(hr_provenance_write(&view, info->ctx));
   HR_CHECK(hr_provenance_write_timings(&view, info->times));
-  char solver[32];
-  hr_choice_name(HR_SOLVER_CHOICES, (int)info->layout->solver, solver,
-                 sizeof solver);
+  const char *solver = hr_solver_name(info->layout->solver);
   HR_CHECK(attr_shape_list(file, res, nshapes));
   HR_CHECK(attr_int(file, "n_shapes", nshapes));
   HR_CHECK(attr_string(file, "loss_definition", LOSS_DEFINITION));

@@ -46,6 +46,12 @@ static int probe_elpa_single(void) {
   return ok;
 }
 
+const char *hr_solver_name(hr_solver_t solver) {
+  static const char *names[] = {"elpa2", "elpa1", "pdsyevr", "pdsyev", "lapack",
+                                "auto"};
+  return (unsigned)solver < sizeof names / sizeof names[0] ? names[solver] : "?";
+}
+
 int hr_eigensolver_init(hr_eigensolver_caps_t *caps) {
   if (elpa_init(ELPA_API_VERSION) != ELPA_OK)
     HR_FAIL(HR_ERR_SOLVER, "the ELPA library does not support API version %d "

@@ -134,7 +134,7 @@ int hr_run_check_memory(hr_ctx_t *ctx, hr_run_t *run, int64_t need,
 void hr_run_print_plan(const hr_ctx_t *ctx, const hr_run_t *run,
                        const char *what, int64_t need) {
   if (ctx->rank != 0 || ctx->opts->quiet) return;
-  char solver[32], prec[32], a[32], b[32], blas[128] = "unknown";
+  char a[32], b[32], blas[128] = "unknown";
   if (ctx->blas) hr_blas_core_describe(ctx->blas, blas, sizeof blas);
   fprintf(stderr,
           "hessrmt %s: %s | %d rank%s in %d group%s, grid %s, nblk %lld | "
@@ -142,8 +142,8 @@ void hr_run_print_plan(const hr_ctx_t *ctx, const hr_run_t *run,
           ctx->opts->command_name, what, ctx->size, ctx->size == 1 ? "" : "s",
           run->groups.count, run->groups.count == 1 ? "" : "s",
           run->grid_desc, (long long)run->nblk,
-          hr_choice_name(HR_SOLVER_CHOICES, (int)run->solver, solver, sizeof solver),
-          hr_choice_name(HR_PRECISION_CHOICES, ctx->opts->precision, prec, sizeof prec),
+          hr_solver_name(run->solver),
+          hr_precision_name((hr_precision_t)ctx->opts->precision),
           hr_format_bytes((double)need, a, sizeof a),
           hr_format_bytes((double)run->mem_limit, b, sizeof b), blas);
   if (run->solver_note) fprintf(stderr, "hessrmt: note: %s\n", run->solver_note);
@@ -164,7 +164,8 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
                 const char *const *checks, int nchecks) {
   const hr_options_t *o = ctx->opts;
   hr_precision_t prec = (hr_precision_t)o->precision;
-  if (!o->no_stats) HR_CHECK(hr_stats_check_outputs(ctx->world, o));
+  if (run->with_stats)
+    HR_CHECK(hr_stats_check_outputs(ctx->world, run->stats.json, run->stats.plots));
   run->count = count;
   run->done = calloc((size_t)(count > 0 ? count : 1), 1);
   HR_CHECK(hr_agree(ctx->world, run->done ? HR_OK : HR_ERR_MEMORY));
@@ -395,10 +396,9 @@ int hr_run_problems(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
 
 static int write_layout(hr_ctx_t *ctx, hr_run_t *run,
                         hr_timing_summary_t *times) {
-  char solver[32];
-  hr_choice_name(HR_SOLVER_CHOICES, (int)run->solver, solver, sizeof solver);
   HR_CHECK(hr_spectra_attr_string(&run->file, NULL, "grid", run->grid_desc));
-  HR_CHECK(hr_spectra_attr_string(&run->file, NULL, "solver_used", solver));
+  HR_CHECK(hr_spectra_attr_string(&run->file, NULL, "solver_used",
+                                  hr_solver_name(run->solver)));
   HR_CHECK(hr_spectra_attr_int(&run->file, "nblk", run->nblk));
   HR_CHECK(hr_spectra_attr_int(&run->file, "groups", run->groups.count));
   HR_CHECK(hr_spectra_attr_int(&run->file, "n", run->n));

@@ -70,23 +70,24 @@ static int summary_print(const char *path, const double *exact, FILE *out) {
   return HR_OK;
 }
 
-static int report(const hr_options_t *o, const double *exact) {
-  HR_CHECK(summary_print(o->output, exact, stdout));
-  if (o->no_stats) return HR_OK;
+static int report(const hr_run_t *run, const double *exact) {
+  const char *path = run->file.path;
+  HR_CHECK(summary_print(path, exact, stdout));
+  if (!run->with_stats) return HR_OK;
   fprintf(stdout, "\n");
-  int rc = hr_stats_run(o, &o->output, 1, stdout);
+  int rc = hr_stats_run(&run->stats, &path, 1, stdout);
   if (rc == HR_ERR_INPUT) {
-    fprintf(stderr, "hessrmt: warning: no statistics for %s: %s\n", o->output,
+    fprintf(stderr, "hessrmt: warning: no statistics for %s: %s\n", path,
             hr_error_message());
     rc = HR_OK;
   }
   return rc;
 }
 
-int hr_run_report(const hr_ctx_t *ctx, const double *exact) {
+int hr_run_report(const hr_ctx_t *ctx, const hr_run_t *run, const double *exact) {
   int rc = HR_OK;
   if (ctx->rank == 0) {
-    rc = report(ctx->opts, exact);
+    rc = report(run, exact);
     fflush(stdout);
   }
   return hr_agree(ctx->world, rc);

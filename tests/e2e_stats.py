@@ -509,10 +509,57 @@ def case_paper_conventions(h):
                 rows[:1], "one spectrum")
 
 
+def case_unfolding_all(h):
+    """--unfold all: on GOE and Poisson spectra every unfolding (pool, poly
+    3/6/9/12, kde, spline) must find the ratio verdict's spacing law, with
+    no warning; on GOE levels warped through exp (a strongly varying
+    density: the local statistics are GOE's, the ratios say so) the
+    polynomial of degree 3 must be flagged and the warning given, while the
+    spline and the pool still find GOE."""
+    for law in ("goe", "poisson"):
+        path = make_file(h, law, 600, 12, 31)
+        j = stats_json(h, path, "--unfold", "all")
+        names = [u["name"] for u in j["unfoldings"]]
+        h.expect(names == ["pool", "poly 3", "poly 6", "poly 9", "poly 12",
+                           "kde", "spline"], f"{law}: unfoldings {names}")
+        ok = [u for u in j["unfoldings"] if u["ok"]]
+        h.expect(len(ok) == 7 and all(u["nearest"] == law for u in ok) and
+                 not any(u["flagged"] for u in ok) and
+                 j["unfolding_warning"] is None,
+                 f"{law}: {[(u['name'], u.get('nearest')) for u in j['unfoldings']]} "
+                 f"{j['unfolding_warning']}")
+        spread = j["unfolding_spread"]
+        h.expect(spread["ks_goe"] is not None and spread["ks_goe"] < 0.1,
+                 f"{law}: spread of KS GOE {spread}")
+        expect_law(h, j, law, f"{law} --unfold all")
+        print(f"{law}: every unfolding agrees; spread {spread}")
+    rng = np.random.default_rng(8)
+    rows = []
+    for _ in range(12):
+        e = goe(rng, 600)
+        rows.append(np.sort(np.exp(5 * e / np.abs(e).max())))
+    warped = h.path("warped.h5")
+    write_spectra(warped, rows)
+    proc = stats(h, warped, "--unfold", "all", "--json", warped + ".json")
+    with open(warped + ".json") as f:
+        j = json.load(f)
+    by = {u["name"]: u for u in j["unfoldings"]}
+    h.expect(j["verdict"] == "goe", f"warped: ratio verdict {j['verdict']}")
+    h.expect(by["poly 3"]["flagged"] and by["poly 3"]["nearest"] != "goe",
+             f"warped: poly 3 not flagged: {by['poly 3']}")
+    h.expect(not by["spline"]["flagged"] and not by["pool"]["flagged"],
+             f"warped: spline {by['spline'].get('nearest')}, pool "
+             f"{by['pool'].get('nearest')}")
+    h.expect(j["unfolding_warning"] is not None and "poly 3" in
+             j["unfolding_warning"] and "WARNING" in proc.stdout,
+             f"warped: warning {j['unfolding_warning']}")
+    print("warped: flagged " + ", ".join(n for n, u in by.items() if u.get("flagged")))
+
+
 CASES = {"paper_conventions": case_paper_conventions, "calibration": case_calibration, "beta_ensembles": case_beta_ensembles,
          "long_range": case_long_range, "figures": case_figures,
          "hessian": case_hessian, "rank_independence": case_rank_independence,
-         "errors": case_errors}
+         "errors": case_errors, "unfolding_all": case_unfolding_all}
 
 if __name__ == "__main__":
     sys.exit(Harness(__doc__, CASES).main())

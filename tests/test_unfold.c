@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "hessrmt/error.h"
 #include "hessrmt/random.h"
 #include "hessrmt/unfold.h"
 
@@ -101,6 +102,24 @@ int main(int argc, char **argv) {
   hr_unfold_kde(l, n, 0.0, u);
   double mean_spacing = (u[n - 1] - u[0]) / (double)(n - 1);
   EXPECT(fabs(mean_spacing - 1.0) < 0.01, "KDE mean spacing %.4f", mean_spacing);
+
+  /* spline: levels at the quantiles of a strongly varying density,
+   * l_i = exp(5 t_i) with t_i uniform, unfold to i + 1/2 (the counting
+   * function is a log, which a cubic spline with knots at quantiles
+   * follows and a cubic polynomial does not) */
+  for (int64_t i = 0; i < n; i++) l[i] = exp(5.0 * ((double)i + 0.5) / (double)n);
+  EXPECT(hr_unfold_spline(l, n, u) == 0, "spline fit");
+  double worst_spline = 0, worst_poly = 0;
+  for (int64_t i = n / 20; i < n - n / 20; i++)
+    worst_spline = fmax(worst_spline, fabs(u[i] - ((double)i + 0.5)));
+  EXPECT(hr_unfold_poly(l, n, 3, 0.0, u) == 0, "poly fit of the warped levels");
+  for (int64_t i = n / 20; i < n - n / 20; i++)
+    worst_poly = fmax(worst_poly, fabs(u[i] - ((double)i + 0.5)));
+  EXPECT(worst_spline < 0.5 && worst_poly > 20.0,
+         "warped levels: spline off by %.3f levels, cubic poly by %.1f",
+         worst_spline, worst_poly);
+  EXPECT(hr_unfold_spline(l, 10, u) != 0, "spline of 10 levels refused");
+  hr_error_clear();
 
   /* spacing laws: normalised, mean 1, CDFs are their integrals */
   for (int law = 0; law < 3; law++) {

@@ -28,8 +28,13 @@
 #include "hessrmt/rmt.h"
 #include "hessrmt/unfold.h"
 
-#define HR_UNFOLD_CHOICES "auto|pool|poly|kde"
-typedef enum { HR_UNFOLD_AUTO, HR_UNFOLD_POOL, HR_UNFOLD_POLY, HR_UNFOLD_KDE } hr_unfold_t;
+/* all: the auto choice for the main statistics, and every unfolding side
+ * by side (hr_stats_unfolding_t). */
+#define HR_UNFOLD_CHOICES "auto|pool|poly|kde|spline|all"
+typedef enum {
+  HR_UNFOLD_AUTO, HR_UNFOLD_POOL, HR_UNFOLD_POLY, HR_UNFOLD_KDE,
+  HR_UNFOLD_SPLINE, HR_UNFOLD_ALL
+} hr_unfold_t;
 
 /* What to compute.  hr_stats_config_default fills the defaults of the
  * command-line options. */
@@ -53,6 +58,22 @@ enum { HR_STATS_ORDERS = 2 };
 
 /* Sigma^2 and Delta_3 are evaluated at L = 0.5, 1.0, ..., 10. */
 enum { HR_STATS_NL = 20 };
+
+/* --unfold all: one unfolding's spacing and long-range statistics.  pool,
+ * poly of degrees 3, 6, 9 and 12, kde and spline. */
+enum { HR_STATS_UNFOLDINGS = 7 };
+typedef struct {
+  char name[16];          /* "pool", "poly 3", "kde", "spline" */
+  int ok;                 /* 0: it could not be done; why in note */
+  char note[160];
+  double mean_spacing;    /* before scaling to 1: how well it unfolded */
+  int64_t n_spacings, n_nonpositive;
+  double ks_spacing[3];   /* by hr_spacing_law_t */
+  double brody_q;
+  double sigma2, delta3;  /* at L = 10 (HR_STATS_NL - 1) */
+  hr_spacing_law_t nearest;  /* the spacing law with the smallest KS */
+  int flagged;            /* its nearest law is not the ratio verdict's */
+} hr_stats_unfolding_t;
 
 typedef struct {
   int k;
@@ -184,6 +205,16 @@ typedef struct {
    * clustered than Poisson" (mean r~ significantly below 0.38629). */
   char rigidity[32];
   char verdict_text[512];
+
+  /* --unfold all only (n_unfoldings > 0): every unfolding, the spread of
+   * each statistic over those that worked, and a warning when the spacing
+   * verdict depends on the unfolding (the ratios, which need none, are the
+   * reference). */
+  int n_unfoldings;
+  hr_stats_unfolding_t unfoldings[HR_STATS_UNFOLDINGS];
+  double spread_ks_goe, spread_ks_poisson, spread_brody, spread_sigma2,
+      spread_delta3;
+  char unfolding_warning[512];
 
   /* --paper-conventions only (paper.computed = 1) */
   hr_stats_paper_t paper;

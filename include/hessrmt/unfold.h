@@ -10,7 +10,10 @@
  *         (fitting through them distorts the bulk: Gomez et al., PRE 66,
  *         036209, 2002);
  *   kde   a Gaussian kernel density, integrated and multiplied by the
- *         number of levels (the factor the paper's notebook forgot). */
+ *         number of levels (the factor the paper's notebook forgot);
+ *   spline a least-squares cubic B-spline of the counting function, with
+ *         breakpoints at quantiles of the levels (a density that varies
+ *         strongly keeps knots where its levels are). */
 #ifndef HESSRMT_UNFOLD_H
 #define HESSRMT_UNFOLD_H
 
@@ -34,6 +37,11 @@ int hr_unfold_poly(const double *levels, int64_t n, int degree, double trim,
  * h = 1.06 sigma n^(-1/5) when bandwidth <= 0. */
 void hr_unfold_kde(const double *levels, int64_t n, double bandwidth,
                    double *out);
+
+/* spline: the fit of (l_i, i + 1/2) by a cubic B-spline with n/50
+ * breakpoints (4 to 20) at quantiles of the levels, evaluated at every
+ * level.  HR_ERR_INPUT with too few distinct levels. */
+int hr_unfold_spline(const double *levels, int64_t n, double *out);
 
 /* Nearest-neighbour spacing laws, each with mean 1 (Wigner surmises). */
 typedef enum { HR_SPACING_POISSON, HR_SPACING_GOE, HR_SPACING_GUE } hr_spacing_law_t;

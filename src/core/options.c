@@ -254,8 +254,11 @@ static const opt_entry_t option_table[] = {
   {"unfold", 0, OPT_CHOICE, FIELD(unfold), "auto", HR_UNFOLD_CHOICES, 0, 0,
    "M", "Statistics", "unfolding: pool (every third spectrum against the "
    "pooled levels of the rest), poly (polynomial fit of the counting "
-   "function), kde (integrated Gaussian kernel density); auto = pool with 6 "
-   "or more spectra, else poly", STATS_COMMANDS, 0},
+   "function), kde (integrated Gaussian kernel density), spline (cubic "
+   "B-spline of the counting function, knots at quantiles); auto = pool "
+   "with 6 or more spectra, else poly; all = auto, and every unfolding side "
+   "by side with a warning when the spacing verdict depends on it",
+   STATS_COMMANDS, 0},
   {"poly-degree", 0, OPT_INT, FIELD(poly_degree), "9", NULL, 1, 30, "D",
    "Statistics", "degree of the polynomial of --unfold poly", STATS_COMMANDS, 0},
   {"trim", 0, OPT_DOUBLE, FIELD(trim), "0.05", NULL, 0, 0.45, "F",

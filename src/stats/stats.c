@@ -6,6 +6,7 @@
 #include <gsl/gsl_spline.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "hessrmt/error.h"
@@ -346,7 +347,8 @@ static int higher_order(const kept_t *k, int64_t spectra, int order,
 /* ---- unfolding and what follows it ------------------------------------------- */
 
 static hr_unfold_t unfold_method(const hr_stats_config_t *cfg, int64_t spectra) {
-  if (cfg->unfold != HR_UNFOLD_AUTO) return (hr_unfold_t)cfg->unfold;
+  if (cfg->unfold != HR_UNFOLD_AUTO && cfg->unfold != HR_UNFOLD_ALL)
+    return (hr_unfold_t)cfg->unfold;
   return spectra >= 6 ? HR_UNFOLD_POOL : HR_UNFOLD_POLY;
 }
 
@@ -388,6 +390,8 @@ static int unfold_one(const hr_stats_config_t *cfg, hr_unfold_t method,
     case HR_UNFOLD_KDE:
       hr_unfold_kde(v, n, 0.0, out);
       return HR_OK;
+    case HR_UNFOLD_SPLINE:
+      return hr_unfold_spline(v, n, out);
     default:
       return hr_unfold_poly(v, n, cfg->poly_degree, cfg->trim, out);
   }
@@ -469,9 +473,10 @@ static void spacing_tests(hr_stats_t *st) {
   st->brody_q = hr_brody_fit(st->spacings, st->n_spacings);
 }
 
-static int unfold_all(const hr_stats_config_t *cfg, const kept_t *k,
+/* Unfold with st->unfold and fill the spacing and long-range statistics
+ * of st. */
+static int unfold_run(const hr_stats_config_t *cfg, const kept_t *k,
                       hr_stats_t *st) {
-  st->unfold = unfold_method(cfg, st->n_spectra);
   if (st->unfold == HR_UNFOLD_POOL && st->n_spectra < 2)
     HR_FAIL(HR_ERR_INPUT, "'%s' holds one spectrum: pool unfolding needs at "
             "least 2 (use --unfold poly or kde)", st->path);
@@ -504,6 +509,129 @@ static int unfold_all(const hr_stats_config_t *cfg, const kept_t *k,
     st->delta3[i] = acc.used[i] ? acc.sum3[i] / (double)acc.used[i] : NAN;
   }
   return HR_OK;
+}
+
+/* ---- --unfold all: how much the unfolding matters ---------------------------- */
+
+static hr_spacing_law_t nearest_spacing_law(const double ks[3]) {
+  int best = 0;
+  for (int law = 1; law < 3; law++)
+    if (ks[law] < ks[best]) best = law;
+  return (hr_spacing_law_t)best;
+}
+
+/* One unfolding into u: the statistics unfold_run gives, on a scratch
+ * copy of st's shape. */
+static void one_unfolding(const hr_stats_config_t *cfg, const kept_t *k,
+                          const hr_stats_t *st, hr_unfold_t method, int degree,
+                          hr_stats_unfolding_t *u) {
+  memset(u, 0, sizeof *u);
+  if (method == HR_UNFOLD_POLY) snprintf(u->name, sizeof u->name, "poly %d", degree);
+  else snprintf(u->name, sizeof u->name, "%s",
+                method == HR_UNFOLD_POOL ? "pool" : method == HR_UNFOLD_KDE ? "kde" : "spline");
+  hr_stats_config_t c = *cfg;
+  c.poly_degree = degree;
+  hr_stats_t *t = calloc(1, sizeof *t);
+  if (!t) { snprintf(u->note, sizeof u->note, "out of memory"); return; }
+  snprintf(t->path, sizeof t->path, "%s", st->path);
+  t->n_spectra = st->n_spectra;
+  t->n_levels = st->n_levels;
+  t->unfold = method;
+  int rc = unfold_run(&c, k, t);
+  if (rc == HR_OK) {
+    u->ok = 1;
+    u->mean_spacing = t->mean_spacing;
+    u->n_spacings = t->n_spacings;
+    u->n_nonpositive = t->n_nonpositive;
+    memcpy(u->ks_spacing, t->ks_spacing, sizeof u->ks_spacing);
+    u->brody_q = t->brody_q;
+    /* Levels that unfold backwards make the long-range statistics
+     * meaningless (a negative Delta_3, say). */
+    u->sigma2 = u->n_nonpositive ? NAN : t->sigma2[HR_STATS_NL - 1];
+    u->delta3 = u->n_nonpositive ? NAN : t->delta3[HR_STATS_NL - 1];
+    u->nearest = nearest_spacing_law(u->ks_spacing);
+  } else {
+    snprintf(u->note, sizeof u->note, "%s", hr_error_message());
+    hr_error_clear();
+  }
+  free(t->spacings);
+  free(t);
+}
+
+static double spread(const hr_stats_t *st, size_t offset) {
+  double lo = INFINITY, hi = -INFINITY;
+  for (int i = 0; i < st->n_unfoldings; i++) {
+    const hr_stats_unfolding_t *u = &st->unfoldings[i];
+    double v = *(const double *)((const char *)u + offset);
+    if (!u->ok || isnan(v)) continue;
+    lo = fmin(lo, v);
+    hi = fmax(hi, v);
+  }
+  return hi >= lo ? hi - lo : NAN;
+}
+
+/* The verdict of the ratios (they need no unfolding) as a spacing law;
+ * GSE has no spacing surmise here and counts as GUE's side. */
+static hr_spacing_law_t ratio_side(const hr_stats_t *st) {
+  switch (st->verdict) {
+    case HR_LAW_POISSON: return HR_SPACING_POISSON;
+    case HR_LAW_GOE: return HR_SPACING_GOE;
+    default: return HR_SPACING_GUE;
+  }
+}
+
+static const char *spacing_name(hr_spacing_law_t law) {
+  return law == HR_SPACING_POISSON ? "Poisson" : law == HR_SPACING_GOE ? "GOE" : "GUE";
+}
+
+/* After the verdict: every unfolding, their spread, and a warning naming
+ * the unfoldings whose spacing verdict differs from the ratios'. */
+static void unfolding_sensitivity(const hr_stats_config_t *cfg, const kept_t *k,
+                                  hr_stats_t *st) {
+  static const int degrees[] = {3, 6, 9, 12};
+  int n = 0;
+  if (st->n_spectra >= 2)
+    one_unfolding(cfg, k, st, HR_UNFOLD_POOL, 0, &st->unfoldings[n++]);
+  for (size_t d = 0; d < sizeof degrees / sizeof degrees[0]; d++)
+    one_unfolding(cfg, k, st, HR_UNFOLD_POLY, degrees[d], &st->unfoldings[n++]);
+  one_unfolding(cfg, k, st, HR_UNFOLD_KDE, 0, &st->unfoldings[n++]);
+  one_unfolding(cfg, k, st, HR_UNFOLD_SPLINE, 0, &st->unfoldings[n++]);
+  st->n_unfoldings = n;
+  st->spread_ks_poisson = spread(st, offsetof(hr_stats_unfolding_t, ks_spacing) +
+                                         HR_SPACING_POISSON * sizeof(double));
+  st->spread_ks_goe = spread(st, offsetof(hr_stats_unfolding_t, ks_spacing) +
+                                     HR_SPACING_GOE * sizeof(double));
+  st->spread_brody = spread(st, offsetof(hr_stats_unfolding_t, brody_q));
+  st->spread_sigma2 = spread(st, offsetof(hr_stats_unfolding_t, sigma2));
+  st->spread_delta3 = spread(st, offsetof(hr_stats_unfolding_t, delta3));
+  hr_spacing_law_t ref = ratio_side(st);
+  char list[400] = "";
+  size_t used = 0;
+  int flagged = 0;
+  for (int i = 0; i < n; i++) {
+    hr_stats_unfolding_t *u = &st->unfoldings[i];
+    if (!u->ok || u->nearest == ref) continue;
+    u->flagged = 1;
+    flagged++;
+    if (used < sizeof list)
+      used += (size_t)snprintf(list + used, sizeof list - used, "%s%s: %s",
+                               used ? ", " : "", u->name, spacing_name(u->nearest));
+  }
+  char backwards[200] = "";
+  size_t bused = 0;
+  for (int i = 0; i < n; i++) {
+    const hr_stats_unfolding_t *u = &st->unfoldings[i];
+    if (u->ok && u->n_nonpositive && bused < sizeof backwards)
+      bused += (size_t)snprintf(backwards + bused, sizeof backwards - bused,
+                                "%s%s", bused ? ", " : "", u->name);
+  }
+  st->unfolding_warning[0] = '\0';
+  if (flagged)
+    snprintf(st->unfolding_warning, sizeof st->unfolding_warning,
+             "the spacing verdict depends on the unfolding: %s, where the ratio "
+             "statistics (which need no unfolding) say %s%s%s", list,
+             spacing_name(ref), bused ? "; not monotone (spacings <= 0): " : "",
+             backwards);
 }
 
 /* ---- the verdict ------------------------------------------------------------- */
@@ -626,8 +754,12 @@ static int compute(const hr_stats_config_t *cfg, hr_spectra_t *sp, hr_stats_t *s
   if (rc == HR_OK) rc = nearest_neighbour_ratios(&k, st);
   for (int i = 0; rc == HR_OK && i < HR_STATS_ORDERS; i++)
     rc = higher_order(&k, st->n_spectra, i + 2, &st->order[i]);
-  if (rc == HR_OK) rc = unfold_all(cfg, &k, st);
+  if (rc == HR_OK) {
+    st->unfold = unfold_method(cfg, st->n_spectra);
+    rc = unfold_run(cfg, &k, st);
+  }
   if (rc == HR_OK) verdict(st);
+  if (rc == HR_OK && cfg->unfold == HR_UNFOLD_ALL) unfolding_sensitivity(cfg, &k, st);
   kept_free(&k);
   return rc;
 }

@@ -10,7 +10,7 @@
 #include "hessrmt/stats.h"
 #include "hessrmt/version.h"
 
-static const char *unfold_names[] = {"auto", "pool", "poly", "kde"};
+static const char *unfold_names[] = {"auto", "pool", "poly", "kde", "spline", "all"};
 static const char *law_labels[HR_LAW_COUNT] = {"Poisson", "GOE", "GUE", "GSE"};
 static const char *spacing_labels[3] = {"Poisson", "GOE", "GUE"};
 
@@ -149,10 +149,38 @@ static void print_paper(const hr_stats_paper_t *p, FILE *out) {
   fprintf(out, "\n");
 }
 
+/* --unfold all: the unfoldings side by side. */
+static void print_unfoldings(const hr_stats_t *st, FILE *out) {
+  if (!st->n_unfoldings) return;
+  fprintf(out, "  unfoldings  %-8s %8s %6s %10s %8s %8s %8s %10s %10s  %s\n", "",
+          "mean s", "s <= 0", "KS Poisson", "KS GOE", "KS GUE", "Brody q",
+          "Sigma^2(10)", "Delta_3(10)", "nearest");
+  for (int i = 0; i < st->n_unfoldings; i++) {
+    const hr_stats_unfolding_t *u = &st->unfoldings[i];
+    if (!u->ok) {
+      fprintf(out, "              %-8s not done: %s\n", u->name, u->note);
+      continue;
+    }
+    fprintf(out, "              %-8s %8.4f %6lld %10.4f %8.4f %8.4f %8.4f %10.4f %10.4f  %s%s\n",
+            u->name, u->mean_spacing, (long long)u->n_nonpositive,
+            u->ks_spacing[0], u->ks_spacing[1],
+            u->ks_spacing[2], u->brody_q, u->sigma2, u->delta3,
+            spacing_labels[u->nearest], u->flagged ? " (flagged)" : "");
+  }
+  fprintf(out, "              %-8s %8s %6s %10.4f %8.4f %8s %8.4f %10.4f %10.4f\n",
+          "spread", "", "", st->spread_ks_poisson, st->spread_ks_goe, "",
+          st->spread_brody, st->spread_sigma2, st->spread_delta3);
+  if (st->unfolding_warning[0])
+    fprintf(out, "  WARNING     %s\n", st->unfolding_warning);
+  else
+    fprintf(out, "              every unfolding agrees with the ratio statistics\n");
+}
+
 void hr_stats_print(const hr_stats_t *st, FILE *out) {
   print_levels(st, out);
   print_ratios(st, out);
   print_unfolded(st, out);
+  print_unfoldings(st, out);
   fprintf(out, "  verdict     %s\n", st->verdict_text);
   fprintf(out, "  (p-values treat samples as independent; neighbouring ratios "
           "are correlated, and the\n   GOE/GUE/GSE ratio laws are surmises, "
@@ -229,6 +257,40 @@ static void json_ratios(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "higher_order", orders);
 }
 
+static void json_unfoldings(const hr_stats_t *st, json_t *j) {
+  json_t *list = json_array();
+  for (int i = 0; i < st->n_unfoldings; i++) {
+    const hr_stats_unfolding_t *u = &st->unfoldings[i];
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(u->name));
+    json_object_set_new(o, "ok", json_boolean(u->ok));
+    if (!u->ok) {
+      json_object_set_new(o, "note", json_string(u->note));
+    } else {
+      json_object_set_new(o, "mean_spacing", hr_json_number(u->mean_spacing));
+      json_object_set_new(o, "n_spacings", json_integer(u->n_spacings));
+      json_object_set_new(o, "nonpositive_spacings", json_integer(u->n_nonpositive));
+      json_object_set_new(o, "ks_spacing", per_law(u->ks_spacing, 3, law_keys));
+      json_object_set_new(o, "brody_q", hr_json_number(u->brody_q));
+      json_object_set_new(o, "sigma2_L10", hr_json_number(u->sigma2));
+      json_object_set_new(o, "delta3_L10", hr_json_number(u->delta3));
+      json_object_set_new(o, "nearest", json_string(law_keys[u->nearest]));
+      json_object_set_new(o, "flagged", json_boolean(u->flagged));
+    }
+    json_array_append_new(list, o);
+  }
+  json_object_set_new(j, "unfoldings", list);
+  json_t *sp = json_object();
+  json_object_set_new(sp, "ks_poisson", hr_json_number(st->spread_ks_poisson));
+  json_object_set_new(sp, "ks_goe", hr_json_number(st->spread_ks_goe));
+  json_object_set_new(sp, "brody_q", hr_json_number(st->spread_brody));
+  json_object_set_new(sp, "sigma2_L10", hr_json_number(st->spread_sigma2));
+  json_object_set_new(sp, "delta3_L10", hr_json_number(st->spread_delta3));
+  json_object_set_new(j, "unfolding_spread", sp);
+  json_object_set_new(j, "unfolding_warning", st->unfolding_warning[0]
+                          ? json_string(st->unfolding_warning) : json_null());
+}
+
 static void json_unfolded(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "unfold", json_string(unfold_names[st->unfold]));
   json_object_set_new(j, "n_spacings", json_integer(st->n_spacings));
@@ -243,6 +305,7 @@ static void json_unfolded(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "verdict", json_string(law_keys[st->verdict]));
   json_object_set_new(j, "verdict_consistent", json_boolean(st->verdict_consistent));
   json_object_set_new(j, "verdict_text", json_string(st->verdict_text));
+  if (st->n_unfoldings) json_unfoldings(st, j);
   json_object_set_new(j, "rigidity", st->rigidity[0] ? json_string(st->rigidity)
                                                      : json_null());
 }

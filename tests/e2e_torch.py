@@ -70,6 +70,24 @@ def reference(spec, theta, x, y, t, loss, bias=True):
             "residual": np.linalg.eigvalsh(H - H0)}
 
 
+def reference_matrices(spec, theta, x, y, loss="ce", bias=True):
+    """H and H0 of the mean loss as matrices (float64 autograd)."""
+    th = torch.tensor(theta, dtype=torch.float64)
+    xt = torch.tensor(x, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.long)
+    n = len(x)
+    H = torch.autograd.functional.hessian(
+        lambda p: loss_fn(forward(spec, p, xt, bias), yt, None, loss) / n, th).numpy()
+    J = torch.autograd.functional.jacobian(lambda p: forward(spec, p, xt, bias), th).numpy()
+    f = forward(spec, th, xt, bias).detach().numpy()
+    H0 = np.zeros_like(H)
+    for i in range(n):
+        p = np.exp(f[i] - f[i].max())
+        p /= p.sum()
+        H0 += J[i].T @ (np.diag(p) - np.outer(p, p)) @ J[i]
+    return {"full": H, "gn": H0 / n, "residual": H - H0 / n}
+
+
 def flat_params(model):
     return np.concatenate([p.detach().double().numpy().ravel() for p in model.parameters()])
 
@@ -160,6 +178,60 @@ def case_methods(h):
                 for b in range(3):
                     compare(h, ev[b], refs[b][part], f"{name} batch {b} {part} {method} "
                             f"at {np_} ranks")
+
+
+def case_blocks(h):
+    """--block L and --params A:B: the spectrum of the principal
+    sub-matrix of a float64 autograd Hessian (conv net and MLP; H, H0, H1;
+    the whole dataset and batches; 1 and 2 ranks)."""
+    torch.manual_seed(3)
+    for name, spec in (("bcnn", SPECS["cnn"]),
+                       ("bmlp", "input 6, linear 7, tanh, linear 5, relu, linear 3")):
+        x, y, t, theta = problem(h, name, spec, 16, 3, seed=13)
+        mats = reference_matrices(spec, theta, x, y)
+        model = ht.build_sequential(spec)
+        sizes = [p.numel() for p in model.parameters()]
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        layers = len(sizes) // 2
+        cases = [(["--block", str(l)], starts[2 * l], starts[2 * l + 2])
+                 for l in range(layers)]
+        cases.append((["--params", "1:2"], starts[1], starts[3]))
+        cases.append((["--params", f"{len(sizes) - 1}:{len(sizes) - 1}"],
+                      starts[-2], starts[-1]))
+        for args, a, b in cases:
+            # H1's block of the last layer is exactly zero (the outputs are
+            # linear in its weights): errors relative to H's block then
+            scale = np.max(np.abs(np.linalg.eigvalsh(mats["full"][a:b, a:b])))
+            for part in ("full", "gn", "residual"):
+                want = np.linalg.eigvalsh(mats[part][a:b, a:b])
+                for np_ in (1, 2):
+                    ev, attrs = spectra(h, np_, name, "--part", part, *args)
+                    h.expect(ev.shape[1] == b - a and attrs["block_count"] == b - a
+                             and attrs["block_first"] == a,
+                             f"{name} {args}: order {ev.shape} attrs "
+                             f"{attrs.get('block_first')} {attrs.get('block_count')}")
+                    err = np.max(np.abs(np.sort(ev[0]) - want)) / max(np.max(np.abs(want)), scale)
+                    h.expect(err < TOL, f"{name} {' '.join(args)} {part} at {np_} ranks: "
+                             f"max |dl| / max |l| = {err:.2e}")
+        # batches: each batch's block
+        want = [np.linalg.eigvalsh(reference_matrices(spec, theta, x[k:k + 8], y[k:k + 8])
+                                   ["full"][starts[2]:starts[4], starts[2]:starts[4]])
+                for k in (0, 8)]
+        ev, _ = spectra(h, 2, name, "--block", "1", "--batch-size", 8)
+        for k in range(2):
+            compare(h, ev[k], want[k], f"{name} --block 1 batch {k}")
+    # refusals
+    x, y, t, theta = problem(h, "berr", "input 6, linear 4, relu, linear 3", 8, 3, seed=2)
+    for args, needle in ((["--block", "2"], "--block 2: a layer with parameters, 0 to 1"),
+                         (["--params", "3:1"], "--params 3:1: FIRST:LAST"),
+                         (["--block", "0", "--params", "0:1"], "give one"),
+                         (["--block", "0", "--method", "gram", "--part", "gn"],
+                          "solved by the dense method")):
+        proc = h.run(1, "hessian", "--data", h.path("berr_x.npy"), "--labels",
+                     h.path("berr_y.npy"), "--weights", h.path("berr.h5"), "--no-stats",
+                     "-q", *args, "-o", h.path("berr_out.h5"), check=False)
+        h.expect(proc.returncode == 2 and needle in proc.stderr,
+                 f"{args}: exit {proc.returncode}: {proc.stderr[-300:]}")
 
 
 def case_convert(h):
@@ -323,7 +395,7 @@ def case_errors(h):
                      "has shape (4, 1, 2, 3) but the model needs (4, 1, 3, 3)", "mis-shaped")
 
 
-CASES = {"spectra": case_spectra, "methods": case_methods, "convert": case_convert,
+CASES = {"blocks": case_blocks, "spectra": case_spectra, "methods": case_methods, "convert": case_convert,
          "train_roundtrip": case_train_roundtrip, "fashion_lenet": case_fashion_lenet,
          "fashion_train": case_fashion_train, "errors": case_errors}
 

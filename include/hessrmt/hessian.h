@@ -67,6 +67,10 @@ typedef struct {
   const char *targets_path;    /* --targets (train's test set: --test-targets), or "" */
   double *targets;             /* this rank's targets, or NULL */
   double scale;                /* 1/rows for the mean reduction, else 1 */
+  /* --block / --params: the principal sub-matrix of parameters
+   * [block_first, block_first + block_count) (count 0: all of H) */
+  int64_t block_first, block_count;
+  char block_desc[128];        /* "layer 1 (tensors 2:3)" */
 } hr_hessian_t;
 
 /* Set-up shared by hessian and train (hessian_setup.c): the data spec
@@ -134,6 +138,12 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
  * and checks.  Collective over run->grid.comm; agreed. */
 int hr_hessian_dense(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                      double *evals, double *checks);
+/* The block [h->block_first, + h->block_count) of H: its eigenvalues
+ * (run->n = block_count of them) and checks, assembled from the block's
+ * columns only (unit-direction products, rows restricted to the block). */
+int hr_hessian_dense_block(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
+                           double *evals, double *checks);
+
 /* The same for any problem: its model's nparams eigenvalues. */
 int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,
                              const hr_hessian_problem_t *p, double *evals,

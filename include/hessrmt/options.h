@@ -61,6 +61,7 @@ typedef struct hr_options {
   int64_t init_seed;
   /* hessian: what to compute */
   int64_t batch_size, max_batches, first_batch;  /* batch_size 0 = all */
+  const char *block, *params;  /* a diagonal block only: --block L, --params A:B */
   int part, method, reduction;
   int dry_run;
 

@@ -12,6 +12,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,10 +157,89 @@ static int resolve_method(hr_ctx_t *ctx, hr_hessian_t *h) {
   return hr_agree(ctx->world, rc);
 }
 
+/* ---- --block and --params: a principal sub-matrix --------------------------- */
+
+/* Parameter tensors in model.parameters() order: each layer's weight, then
+ * its bias; their offsets into theta are consecutive in that order. */
+static int tensor_range(const hr_model_t *m, int64_t t, int64_t *first,
+                        int64_t *count) {
+  int64_t k = 0;
+  for (int l = 0; l < m->nparam_layers; l++) {
+    const hr_layer_t *L = hr_model_param_layer(m, l);
+    if (k++ == t) { *first = L->offset_w; *count = L->nweight; return 1; }
+    if (L->nbias && k++ == t) { *first = L->offset_b; *count = L->nbias; return 1; }
+  }
+  return 0;
+}
+
+static int64_t tensor_count(const hr_model_t *m) {
+  int64_t k = 0;
+  for (int l = 0; l < m->nparam_layers; l++)
+    k += 1 + (hr_model_param_layer(m, l)->nbias > 0);
+  return k;
+}
+
+static int parse_index(const char *text, int64_t *v) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(text, &end, 10);
+  if (errno || end == text || x < 0) return 0;
+  *v = x;
+  return end - text;
+}
+
+static int resolve_block(const hr_options_t *o, hr_hessian_t *h) {
+  h->block_first = h->block_count = 0;
+  if (!o->block[0] && !o->params[0]) return HR_OK;
+  if (o->block[0] && o->params[0])
+    HR_FAIL(HR_ERR_USAGE, "--block and --params name the same thing two "
+            "ways: give one");
+  const hr_model_t *m = &h->model;
+  int64_t a, b, n = tensor_count(m);
+  if (o->block[0]) {
+    int64_t l;
+    int used = parse_index(o->block, &l);
+    if (!used || o->block[used] || l >= m->nparam_layers)
+      HR_FAIL(HR_ERR_USAGE, "--block %s: a layer with parameters, 0 to %d", o->block,
+              m->nparam_layers - 1);
+    const hr_layer_t *L = hr_model_param_layer(m, (int)l);
+    h->block_first = L->offset_w;
+    h->block_count = L->nweight + L->nbias;
+    snprintf(h->block_desc, sizeof h->block_desc, "block of layer %lld", (long long)l);
+    return HR_OK;
+  }
+  int ua = parse_index(o->params, &a), ub = 0;
+  if (ua && o->params[ua] == ':') ub = parse_index(o->params + ua + 1, &b);
+  if (!ua || !ub || o->params[ua + 1 + ub] || a > b || b >= n)
+    HR_FAIL(HR_ERR_USAGE, "--params %s: FIRST:LAST of the model's %lld "
+            "parameter tensors (0 to %lld, in model.parameters() order)",
+            o->params, (long long)n, (long long)(n - 1));
+  int64_t f0, c0, f1, c1;
+  tensor_range(m, a, &f0, &c0);
+  tensor_range(m, b, &f1, &c1);
+  h->block_first = f0;
+  h->block_count = f1 + c1 - f0;
+  snprintf(h->block_desc, sizeof h->block_desc, "block of tensors %lld:%lld",
+           (long long)a, (long long)b);
+  return HR_OK;
+}
+
 static int setup(hr_ctx_t *ctx, hr_hessian_t *h) {
-  h->part = (hr_part_t)ctx->opts->part;
+  const hr_options_t *o = ctx->opts;
+  h->part = (hr_part_t)o->part;
   HR_CHECK(hr_hessian_prepare(ctx, h));
   HR_CHECK(plan_spectra(ctx, h));
+  HR_CHECK(hr_agree(ctx->world, resolve_block(o, h)));
+  if (h->block_count) {
+    /* The shortcuts solve other matrices (G G^T, a projection, a smaller
+     * model) whose spectra are not a block's. */
+    if (o->method != HR_METHOD_AUTO && o->method != HR_METHOD_DENSE)
+      HR_CHECK(hr_agree(ctx->world, hr_error_set(
+          HR_ERR_USAGE, __FILE__, __LINE__, __func__, "--block and --params "
+          "are solved by the dense method: leave --method out")));
+    h->method = HR_METHOD_DENSE;
+    return HR_OK;
+  }
   return resolve_method(ctx, h);
 }
 
@@ -215,7 +295,10 @@ static int solve_spectrum(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
     case HR_METHOD_GRAM: HR_CHECK(hr_hessian_gram(ctx, run, h, count, evals, checks)); break;
     case HR_METHOD_LOWRANK: HR_CHECK(hr_hessian_lowrank(ctx, run, h, k, evals, checks)); break;
     case HR_METHOD_REDUCED: HR_CHECK(hr_hessian_reduced(ctx, run, h, count, evals, checks)); break;
-    default: HR_CHECK(hr_hessian_dense(ctx, run, h, evals, checks)); break;
+    default:
+      HR_CHECK(h->block_count ? hr_hessian_dense_block(ctx, run, h, evals, checks)
+                              : hr_hessian_dense(ctx, run, h, evals, checks));
+      break;
   }
   if (isnan(checks[HR_CHECK_RANK]))
     checks[HR_CHECK_RANK] = numerical_rank(evals, run->n,
@@ -348,6 +431,11 @@ static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
   HR_CHECK(hr_spectra_attr_int(f, "classes", h->classes));
   HR_CHECK(hr_spectra_attr_int(f, "batch_size", h->batch));
   HR_CHECK(hr_spectra_attr_int(f, "first_row", h->first_row));
+  if (h->block_count) {
+    HR_CHECK(hr_spectra_attr_string(f, NULL, "block", h->block_desc));
+    HR_CHECK(hr_spectra_attr_int(f, "block_first", h->block_first));
+    HR_CHECK(hr_spectra_attr_int(f, "block_count", h->block_count));
+  }
   return hr_spectra_flush(f);
 }
 
@@ -360,7 +448,7 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   if (h->method == HR_METHOD_GRAM || h->method == HR_METHOD_LOWRANK ||
       (h->method == HR_METHOD_REDUCED && !h->all))
     run->groups_auto = (int)(h->count < ctx->size ? h->count : ctx->size);
-  HR_CHECK(hr_run_layout(ctx, h->model.nparams, run));
+  HR_CHECK(hr_run_layout(ctx, h->block_count ? h->block_count : h->model.nparams, run));
   char breakdown[512], what[1400], model[1024], method[32];
   int64_t need = 0;
   HR_CHECK(hr_run_plan_memory(ctx, run, plan_need, h, &need, breakdown,
@@ -371,10 +459,16 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   char short_last[64] = "";
   if (!h->all && last < h->batch)
     snprintf(short_last, sizeof short_last, " (the last of %lld)", (long long)last);
-  snprintf(what, sizeof what, "%lld spectr%s of %s (N = %lld) over %lld rows%s "
+  char block[200] = "";
+  if (h->block_count)
+    snprintf(block, sizeof block, ", its %s: parameters %lld..%lld, order %lld",
+             h->block_desc, (long long)h->block_first,
+             (long long)(h->block_first + h->block_count - 1),
+             (long long)h->block_count);
+  snprintf(what, sizeof what, "%lld spectr%s of %s (N = %lld%s) over %lld rows%s "
            "of %s, method %s", (long long)h->count, h->count == 1 ? "um" : "a",
            hr_model_describe(&h->model, model, sizeof model),
-           (long long)h->model.nparams, (long long)(h->all ? h->rows : h->batch),
+           (long long)h->model.nparams, block, (long long)(h->all ? h->rows : h->batch),
            short_last, o->data, hr_choice_name(HR_METHOD_NAMES, h->method,
                                                method, sizeof method));
   if (o->dry_run) {

@@ -161,6 +161,14 @@ static const opt_entry_t option_table[] = {
   {"first-batch", 0, OPT_INT, FIELD(first_batch), "0", NULL, 0, 9e15, "F",
    "Hessian", "start at batch F (job arrays split batch ranges)",
    HR_CMD_HESSIAN, 1},
+  {"block", 0, OPT_STRING, FIELD(block), "", NULL, 0, 0, "L", "Hessian",
+   "only the diagonal block of parameterised layer L (0-based; its weight "
+   "and bias): the exact spectrum of that principal sub-matrix",
+   HR_CMD_HESSIAN, 1},
+  {"params", 0, OPT_STRING, FIELD(params), "", NULL, 0, 0, "A:B", "Hessian",
+   "only the block of parameter tensors A..B (inclusive) in "
+   "model.parameters() order (layer l's weight is one tensor, its bias the "
+   "next)", HR_CMD_HESSIAN, 1},
   {"part", 0, OPT_CHOICE, FIELD(part), "full", HR_PART_CHOICES, 0, 0, "P",
    "Hessian", "full H, gn = Gauss-Newton H0 = sum J^T Lambda J, residual = "
    "H1 = H - H0", HR_CMD_HESSIAN, 1},

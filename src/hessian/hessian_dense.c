@@ -267,6 +267,111 @@ int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,
   return rc;
 }
 
+/* ---- a diagonal block: its own columns only --------------------------------
+ * The principal sub-matrix of parameters [first, first + order) is formed
+ * from the unit-direction products of its own columns, each restricted to
+ * the block's rows: order products instead of N. */
+typedef struct {
+  const hr_hessian_problem_t *pb;
+  int64_t first, order, chunk;
+  hr_model_work_t *work;
+  double *E, *HV;         /* N x width each */
+} block_ctx_t;
+
+static int block_panel(void *vctx, int64_t col0, int64_t ncols, double *out) {
+  block_ctx_t *b = vctx;
+  int64_t N = b->pb->model->nparams;
+  memset(b->E, 0, (size_t)(N * ncols) * sizeof *b->E);
+  memset(b->HV, 0, (size_t)(N * ncols) * sizeof *b->HV);
+  for (int64_t t = 0; t < ncols; t++) b->E[t * N + b->first + col0 + t] = 1.0;
+  hr_problem_hvp(b->pb, b->work, b->chunk, b->E, ncols, b->HV);
+  for (int64_t t = 0; t < ncols; t++)
+    for (int64_t i = 0; i < b->order; i++)
+      out[t * b->order + i] = b->pb->scale * b->HV[t * N + b->first + i];
+  return HR_OK;
+}
+
+/* The block times two random vectors against the R-operator's products
+ * of the same vectors embedded in R^N (zero outside the block), restricted
+ * to the block's rows. */
+static int block_check(const block_ctx_t *b, const hr_dmat_t *H, double *error) {
+  int64_t B = b->order, N = b->pb->model->nparams, k = CHECK_VECTORS;
+  MPI_Comm comm = H->grid->comm;
+  double *V = calloc((size_t)(N * k), sizeof *V), *R = calloc((size_t)(N * k), sizeof *R);
+  double *Y = calloc((size_t)(2 * B * k), sizeof *Y);
+  double *v = malloc((size_t)(B * k) * sizeof *v);
+  int rc = V && R && Y && v ? HR_OK
+      : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                     "out of memory for the block's H v check");
+  rc = hr_agree(comm, rc);
+  if (rc == HR_OK) {
+    for (int64_t d = 0; d < k; d++)
+      for (int64_t i = 0; i < B; i++) {
+        v[d * B + i] = hr_random_normal(0xc4ec, 9001, i, d, HR_STREAM_FACTOR);
+        V[d * N + b->first + i] = v[d * B + i];
+      }
+    hr_dmat_symv_lower(H, v, k, Y);
+    hr_problem_hvp(b->pb, b->work, b->chunk, V, k, R);
+    for (int64_t d = 0; d < k; d++)
+      for (int64_t i = 0; i < B; i++)
+        Y[B * k + d * B + i] = b->pb->scale * R[d * N + b->first + i];
+    if (MPI_Allreduce(MPI_IN_PLACE, Y, (int)(2 * B * k), MPI_DOUBLE, MPI_SUM,
+                      comm) != MPI_SUCCESS)
+      rc = hr_error_set(HR_ERR_MPI, __FILE__, __LINE__, __func__,
+                        "MPI_Allreduce failed in the block's H v check");
+    *error = 0;
+    for (int64_t d = 0; d < k && rc == HR_OK; d++) {
+      double diff = 0, norm = 0;
+      for (int64_t i = 0; i < B; i++) {
+        double a = Y[d * B + i], c = Y[B * k + d * B + i];
+        diff += (a - c) * (a - c);
+        norm += c * c;
+      }
+      *error = fmax(*error, norm > 0 ? sqrt(diff / norm) : sqrt(diff));
+    }
+  }
+  free(V); free(R); free(Y); free(v);
+  return rc;
+}
+
+int hr_hessian_dense_block(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
+                           double *evals, double *checks) {
+  hr_hessian_problem_t pb = hr_hessian_problem(h);
+  int64_t B = h->block_count, N = pb.model->nparams;
+  hr_dmat_t H;
+  int rc = hr_dmat_create(&run->grid, B, B, hr_run_nblk_for(run, B),
+                          (hr_precision_t)ctx->opts->precision, &H);
+  HR_CHECK(hr_agree(run->grid.comm, rc));
+  block_ctx_t b = {&pb, h->block_first, B, 0, NULL, NULL, NULL};
+  int64_t width = H.nb * H.grid->npcol;
+  b.chunk = pb.count < 128 ? (pb.count ? pb.count : 1) : 128;
+  b.E = malloc((size_t)(N * width) * sizeof *b.E);
+  b.HV = malloc((size_t)(N * width) * sizeof *b.HV);
+  rc = b.E && b.HV ? hr_model_work_create(pb.model, b.chunk, width, &b.work)
+                   : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                  "out of memory for %lld Hessian-vector "
+                                  "products", (long long)width);
+  rc = hr_agree(run->grid.comm, rc);
+  if (rc == HR_OK) {
+    hr_timer_start(&ctx->timer, HR_PHASE_ASSEMBLE);
+    rc = hr_assemble_panels(&H, block_panel, &b);
+    hr_timer_stop(&ctx->timer, HR_PHASE_ASSEMBLE);
+  }
+  if (rc == HR_OK) {
+    hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
+    rc = block_check(&b, &H, &checks[HR_CHECK_HV]);
+    hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
+  }
+  if (rc == HR_OK)
+    rc = hr_run_check_and_solve(ctx, run, &H, evals, &checks[HR_CHECK_TRACE],
+                                &checks[HR_CHECK_ASYM]);
+  hr_model_work_free(b.work);
+  free(b.E);
+  free(b.HV);
+  hr_dmat_free(&H);
+  return rc;
+}
+
 int hr_hessian_dense(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                      double *evals, double *checks) {
   hr_hessian_problem_t pb = hr_hessian_problem(h);

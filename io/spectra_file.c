@@ -32,13 +32,18 @@ static hid_t file_type(hr_precision_t p) {
 static void init_handles(hr_spectra_file_t *f) {
   f->file = f->evals = f->done = H5I_INVALID_HID;
   for (int i = 0; i < HR_SPECTRA_MAX_CHECKS; i++) f->checks[i] = H5I_INVALID_HID;
+  for (int i = 0; i < HR_SPECTRA_MAX_EXTRAS; i++) f->extra[i] = H5I_INVALID_HID;
 }
 
 static int setup_struct(MPI_Comm comm, const char *path, int64_t count,
                         int64_t n, hr_precision_t precision, int ncheck,
+                        const hr_spectra_extras_t *extras,
                         hr_spectra_file_t *f) {
   memset(f, 0, sizeof *f);
   init_handles(f);
+  if (extras) f->extras = *extras;
+  if (f->extras.count > HR_SPECTRA_MAX_EXTRAS)
+    HR_FAIL(HR_ERR_INTERNAL, "too many extra datasets (%d)", f->extras.count);
   f->comm = comm;
   f->count = count;
   f->n = n;
@@ -95,7 +100,7 @@ static int create_contents(hr_spectra_file_t *f, const char *const *names) {
                           dims, nan, &f->evals));
   HR_CHECK(create_dataset(f->file, "rows_done", H5T_STD_U8LE, 1, dims, &zero,
                           &f->done));
-  if (f->ncheck == 0) return HR_OK;
+  if (f->ncheck == 0 && f->extras.count == 0) return HR_OK;
   hid_t g = H5Gcreate2(f->file, "checks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   HR_H5(g, "cannot create group 'checks'");
   int rc = HR_OK;
@@ -103,19 +108,24 @@ static int create_contents(hr_spectra_file_t *f, const char *const *names) {
     rc = create_dataset(g, names[i], H5T_IEEE_F64LE, 1, dims, &nan_d,
                         &f->checks[i]);
   H5Gclose(g);
+  hsize_t edims[2] = {(hsize_t)f->count, (hsize_t)f->extras.cols};
+  for (int i = 0; i < f->extras.count && rc == HR_OK; i++)
+    rc = create_dataset(f->file, f->extras.names[i], H5T_IEEE_F64LE, 2, edims,
+                        &nan_d, &f->extra[i]);
   return rc;
 }
 
 int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
                       int64_t n, hr_precision_t precision,
                       const char *const *check_names, int ncheck,
-                      hr_spectra_file_t *f) {
-  HR_CHECK(setup_struct(comm, path, count, n, precision, ncheck, f));
+                      const hr_spectra_extras_t *extras, hr_spectra_file_t *f) {
+  HR_CHECK(setup_struct(comm, path, count, n, precision, ncheck, extras, f));
   HR_CHECK(hr_output_check_writable(comm, path));
   /* Every dataset is allocated now (H5D_ALLOC_TIME_EARLY), so the file's
    * size is known: rows, flags, checks, and room for the metadata. */
   int64_t elem = precision == HR_PRECISION_DOUBLE ? 8 : 4;
   int64_t bytes = count * n * elem + count * (1 + 8 * (int64_t)ncheck) +
+                  8 * count * f->extras.cols * f->extras.count +
                   CLOSING_METADATA_BYTES;
   HR_CHECK(hr_output_check_space(comm, f->partial, bytes));
   int rc = HR_OK;
@@ -168,6 +178,9 @@ static int open_contents(hr_spectra_file_t *f, const char *const *names,
     snprintf(name, sizeof name, "checks/%s", names[i]);
     HR_CHECK(open_dataset_checked(f->file, name, f->count, 0, &f->checks[i]));
   }
+  for (int i = 0; i < f->extras.count; i++)
+    HR_CHECK(open_dataset_checked(f->file, f->extras.names[i], f->count,
+                                  f->extras.cols, &f->extra[i]));
   return HR_OK;
 }
 
@@ -194,8 +207,9 @@ int hr_spectra_partial_usable(MPI_Comm comm, const char *partial,
 int hr_spectra_open_resume(MPI_Comm comm, const char *path, int64_t count,
                            int64_t n, hr_precision_t precision,
                            const char *const *check_names, int ncheck,
+                           const hr_spectra_extras_t *extras,
                            const char *identity, hr_spectra_file_t *f) {
-  HR_CHECK(setup_struct(comm, path, count, n, precision, ncheck, f));
+  HR_CHECK(setup_struct(comm, path, count, n, precision, ncheck, extras, f));
   if (!hr_output_exists(comm, f->partial))
     HR_CHECK(hr_agree(comm, hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__,
                                          __func__,
@@ -255,7 +269,8 @@ static int write_row_slab(hid_t dset, int64_t row, int64_t cols, hid_t memtype,
 }
 
 int hr_spectra_write_row(hr_spectra_file_t *f, int64_t row,
-                         const double *evals, const double *checks) {
+                         const double *evals, const double *checks,
+                         const double *extras) {
   if (row < 0 || row >= f->count)
     HR_FAIL(HR_ERR_INTERNAL, "row %lld outside [0, %lld)", (long long)row,
             (long long)f->count);
@@ -263,6 +278,9 @@ int hr_spectra_write_row(hr_spectra_file_t *f, int64_t row,
   HR_CHECK(write_row_slab(f->evals, row, f->n, H5T_NATIVE_DOUBLE, evals));
   for (int i = 0; i < f->ncheck; i++)
     HR_CHECK(write_row_slab(f->checks[i], row, 1, H5T_NATIVE_DOUBLE, &checks[i]));
+  for (int i = 0; i < f->extras.count; i++)
+    HR_CHECK(write_row_slab(f->extra[i], row, f->extras.cols, H5T_NATIVE_DOUBLE,
+                            extras + i * f->extras.cols));
   /* Marked done last: a kill between the writes leaves the row undone. */
   unsigned char one = 1;
   HR_CHECK(write_row_slab(f->done, row, 1, H5T_NATIVE_UCHAR, &one));
@@ -327,6 +345,8 @@ static herr_t close_all(hr_spectra_file_t *f) {
   herr_t st = 0;
   for (int i = 0; i < HR_SPECTRA_MAX_CHECKS; i++)
     if (f->checks[i] >= 0 && H5Dclose(f->checks[i]) < 0) st = -1;
+  for (int i = 0; i < HR_SPECTRA_MAX_EXTRAS; i++)
+    if (f->extra[i] >= 0 && H5Dclose(f->extra[i]) < 0) st = -1;
   if (f->done >= 0 && H5Dclose(f->done) < 0) st = -1;
   if (f->evals >= 0 && H5Dclose(f->evals) < 0) st = -1;
   if (f->file >= 0 && H5Fclose(f->file) < 0) st = -1;

@@ -99,6 +99,57 @@ static int read_rank(hid_t file, hr_spectra_t *s) {
   return HR_OK;
 }
 
+/* A rows x cols dataset of doubles, or NULL where the file has none. */
+static int read_matrix(hid_t file, const char *path, const char *name,
+                       int64_t rows, int64_t *cols, double **out) {
+  *out = NULL;
+  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) return HR_OK;
+  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+  if (d < 0) HR_FAIL(HR_ERR_IO, "cannot open '%s' in '%s'", name, path);
+  hid_t space = H5Dget_space(d);
+  hsize_t dims[2] = {0, 0};
+  int rank = H5Sget_simple_extent_ndims(space);
+  if (rank == 2) H5Sget_simple_extent_dims(space, dims, NULL);
+  H5Sclose(space);
+  int rc = HR_OK;
+  if (rank != 2 || (int64_t)dims[0] != rows) {
+    rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__, "'%s' in "
+                      "'%s' is not one row per spectrum", name, path);
+  } else {
+    *cols = (int64_t)dims[1];
+    *out = malloc((size_t)(rows * *cols + 1) * sizeof **out);
+    if (!*out)
+      rc = hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                        "out of memory for '%s'", name);
+    else if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
+      rc = hr_error_set(HR_ERR_IO, __FILE__, __LINE__, __func__,
+                        "cannot read '%s' of '%s'", name, path);
+  }
+  H5Dclose(d);
+  return rc;
+}
+
+static int read_slq(hid_t file, const char *path, hr_spectra_t *s) {
+  int64_t c1 = 0, c2 = 0;
+  HR_CHECK(read_matrix(file, path, "slq_nodes", s->rows, &c1, &s->slq_nodes));
+  HR_CHECK(read_matrix(file, path, "slq_weights", s->rows, &c2, &s->slq_weights));
+  if (!s->slq_nodes || !s->slq_weights || c1 != c2) {
+    free(s->slq_nodes);
+    free(s->slq_weights);
+    s->slq_nodes = s->slq_weights = NULL;
+    return HR_OK;
+  }
+  s->slq_cols = c1;
+  s->slq_probes = 1;
+  if (H5Aexists(file, "slq_probes") > 0) {
+    hid_t a = H5Aopen(file, "slq_probes", H5P_DEFAULT);
+    long long v = 1;
+    if (H5Aread(a, H5T_NATIVE_LLONG, &v) >= 0 && v > 0) s->slq_probes = v;
+    H5Aclose(a);
+  }
+  return HR_OK;
+}
+
 /* Provenance attributes; absent ones stay "". */
 static int read_description(hid_t file, hr_spectra_t *s) {
   HR_CHECK(hr_h5_read_string_attr(file, "command", s->command, sizeof s->command));
@@ -126,6 +177,7 @@ int hr_spectra_load(const char *path, const char *dataset, hr_spectra_t *s) {
   if (rc == HR_OK) rc = read_done(file, path, s);
   if (rc == HR_OK) rc = read_rank(file, s);
   if (rc == HR_OK) rc = read_description(file, s);
+  if (rc == HR_OK) rc = read_slq(file, path, s);
   H5Fclose(file);
   if (rc != HR_OK) hr_spectra_free(s);
   return rc;
@@ -135,6 +187,9 @@ void hr_spectra_free(hr_spectra_t *s) {
   free(s->values);
   free(s->done);
   free(s->rank);
+  free(s->slq_nodes);
+  free(s->slq_weights);
+  s->slq_nodes = s->slq_weights = NULL;
   s->values = NULL;
   s->done = NULL;
   s->rank = NULL;

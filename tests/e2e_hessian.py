@@ -6,6 +6,7 @@ Hessian, and central differences of the gradient for the full MLP Hessian.
 Data and weights are written here with numpy/h5py, so nothing of hessrmt's
 own generators is involved.  Each case is one CTest test."""
 import gzip
+import json
 import os
 import sys
 
@@ -514,7 +515,74 @@ def case_dry_run(h):
              "dry run wrote a file")
 
 
+def slq_distance(ev, nodes, weights, probes):
+    """W1 / range and KS between the exact levels and the SLQ measure, as
+    numpy computes them."""
+    ok = np.isfinite(nodes) & (weights > 0)
+    x, w = nodes[ok], weights[ok] / weights[ok].sum()
+    grid = np.unique(np.concatenate([ev, x]))
+    fa = np.searchsorted(np.sort(ev), grid, side="right") / len(ev)
+    order = np.argsort(x)
+    fb = np.cumsum(w[order])[np.searchsorted(x[order], grid, side="right") - 1]
+    fb[np.searchsorted(x[order], grid, side="right") == 0] = 0
+    w1 = np.sum(np.abs(fa - fb)[:-1] * np.diff(grid)) / (ev.max() - ev.min())
+    return w1, np.max(np.abs(fa - fb))
+
+
+def case_slq(h):
+    """--slq M,K: the stochastic Lanczos quadrature estimate beside the exact
+    spectrum.  Each probe's Gauss weights sum to 1 and its nodes (Ritz
+    values) lie within the exact spectrum; the estimate's Wasserstein-1
+    distance from the exact spectrum falls as M grows (5, 20, 80 steps);
+    stats' distances equal numpy's on the same file; 1 and 2 ranks give
+    the same nodes; a batch file has one estimate per batch."""
+    base = ["hessian", "--n", 400, "--dim", 20, "--model", "mlp:20-16-4",
+            "--no-stats", "-q"]
+    w1s = []
+    for m in (5, 20, 80):
+        out = h.path(f"slq{m}.h5")
+        h.run(2, *base, "--slq", f"{m},4", "-o", out)
+        with h5py.File(out, "r") as f:
+            ev = f["hessian_evals"][0]
+            nodes, weights = f["slq_nodes"][0], f["slq_weights"][0]
+            h.expect(f.attrs["slq_steps"] == m and f.attrs["slq_probes"] == 4,
+                     f"slq attrs {dict(f.attrs)}")
+        per_probe = weights.reshape(4, m).sum(axis=1)
+        h.expect(np.allclose(per_probe, 1.0, atol=1e-10), f"M={m}: weights {per_probe}")
+        finite = nodes[np.isfinite(nodes)]
+        h.expect(finite.min() >= ev.min() - 1e-10 and finite.max() <= ev.max() + 1e-10,
+                 f"M={m}: Ritz values outside the spectrum")
+        w1, ks = slq_distance(ev, nodes, weights, 4)
+        h.serial("stats", out, "--json", out + ".json")
+        with open(out + ".json") as f:
+            j = json.load(f)["slq"]
+        h.expect(abs(j["wasserstein1_mean"] - w1) < 1e-9 and abs(j["ks_mean"] - ks) < 1e-9,
+                 f"M={m}: stats W1 {j['wasserstein1_mean']} KS {j['ks_mean']}, "
+                 f"numpy {w1} {ks}")
+        w1s.append(w1)
+    h.expect(w1s[0] > w1s[1] > w1s[2], f"W1 does not fall with M: {w1s}")
+    print(f"slq: W1 / range at M = 5, 20, 80: {[round(w, 5) for w in w1s]}")
+    one = h.path("slq_np1.h5")
+    h.run(1, *base, "--slq", "20,4", "-o", one)
+    with h5py.File(one, "r") as f, h5py.File(h.path("slq20.h5"), "r") as g:
+        a, b = f["slq_nodes"][...], g["slq_nodes"][...]
+    h.expect(np.allclose(a, b, rtol=0, atol=1e-9 * np.nanmax(np.abs(b)), equal_nan=True),
+             "slq: 1 and 2 ranks differ")
+    batches = h.path("slq_batches.h5")
+    h.run(2, *base, "--batch-size", 100, "--slq", "10,2", "-o", batches)
+    with h5py.File(batches, "r") as f:
+        h.expect(f["slq_nodes"].shape == (4, 20), f"batch slq {f['slq_nodes'].shape}")
+    proc = h.serial("merge", batches, one, "-o", h.path("slq_merged.h5"), check=False)
+    h.expect(proc.returncode == 3 and "--slq estimates" in proc.stderr,
+             f"merge of an --slq file: {proc.returncode} {proc.stderr[-200:]}")
+    proc = h.run(1, *base, "--slq", "10,2", "--block", "0", "-o", h.path("x.h5"),
+                 check=False)
+    h.expect(proc.returncode == 2 and "does not combine" in proc.stderr,
+             f"--slq with --block: {proc.stderr[-200:]}")
+
+
 CASES = {
+    "slq": case_slq,
     "logistic": case_logistic,
     "mlp": case_mlp,
     "batches": case_batches,

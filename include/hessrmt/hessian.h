@@ -71,6 +71,7 @@ typedef struct {
    * [block_first, block_first + block_count) (count 0: all of H) */
   int64_t block_first, block_count;
   char block_desc[128];        /* "layer 1 (tensors 2:3)" */
+  int slq_steps, slq_probes;   /* --slq M,K (0: none) */
 } hr_hessian_t;
 
 /* Set-up shared by hessian and train (hessian_setup.c): the data spec
@@ -143,6 +144,19 @@ int hr_hessian_dense(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
  * columns only (unit-direction products, rows restricted to the block). */
 int hr_hessian_dense_block(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                            double *evals, double *checks);
+
+/* Stochastic Lanczos quadrature of the loaded rows' H (hessian_slq.c), as
+ * PyHessian and Ghorbani et al. estimate a Hessian's density: for each of
+ * `probes` Rademacher vectors (drawn from spectrum k's stream, the same on
+ * every rank), `steps` Lanczos steps of Hessian-vector products over the
+ * group's rows, fully reorthogonalised; the tridiagonal matrix's
+ * eigenvalues are the nodes and the squared first components of its
+ * eigenvectors their weights (each probe's sum to 1).  nodes and weights
+ * hold probes * steps values; a probe whose Krylov space closes early
+ * pads its row with NaN nodes and zero weights.  Collective over
+ * run->grid.comm; agreed. */
+int hr_hessian_slq(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h, int64_t k,
+                   int steps, int probes, double *nodes, double *weights);
 
 /* The same for any problem: its model's nparams eigenvalues. */
 int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,

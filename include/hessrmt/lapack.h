@@ -9,6 +9,8 @@ void dorgqr_(const int *m, const int *n, const int *k, double *a,
              const int *lda, const double *tau, double *work,
              const int *lwork, int *info);
 void dsterf_(const int *n, double *d, double *e, int *info);
+void dstev_(const char *jobz, const int *n, double *d, double *e, double *z,
+            const int *ldz, double *work, int *info);
 void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
              const int *lda, double *w, double *work, const int *lwork,
              int *iwork, const int *liwork, int *info);

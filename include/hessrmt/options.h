@@ -62,6 +62,7 @@ typedef struct hr_options {
   /* hessian: what to compute */
   int64_t batch_size, max_batches, first_batch;  /* batch_size 0 = all */
   const char *block, *params;  /* a diagonal block only: --block L, --params A:B */
+  const char *slq;             /* "M,K": also the Lanczos density estimate */
   int part, method, reduction;
   int dry_run;
 

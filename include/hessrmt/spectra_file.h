@@ -19,24 +19,36 @@
 
 #include "hessrmt/precision.h"
 
-enum { HR_SPECTRA_MAX_CHECKS = 8 };
+enum { HR_SPECTRA_MAX_CHECKS = 8, HR_SPECTRA_MAX_EXTRAS = 2 };
+
+/* More per-row data beside the eigenvalues: `count` datasets of
+ * spectra x cols doubles (the stochastic Lanczos quadrature's nodes and
+ * weights, say), NaN until their row is written. */
+typedef struct {
+  int count;
+  int64_t cols;
+  const char *names[HR_SPECTRA_MAX_EXTRAS];
+} hr_spectra_extras_t;
 
 typedef struct {
   MPI_Comm comm;
   hid_t file, evals, done;
   hid_t checks[HR_SPECTRA_MAX_CHECKS];
   int ncheck;
+  hid_t extra[HR_SPECTRA_MAX_EXTRAS];
+  hr_spectra_extras_t extras;
   int64_t count, n;
   hr_precision_t precision;
   char path[4096], partial[4200];
 } hr_spectra_file_t;
 
-/* Create PATH.partial with `count` rows of length n and the named per-row
- * check datasets.  Collective over comm; agreed failure. */
+/* Create PATH.partial with `count` rows of length n, the named per-row
+ * check datasets and the extras (NULL: none).  Collective over comm;
+ * agreed failure. */
 int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
                       int64_t n, hr_precision_t precision,
                       const char *const *check_names, int ncheck,
-                      hr_spectra_file_t *f);
+                      const hr_spectra_extras_t *extras, hr_spectra_file_t *f);
 
 /* Whether the existing partial file PARTIAL can be resumed at all: an HDF5
  * file holding the identity attribute and the rows_done dataset, which
@@ -50,15 +62,18 @@ int hr_spectra_partial_usable(MPI_Comm comm, const char *partial, int *usable);
 int hr_spectra_open_resume(MPI_Comm comm, const char *path, int64_t count,
                            int64_t n, hr_precision_t precision,
                            const char *const *check_names, int ncheck,
+                           const hr_spectra_extras_t *extras,
                            const char *identity, hr_spectra_file_t *f);
 
 /* rows_done as 0/1 bytes (length count) on every rank.  Collective. */
 int hr_spectra_read_done(hr_spectra_file_t *f, unsigned char *done);
 
-/* Write one row (ascending eigenvalues) and its checks, then mark it done.
- * Independent: called by one rank only. */
+/* Write one row (ascending eigenvalues), its checks and its extras (the
+ * extras' rows one after another; NULL when there are none), then mark it
+ * done.  Independent: called by one rank only. */
 int hr_spectra_write_row(hr_spectra_file_t *f, int64_t row,
-                         const double *evals, const double *checks);
+                         const double *evals, const double *checks,
+                         const double *extras);
 
 /* Root attributes (or attributes of `group`, created if needed).
  * Collective: every rank passes the same value; failures are agreed. */

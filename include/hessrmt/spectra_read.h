@@ -11,6 +11,10 @@ typedef struct {
   double *values;          /* rows x cols, row-major */
   unsigned char *done;     /* rows; all 1 when the file has no rows_done */
   double *rank;            /* rows: checks/rank (numerical rank); NULL if absent */
+  /* hessian --slq: each row's Lanczos nodes and weights (rows x slq_cols,
+   * NaN nodes where a probe stopped early); NULL if absent */
+  double *slq_nodes, *slq_weights;
+  int64_t slq_cols, slq_probes;
   /* What the data are, from our files' attributes; "" when absent (files
    * written by other programs). */
   char command[32];        /* "hessian", "ensemble" */

@@ -35,6 +35,11 @@ typedef struct hr_run {
   int file_open;
   hr_spectra_file_t file;
   unsigned char *done;        /* rows finished (count) */
+  /* Per-row data beside the eigenvalues, set by the command before
+   * hr_run_open; the problem function fills `extra` (extras.count rows of
+   * extras.cols, one after another) on its group's rank 0. */
+  hr_spectra_extras_t extras;
+  double *extra;
   /* The statistics at the end, set by the command (with_stats 0: none). */
   int with_stats;
   hr_stats_job_t stats;

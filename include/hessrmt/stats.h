@@ -59,6 +59,24 @@ enum { HR_STATS_ORDERS = 2 };
 /* Sigma^2 and Delta_3 are evaluated at L = 0.5, 1.0, ..., 10. */
 enum { HR_STATS_NL = 20 };
 
+/* hessian --slq: how far the stochastic Lanczos quadrature estimate is
+ * from the exact spectrum of the same rows (stats_slq.c).  Both are
+ * measures on the real line: the exact one puts 1/N on each eigenvalue,
+ * the estimate its Gauss weights (over K probes, summing to 1) on the
+ * Lanczos nodes.  Distances: Wasserstein-1 (the area between the two
+ * cumulative distributions), relative to the exact spectrum's range, and
+ * Kolmogorov-Smirnov (their largest gap). */
+typedef struct {
+  int present;
+  int64_t spectra, steps, probes;
+  double w1_mean, w1_max, ks_mean, ks_max;
+  /* the first spectrum, for the figure: exact levels, nodes, weights */
+  int64_t n_exact, n_nodes;
+  double *exact, *nodes, *weights;
+  double sigma;  /* the figure's broadening: PyHessian's
+                    sqrt(1e-5 max(1, range)) */
+} hr_stats_slq_t;
+
 /* --unfold all: one unfolding's spacing and long-range statistics.  pool,
  * poly of degrees 3, 6, 9 and 12, kde and spline. */
 enum { HR_STATS_UNFOLDINGS = 7 };
@@ -218,6 +236,9 @@ typedef struct {
 
   /* --paper-conventions only (paper.computed = 1) */
   hr_stats_paper_t paper;
+
+  /* files made with hessian --slq (slq.present = 1) */
+  hr_stats_slq_t slq;
 } hr_stats_t;
 
 /* Read cfg->path and compute everything.  Errors (missing file or

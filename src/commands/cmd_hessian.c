@@ -224,12 +224,34 @@ static int resolve_block(const hr_options_t *o, hr_hessian_t *h) {
   return HR_OK;
 }
 
+/* --slq M,K: M Lanczos steps (1 to 1000, at most N) for each of K probes. */
+static int resolve_slq(const hr_options_t *o, hr_hessian_t *h) {
+  h->slq_steps = h->slq_probes = 0;
+  if (!o->slq[0]) return HR_OK;
+  int64_t m = 0, k = 0;
+  int um = parse_index(o->slq, &m), uk = 0;
+  if (um && o->slq[um] == ',') uk = parse_index(o->slq + um + 1, &k);
+  if (!um || !uk || o->slq[um + 1 + uk] || m < 1 || m > 1000 || k < 1 || k > 1000)
+    HR_FAIL(HR_ERR_USAGE, "--slq %s: M,K with M Lanczos steps and K probes, "
+            "each 1 to 1000 (PyHessian's defaults are 100,1)", o->slq);
+  if (m > h->model.nparams)
+    HR_FAIL(HR_ERR_USAGE, "--slq %s: %lld Lanczos steps for a Hessian of order "
+            "%lld (at most N)", o->slq, (long long)m, (long long)h->model.nparams);
+  if (h->block_count)
+    HR_FAIL(HR_ERR_USAGE, "--slq estimates the density of all of H: it does "
+            "not combine with --block or --params");
+  h->slq_steps = (int)m;
+  h->slq_probes = (int)k;
+  return HR_OK;
+}
+
 static int setup(hr_ctx_t *ctx, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
   h->part = (hr_part_t)o->part;
   HR_CHECK(hr_hessian_prepare(ctx, h));
   HR_CHECK(plan_spectra(ctx, h));
   HR_CHECK(hr_agree(ctx->world, resolve_block(o, h)));
+  HR_CHECK(hr_agree(ctx->world, resolve_slq(o, h)));
   if (h->block_count) {
     /* The shortcuts solve other matrices (G G^T, a projection, a smaller
      * model) whose spectra are not a block's. */
@@ -299,6 +321,11 @@ static int solve_spectrum(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
       HR_CHECK(h->block_count ? hr_hessian_dense_block(ctx, run, h, evals, checks)
                               : hr_hessian_dense(ctx, run, h, evals, checks));
       break;
+  }
+  if (h->slq_steps) {
+    int64_t mk = (int64_t)h->slq_steps * h->slq_probes;
+    HR_CHECK(hr_hessian_slq(ctx, run, h, k, h->slq_steps, h->slq_probes,
+                            run->extra, run->extra + mk));
   }
   if (isnan(checks[HR_CHECK_RANK]))
     checks[HR_CHECK_RANK] = numerical_rank(evals, run->n,
@@ -431,6 +458,10 @@ static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
   HR_CHECK(hr_spectra_attr_int(f, "classes", h->classes));
   HR_CHECK(hr_spectra_attr_int(f, "batch_size", h->batch));
   HR_CHECK(hr_spectra_attr_int(f, "first_row", h->first_row));
+  if (h->slq_steps) {
+    HR_CHECK(hr_spectra_attr_int(f, "slq_steps", h->slq_steps));
+    HR_CHECK(hr_spectra_attr_int(f, "slq_probes", h->slq_probes));
+  }
   if (h->block_count) {
     HR_CHECK(hr_spectra_attr_string(f, NULL, "block", h->block_desc));
     HR_CHECK(hr_spectra_attr_int(f, "block_first", h->block_first));
@@ -479,6 +510,12 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   }
   HR_CHECK(hr_run_check_memory(ctx, run, need, breakdown));
   hr_run_print_plan(ctx, run, what, need);
+  if (h->slq_steps) {
+    run->extras.count = 2;
+    run->extras.cols = (int64_t)h->slq_steps * h->slq_probes;
+    run->extras.names[0] = "slq_nodes";
+    run->extras.names[1] = "slq_weights";
+  }
   HR_CHECK(hr_run_open(ctx, run, h->count, check_names, HR_N_CHECKS));
   if (!o->resume) HR_CHECK(write_attributes(run, h, o));
   HR_CHECK(hr_run_problems(ctx, run, solve_spectrum, h));

@@ -133,6 +133,12 @@ static int check_command(const merge_part_t *p) {
 
 /* hessian_evals: its shape and stored precision. */
 static int read_shape(merge_part_t *p) {
+  /* The Lanczos estimates are not carried into a merged file (yet):
+   * refuse rather than drop them. */
+  if (H5Lexists(p->file, "slq_nodes", H5P_DEFAULT) > 0)
+    HR_FAIL(HR_ERR_INPUT, "'%s' holds --slq estimates (slq_nodes, slq_weights), "
+            "which merge does not carry over yet: merge spectra without --slq, "
+            "or use the parts' own statistics", p->path);
   hid_t d = H5Dopen2(p->file, "hessian_evals", H5P_DEFAULT);
   if (d < 0) HR_FAIL(HR_ERR_INPUT, "'%s' has no dataset 'hessian_evals'", p->path);
   hid_t space = H5Dget_space(d), type = H5Dget_type(d);

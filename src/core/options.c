@@ -169,6 +169,11 @@ static const opt_entry_t option_table[] = {
    "only the block of parameter tensors A..B (inclusive) in "
    "model.parameters() order (layer l's weight is one tensor, its bias the "
    "next)", HR_CMD_HESSIAN, 1},
+  {"slq", 0, OPT_STRING, FIELD(slq), "", NULL, 0, 0, "M,K", "Hessian",
+   "also the stochastic Lanczos quadrature density estimate PyHessian "
+   "reports: M Lanczos steps for each of K Rademacher probes, from the same "
+   "rows (datasets slq_nodes, slq_weights; stats measures its distance from "
+   "the exact spectrum)", HR_CMD_HESSIAN, 1},
   {"part", 0, OPT_CHOICE, FIELD(part), "full", HR_PART_CHOICES, 0, 0, "P",
    "Hessian", "full H, gn = Gauss-Newton H0 = sum J^T Lambda J, residual = "
    "H1 = H - H0", HR_CMD_HESSIAN, 1},

@@ -168,7 +168,11 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
     HR_CHECK(hr_stats_check_outputs(ctx->world, run->stats.json, run->stats.plots));
   run->count = count;
   run->done = calloc((size_t)(count > 0 ? count : 1), 1);
-  HR_CHECK(hr_agree(ctx->world, run->done ? HR_OK : HR_ERR_MEMORY));
+  if (run->extras.count)
+    run->extra = malloc((size_t)(run->extras.count * run->extras.cols) *
+                        sizeof *run->extra);
+  HR_CHECK(hr_agree(ctx->world, run->done && (run->extra || !run->extras.count)
+                                    ? HR_OK : HR_ERR_MEMORY));
   int resume = o->resume != 0;
   if (resume) {
     /* A run killed before its file existed, or before its structure
@@ -197,7 +201,8 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
     char identity[4096];
     HR_CHECK(hr_provenance_identity(o, identity, sizeof identity));
     HR_CHECK(hr_spectra_open_resume(ctx->world, o->output, count, run->n, prec,
-                                    checks, nchecks, identity, &run->file));
+                                    checks, nchecks, &run->extras, identity,
+                                    &run->file));
     run->file_open = 1;
     HR_CHECK(hr_spectra_read_done(&run->file, run->done));
     if (ctx->rank == 0) {
@@ -210,7 +215,7 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
     return HR_OK;
   }
   HR_CHECK(hr_spectra_create(ctx->world, o->output, count, run->n, prec,
-                             checks, nchecks, &run->file));
+                             checks, nchecks, &run->extras, &run->file));
   run->file_open = 1;
   HR_CHECK(hr_provenance_write(&run->file, ctx));
   /* Structure and provenance on disk before any row: a killed run then
@@ -325,7 +330,7 @@ static int solve_and_write(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
   }
   hr_timer_start(&ctx->timer, HR_PHASE_WRITE);
   int rc = run->grid.rank == 0
-               ? hr_spectra_write_row(&run->file, k, evals, checks)
+               ? hr_spectra_write_row(&run->file, k, evals, checks, run->extra)
                : HR_OK;
   hr_timer_stop(&ctx->timer, HR_PHASE_WRITE);
   return hr_agree(run->grid.comm, rc);
@@ -439,6 +444,8 @@ void hr_run_free(hr_ctx_t *ctx, hr_run_t *run) {
   run->file_open = 0;
   free(run->done);
   run->done = NULL;
+  free(run->extra);
+  run->extra = NULL;
   hr_grid_free(&run->grid);
   hr_groups_free(&run->groups);
 }

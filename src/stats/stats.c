@@ -1,6 +1,7 @@
 /* The statistics of a spectra file (see stats.h): load, cut, ratios,
  * unfolding, long-range statistics and the verdict. */
 #include "hessrmt/stats.h"
+#include "hessrmt/stats_slq.h"
 
 #include <float.h>
 #include <gsl/gsl_spline.h>
@@ -740,7 +741,8 @@ static int compute(const hr_stats_config_t *cfg, hr_spectra_t *sp, hr_stats_t *s
   double *rows = NULL;
   kept_t k = {0, NULL, NULL};
   describe(sp, st);
-  int rc = select_rows(cfg, sp, st, &rows);
+  int rc = hr_stats_slq(sp, &st->slq);
+  if (rc == HR_OK) rc = select_rows(cfg, sp, st, &rows);
   if (rc == HR_OK) {
     degeneracy_ladder(rows, st);
     rc = keep_levels(cfg->path, rows, st, &k);
@@ -784,4 +786,5 @@ void hr_stats_free(hr_stats_t *st) {
   free(st->spacings);
   st->kept = st->ratios = st->spacings = NULL;
   hr_stats_paper_free(&st->paper);
+  hr_stats_slq_free(&st->slq);
 }

@@ -8,6 +8,7 @@
  * the data are (the file's description and the number of spectra), so a
  * figure read on its own is understood. */
 #include "hessrmt/stats.h"
+#include "hessrmt/stats_slq.h"
 
 #include <errno.h>
 #include <math.h>
@@ -537,13 +538,52 @@ static int paper_spacings_layers(const hr_stats_t *st, const hr_figures_config_t
                           CURVE_POINTS, &law_style[1], label);
 }
 
+/* ---- hessian --slq: the Lanczos density against the exact one --------------- */
+
+static double slq_curve(double x, void *q) { return hr_stats_slq_density(q, x); }
+
+static void slq_setup(const hr_stats_t *st, const hr_figures_config_t *cfg,
+                      figure_setup_t *fs) {
+  const hr_stats_slq_t *q = &st->slq;
+  double lo = q->exact[0], hi = q->exact[q->n_exact - 1], pad = 0.02 * (hi - lo);
+  fs->pc.xmin = lo - pad - 3 * q->sigma;
+  fs->pc.xmax = hi + pad + 3 * q->sigma;
+  fs->pc.log_y = 0;  /* a Gaussian's tails would take a log axis to 1e-300 */
+  fs->pc.xlabel = "eigenvalue " LAMBDA;
+  fs->pc.ylabel = "density";
+  fs->pc.headroom = 0.15;
+  (void)cfg;
+  snprintf(fs->title, sizeof fs->title, "SLQ (%lld steps x %lld probes) vs exact: "
+           "W1 %.3g of the range, KS %.3f",
+           (long long)q->steps, (long long)q->probes, q->w1_mean, q->ks_mean);
+}
+
+static int slq_layers(const hr_stats_t *st, const hr_figures_config_t *cfg,
+                      hr_plot_t *p) {
+  (void)cfg;
+  const hr_stats_slq_t *q = &st->slq;
+  char label[200];
+  snprintf(label, sizeof label, "exact: all %lld levels of the first spectrum",
+           (long long)q->n_exact);
+  int bins = (int)fmin(fmax(2.0 * cbrt((double)q->n_exact), 10.0), 120.0);
+  HR_CHECK(hr_plot_histogram(p, q->exact, q->n_exact, q->exact[0],
+                             q->exact[q->n_exact - 1], bins, 1, HR_RGB_SKY, label));
+  static const hr_style_t curve = {HR_RGB_VERMILLION, HR_LINE_SOLID, 2.5,
+                                   HR_MARK_NONE, 0};
+  snprintf(label, sizeof label, "SLQ, Gaussians of %s = %.3g (as PyHessian)",
+           "sigma", q->sigma);
+  return hr_plot_function(p, slq_curve, (void *)q, q->exact[0] - 3 * q->sigma,
+                          q->exact[q->n_exact - 1] + 3 * q->sigma,
+                          4 * CURVE_POINTS, &curve, label);
+}
+
 /* ---- the figures ------------------------------------------------------------------ */
 
 typedef struct {
   const char *name;
   void (*setup)(const hr_stats_t *, const hr_figures_config_t *, figure_setup_t *);
   int (*layers)(const hr_stats_t *, const hr_figures_config_t *, hr_plot_t *);
-  int paper;  /* only with --paper-conventions */
+  int paper;  /* 1: only with --paper-conventions; 2: only with SLQ data */
 } figure_t;
 
 static const figure_t figures[] = {
@@ -555,6 +595,7 @@ static const figure_t figures[] = {
     {"rigidity", delta3_setup, delta3_layers, 0},
     {"paper_ratios", paper_ratios_setup, paper_ratios_layers, 1},
     {"paper_spacings", paper_spacings_setup, paper_spacings_layers, 1},
+    {"slq_density", slq_setup, slq_layers, 2},
 };
 
 static int make_figure(const figure_t *f, const hr_stats_t *st,
@@ -603,6 +644,8 @@ int hr_stats_figures(const hr_stats_t *st, const hr_figures_config_t *cfg) {
             "100 ... 20000", cfg->width, cfg->height);
   HR_CHECK(make_dir(cfg->dir));
   for (size_t i = 0; i < sizeof figures / sizeof figures[0]; i++)
-    if (!figures[i].paper || st->paper.computed) HR_CHECK(make_figure(&figures[i], st, cfg));
+    if (figures[i].paper == 0 || (figures[i].paper == 1 && st->paper.computed) ||
+        (figures[i].paper == 2 && st->slq.present && st->slq.n_nodes > 0))
+      HR_CHECK(make_figure(&figures[i], st, cfg));
   return HR_OK;
 }

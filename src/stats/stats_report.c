@@ -149,6 +149,17 @@ static void print_paper(const hr_stats_paper_t *p, FILE *out) {
   fprintf(out, "\n");
 }
 
+/* hessian --slq: the estimate against the exact spectrum. */
+static void print_slq(const hr_stats_t *st, FILE *out) {
+  const hr_stats_slq_t *q = &st->slq;
+  if (!q->present) return;
+  fprintf(out, "  SLQ         %lld steps x %lld probes, %lld spectra: Wasserstein-1 "
+          "%.4g of the range (max %.4g),\n              KS of the cumulative %.4f "
+          "(max %.4f) from the exact spectrum\n", (long long)q->steps,
+          (long long)q->probes, (long long)q->spectra, q->w1_mean, q->w1_max,
+          q->ks_mean, q->ks_max);
+}
+
 /* --unfold all: the unfoldings side by side. */
 static void print_unfoldings(const hr_stats_t *st, FILE *out) {
   if (!st->n_unfoldings) return;
@@ -181,6 +192,7 @@ void hr_stats_print(const hr_stats_t *st, FILE *out) {
   print_ratios(st, out);
   print_unfolded(st, out);
   print_unfoldings(st, out);
+  print_slq(st, out);
   fprintf(out, "  verdict     %s\n", st->verdict_text);
   fprintf(out, "  (p-values treat samples as independent; neighbouring ratios "
           "are correlated, and the\n   GOE/GUE/GSE ratio laws are surmises, "
@@ -306,6 +318,18 @@ static void json_unfolded(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "verdict_consistent", json_boolean(st->verdict_consistent));
   json_object_set_new(j, "verdict_text", json_string(st->verdict_text));
   if (st->n_unfoldings) json_unfoldings(st, j);
+  if (st->slq.present) {
+    json_t *q = json_object();
+    json_object_set_new(q, "steps", json_integer(st->slq.steps));
+    json_object_set_new(q, "probes", json_integer(st->slq.probes));
+    json_object_set_new(q, "spectra", json_integer(st->slq.spectra));
+    json_object_set_new(q, "wasserstein1_mean", hr_json_number(st->slq.w1_mean));
+    json_object_set_new(q, "wasserstein1_max", hr_json_number(st->slq.w1_max));
+    json_object_set_new(q, "ks_mean", hr_json_number(st->slq.ks_mean));
+    json_object_set_new(q, "ks_max", hr_json_number(st->slq.ks_max));
+    json_object_set_new(q, "sigma", hr_json_number(st->slq.sigma));
+    json_object_set_new(j, "slq", q);
+  }
   json_object_set_new(j, "rigidity", st->rigidity[0] ? json_string(st->rigidity)
                                                      : json_null());
 }

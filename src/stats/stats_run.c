@@ -37,8 +37,9 @@ static int one_file(const hr_stats_job_t *job, const char *path, int count,
                                job->log_density};
     rc = hr_stats_figures(st, &fig);
     if (rc == HR_OK) fprintf(out, "  figures     %s/{density,degeneracy,ratios,"
-                             "spacings,number_variance,rigidity%s}.{png,svg}\n", dir,
-                             st->paper.computed ? ",paper_ratios,paper_spacings" : "");
+                             "spacings,number_variance,rigidity%s%s}.{png,svg}\n", dir,
+                             st->paper.computed ? ",paper_ratios,paper_spacings" : "",
+                             st->slq.present ? ",slq_density" : "");
   }
   hr_stats_free(st);  /* the scalars stay for the JSON */
   return rc;

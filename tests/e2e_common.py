@@ -186,3 +186,19 @@ def kill_one_rank_after(h, np_, args, done_lines=3):
         os.kill(victims[-1], signal.SIGKILL)
     proc.communicate(timeout=60)
     return proc
+
+
+def stacks_of(pids):
+    """Where each process is (gdb backtraces), for the message of a test
+    that found a run hung; "" where gdb is missing."""
+    out = []
+    for pid in pids:
+        try:
+            bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "bt 12"],
+                                capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        frames = [l for l in bt.splitlines() if l.startswith("#")]
+        out.append(f"pid {pid}:\n  " + "\n  ".join(frames[:12]))
+    return "\n".join(out)
+

@@ -14,7 +14,8 @@ import time
 import h5py
 import numpy as np
 
-from e2e_common import Harness, evals, kill_one_rank_after, max_rel, rank_pids
+from e2e_common import (Harness, evals, kill_one_rank_after, max_rel,  # noqa: E402
+                        rank_pids, stacks_of)
 
 
 def case_rank_independence(h):
@@ -370,7 +371,21 @@ def case_random_kills(h):
                 os.kill(rng.choice(victims), signal.SIGKILL)
             except ProcessLookupError:  # it had just finished
                 pass
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            left = rank_pids(proc.pid)
+            h.expect(False, f"kill {k} at {at:.2f} s: the run hung after one "
+                     f"rank was killed; ranks left {left}, mpiexec "
+                     f"{proc.pid}\n{stacks_of(left + [proc.pid])}")
+            proc.kill()
+            proc.wait()
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            continue
         # The kill may land after the final rename (in MPI_Finalize): the
         # file is complete then, whatever the exit status says.
         complete = os.path.exists(out) and not os.path.exists(out + ".partial")

@@ -413,6 +413,21 @@ def wait_progress(h, log, tag, spectra=1, seconds=90):
         print(f"multinode: {tag}: {done}/{total} spectra done at the loss")
 
 
+def startup_crash(c, job, log, seconds=60):
+    """True if the job ended with a segmentation fault before any spectrum
+    was done; False as soon as it makes progress (or runs on)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        text = log_text(log)
+        if " done;" in text:
+            return False
+        states = job_info(c, job).get("states", [])
+        if states and all(x in TERMINAL for x in states):
+            return "Segmentation fault" in text
+        time.sleep(0.2)
+    return False
+
+
 def lose_node(h, c, work, hessrmt, launcher, how, requeue=False):
     """Loses hrnode3 in the middle of a 3-node job: the job must end within
     BOUND seconds and leave no rank behind.  With requeue, Slurm requeues
@@ -428,9 +443,21 @@ def lose_node(h, c, work, hessrmt, launcher, how, requeue=False):
         proc = h.run(6, *LONG, "-q", "-o", ref)
         print(f"multinode: {tag}: one-host reference in {proc.seconds:.1f} s")
     extra = ["--requeue", "--open-mode=append"] if requeue else []
-    job = submit(c, ["-N", "3", "--ntasks-per-node=2", *extra, "-o", log,
-                     TEMPLATE, *LONG, "-o", out], work,
-                 {"HESSRMT": hessrmt, "HESSRMT_LAUNCHER": launcher})
+    for attempt in (1, 2):
+        job = submit(c, ["-N", "3", "--ntasks-per-node=2", *extra, "-o", log,
+                         TEMPLATE, *LONG, "-o", out], work,
+                     {"HESSRMT": hessrmt, "HESSRMT_LAUNCHER": launcher})
+        if attempt == 2 or not startup_crash(c, job, log):
+            break
+        # This harness's known intermittent fault (tests/cluster/README.md):
+        # a rank dies of SIGSEGV at start-up, before the run's plan line.
+        # Reported, and tried once more; twice is a failure.
+        print(f"multinode: {tag}: a rank crashed at start-up (SIGSEGV, no "
+              f"progress); retrying once:\n{log_text(log)[-1200:]}")
+        quiet_nodes(c)
+        for p in (out, out + ".partial", out + ".lock", log):
+            if os.path.exists(p):
+                os.remove(p)
     wait_progress(h, log, tag, spectra=5)
     victim = "hrnode3"
     h.expect(len(hessrmt_in(victim, out)) == 2,

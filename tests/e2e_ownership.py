@@ -23,9 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_common import Harness, evals, rank_pids  # noqa: E402
 
 # long enough (a few seconds) for a second run to start while it writes
-ENSEMBLE = ["ensemble", "--kind", "goe", "--n", 700, "--count", 150, "-q",
+ENSEMBLE = ["ensemble", "--kind", "goe", "--n", 700, "--count", 140, "-q",
             "--no-stats"]
-HESSIAN = ["hessian", "--n", 64 * 400, "--dim", 20, "--model", "mlp:20-24-4",
+HESSIAN = ["hessian", "--n", 64 * 250, "--dim", 20, "--model", "mlp:20-24-4",
            "--batch-size", 64, "-q", "--no-stats"]
 BUSY = re.compile(r"'([^']+)' is being written by another run \(host (\S+), "
                   r"pid (\d+), started (\S+): ([^)]*)\)")
@@ -118,7 +118,7 @@ def case_stale(h, np_):
              f"stale: ranks {ranks}, partial and lock left: "
              f"{sorted(os.listdir(h.workdir))}")
     resumed = h.run(np_, *args, "--resume", check=False)
-    kept = re.search(r"(\d+) of 150 spectra are finished and kept",
+    kept = re.search(r"(\d+) of 140 spectra are finished and kept",
                      resumed.stdout)
     h.expect(resumed.returncode == 0 and kept is not None,
              f"stale lock blocked --resume: {resumed.stderr[-400:]}")
@@ -127,7 +127,7 @@ def case_stale(h, np_):
     h.expect(os.path.exists(out) and np.array_equal(evals(out), evals(solo)),
              "stale: the resumed file differs from an uninterrupted run")
     h.expect(not os.path.exists(out + ".lock"), "stale: lock left at the end")
-    print(f"stale np{np_}: resumed with {kept.group(1) if kept else '?'} of 150 "
+    print(f"stale np{np_}: resumed with {kept.group(1) if kept else '?'} of 140 "
           "kept; equal to an uninterrupted run")
 
 

@@ -198,6 +198,19 @@ def with_cluster(h, body, cpus=2):
 
 # ---- jobs -----------------------------------------------------------------
 
+def expect_same_spectra(h, out, ref, what):
+    """The spectra of out must equal ref's bit for bit; returns both
+    (None when out is missing)."""
+    if not os.path.exists(out):
+        h.expect(False, f"{what}: no output")
+        return None
+    a, b = evals(out), evals(ref)
+    h.expect(a.shape == b.shape and np.array_equal(a, b),
+             f"{what}: shapes {a.shape} {b.shape}, "
+             f"{max_rel(a, b) if a.shape == b.shape else ''}")
+    return a, b
+
+
 def check_spread(h, hosts, what, ranks=6):
     h.expect(sorted(hosts) == list(range(ranks)),
              f"{what}: ranks recorded {sorted(hosts)}")
@@ -290,14 +303,11 @@ def batch_spectra(h, c, work, hessrmt):
                 {n: [k, k + 3] for k, n in enumerate(NODES)})
         h.expect(per == want, f"batch {dist}: ranks per host {per}")
         print(f"multinode: batch {dist}: ranks per host {per}")
-        if not os.path.exists(out):
-            h.expect(False, f"batch {dist}: no output")
+        got = expect_same_spectra(h, out, ref,
+                                  f"batch spectra ({dist}): 3 nodes vs one host")
+        if got is None:
             continue
-        a, b = evals(out), evals(ref)
-        h.expect(a.shape == b.shape and np.array_equal(a, b),
-                 f"batch spectra ({dist}): 3 nodes vs one host: shapes "
-                 f"{a.shape} {b.shape}, "
-                 f"{max_rel(a, b) if a.shape == b.shape else ''}")
+        a, b = got
         print(f"multinode: batch spectra {a.shape} ({dist}): 3 nodes vs one "
               f"host: {'bit for bit' if np.array_equal(a, b) else max_rel(a, b)}")
         with h5py.File(out, "r") as f:
@@ -539,13 +549,11 @@ def finish_requeued(h, c, job, tag, victim, out, log, ref):
     if kept:
         print(f"multinode: {tag}: resumed with {kept[-1][0]} of "
               f"{kept[-1][1]} spectra kept")
-    if not os.path.exists(out):
-        h.expect(False, f"{tag}: no output after the restart")
+    got = expect_same_spectra(
+        h, out, ref, f"{tag}: requeued + resumed vs uninterrupted one-host run")
+    if got is None:
         return
-    a, b = evals(out), evals(ref)
-    h.expect(a.shape == b.shape and np.array_equal(a, b),
-             f"{tag}: requeued + resumed vs uninterrupted one-host run: "
-             f"{max_rel(a, b) if a.shape == b.shape else (a.shape, b.shape)}")
+    a, b = got
     print(f"multinode: {tag}: requeued + resumed {a.shape} vs uninterrupted: "
           f"{'bit for bit' if np.array_equal(a, b) else max_rel(a, b)}")
 

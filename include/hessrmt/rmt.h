@@ -67,6 +67,9 @@ double hr_ratio_mean_poisson_order(int k);
 /* Mean of r~ under the surmise of any index b > 0 (quadrature). */
 double hr_ratio_mean_index(double b);
 
+/* Sort v (n values) ascending. */
+void hr_sort_doubles(double *v, int64_t n);
+
 /* Kolmogorov-Smirnov distance sup |F_n - F| of a sample against a
  * distribution function; sorts the sample in place. */
 double hr_ks_distance(double *sample, int64_t n, double (*cdf)(double, void *),

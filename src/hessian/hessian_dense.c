@@ -200,36 +200,43 @@ static int assemble(hr_ctx_t *ctx, const hr_hessian_problem_t *pb,
  * error anywhere shows.  Collective over H's grid. */
 enum { CHECK_VECTORS = 2 };
 
+/* The check of the block [first, first + H->n) of H (all of it: first 0,
+ * H->n = N): vectors zero outside the block, their R-operator products
+ * restricted to its rows.  `stream` picks the random vectors. */
 static int hv_check(const hr_hessian_problem_t *pb, const hr_dmat_t *H,
-                    double *error) {
-  int64_t N = H->n, k = CHECK_VECTORS;
+                    int64_t first, uint64_t stream, double *error) {
+  int64_t N = pb->model->nparams, B = H->n, k = CHECK_VECTORS;
   MPI_Comm comm = H->grid->comm;
-  double *V = malloc((size_t)(N * k) * sizeof *V);
-  double *Y = calloc((size_t)(2 * N * k), sizeof *Y);  /* assembled, then R-op */
+  double *V = calloc((size_t)(N * k), sizeof *V), *R = calloc((size_t)(N * k), sizeof *R);
+  double *v = malloc((size_t)(B * k) * sizeof *v);
+  double *Y = calloc((size_t)(2 * B * k), sizeof *Y);  /* assembled, then R-op */
   hr_model_work_t *w = NULL;
   int64_t chunk = pb->count < 64 ? (pb->count ? pb->count : 1) : 64;
-  int rc = V && Y ? hr_model_work_create(pb->model, chunk, k, &w)
-                  : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                                 "out of memory for the H v check");
+  int rc = V && R && v && Y ? hr_model_work_create(pb->model, chunk, k, &w)
+                            : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                                           "out of memory for the H v check");
   rc = hr_agree(comm, rc);
   if (rc == HR_OK) {
     /* the same vectors on every rank */
     for (int64_t d = 0; d < k; d++)
-      for (int64_t i = 0; i < N; i++)
-        V[d * N + i] = hr_random_normal(0xc4ec, 9000, i, d, HR_STREAM_FACTOR);
-    hr_dmat_symv_lower(H, V, k, Y);
-    double *R = Y + N * k;
+      for (int64_t i = 0; i < B; i++) {
+        v[d * B + i] = hr_random_normal(0xc4ec, stream, i, d, HR_STREAM_FACTOR);
+        V[d * N + first + i] = v[d * B + i];
+      }
+    hr_dmat_symv_lower(H, v, k, Y);
     hr_problem_hvp(pb, w, chunk, V, k, R);
-    for (int64_t i = 0; i < N * k; i++) R[i] *= pb->scale;
-    if (MPI_Allreduce(MPI_IN_PLACE, Y, (int)(2 * N * k), MPI_DOUBLE, MPI_SUM,
+    for (int64_t d = 0; d < k; d++)
+      for (int64_t i = 0; i < B; i++)
+        Y[B * k + d * B + i] = pb->scale * R[d * N + first + i];
+    if (MPI_Allreduce(MPI_IN_PLACE, Y, (int)(2 * B * k), MPI_DOUBLE, MPI_SUM,
                       comm) != MPI_SUCCESS)
       rc = hr_error_set(HR_ERR_MPI, __FILE__, __LINE__, __func__,
                         "MPI_Allreduce failed in the H v check");
     *error = 0;
     for (int64_t d = 0; d < k && rc == HR_OK; d++) {
       double diff = 0, norm = 0;
-      for (int64_t i = 0; i < N; i++) {
-        double a = Y[d * N + i], b = R[d * N + i];
+      for (int64_t i = 0; i < B; i++) {
+        double a = Y[d * B + i], b = Y[B * k + d * B + i];
         diff += (a - b) * (a - b);
         norm += b * b;
       }
@@ -238,6 +245,8 @@ static int hv_check(const hr_hessian_problem_t *pb, const hr_dmat_t *H,
   }
   hr_model_work_free(w);
   free(V);
+  free(R);
+  free(v);
   free(Y);
   return rc;
 }
@@ -254,7 +263,7 @@ int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,
   rc = assemble(ctx, pb, &H, &kron);
   if (rc == HR_OK) {
     hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
-    rc = hv_check(pb, &H, &checks[HR_CHECK_HV]);
+    rc = hv_check(pb, &H, 0, 9000, &checks[HR_CHECK_HV]);
     hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
   }
   /* The Kronecker route forms one triangle of the first block: no
@@ -291,49 +300,6 @@ static int block_panel(void *vctx, int64_t col0, int64_t ncols, double *out) {
   return HR_OK;
 }
 
-/* The block times two random vectors against the R-operator's products
- * of the same vectors embedded in R^N (zero outside the block), restricted
- * to the block's rows. */
-static int block_check(const block_ctx_t *b, const hr_dmat_t *H, double *error) {
-  int64_t B = b->order, N = b->pb->model->nparams, k = CHECK_VECTORS;
-  MPI_Comm comm = H->grid->comm;
-  double *V = calloc((size_t)(N * k), sizeof *V), *R = calloc((size_t)(N * k), sizeof *R);
-  double *Y = calloc((size_t)(2 * B * k), sizeof *Y);
-  double *v = malloc((size_t)(B * k) * sizeof *v);
-  int rc = V && R && Y && v ? HR_OK
-      : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                     "out of memory for the block's H v check");
-  rc = hr_agree(comm, rc);
-  if (rc == HR_OK) {
-    for (int64_t d = 0; d < k; d++)
-      for (int64_t i = 0; i < B; i++) {
-        v[d * B + i] = hr_random_normal(0xc4ec, 9001, i, d, HR_STREAM_FACTOR);
-        V[d * N + b->first + i] = v[d * B + i];
-      }
-    hr_dmat_symv_lower(H, v, k, Y);
-    hr_problem_hvp(b->pb, b->work, b->chunk, V, k, R);
-    for (int64_t d = 0; d < k; d++)
-      for (int64_t i = 0; i < B; i++)
-        Y[B * k + d * B + i] = b->pb->scale * R[d * N + b->first + i];
-    if (MPI_Allreduce(MPI_IN_PLACE, Y, (int)(2 * B * k), MPI_DOUBLE, MPI_SUM,
-                      comm) != MPI_SUCCESS)
-      rc = hr_error_set(HR_ERR_MPI, __FILE__, __LINE__, __func__,
-                        "MPI_Allreduce failed in the block's H v check");
-    *error = 0;
-    for (int64_t d = 0; d < k && rc == HR_OK; d++) {
-      double diff = 0, norm = 0;
-      for (int64_t i = 0; i < B; i++) {
-        double a = Y[d * B + i], c = Y[B * k + d * B + i];
-        diff += (a - c) * (a - c);
-        norm += c * c;
-      }
-      *error = fmax(*error, norm > 0 ? sqrt(diff / norm) : sqrt(diff));
-    }
-  }
-  free(V); free(R); free(Y); free(v);
-  return rc;
-}
-
 int hr_hessian_dense_block(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                            double *evals, double *checks) {
   hr_hessian_problem_t pb = hr_hessian_problem(h);
@@ -359,7 +325,7 @@ int hr_hessian_dense_block(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   }
   if (rc == HR_OK) {
     hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
-    rc = block_check(&b, &H, &checks[HR_CHECK_HV]);
+    rc = hv_check(&pb, &H, h->block_first, 9001, &checks[HR_CHECK_HV]);
     hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
   }
   if (rc == HR_OK)

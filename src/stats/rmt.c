@@ -173,10 +173,14 @@ static int compare_doubles(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+void hr_sort_doubles(double *v, int64_t n) {
+  qsort(v, (size_t)n, sizeof *v, compare_doubles);
+}
+
 double hr_ks_distance(double *sample, int64_t n, double (*cdf)(double, void *),
                       void *ctx) {
   if (n <= 0) return NAN;
-  qsort(sample, (size_t)n, sizeof *sample, compare_doubles);
+  hr_sort_doubles(sample, n);
   double d = 0.0;
   for (int64_t i = 0; i < n; i++) {
     double f = cdf(sample[i], ctx);

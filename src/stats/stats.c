@@ -35,14 +35,6 @@ void hr_stats_config_default(hr_stats_config_t *cfg) {
   cfg->trim = 0.05;
 }
 
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static void sort_doubles(double *v, int64_t n) {
-  qsort(v, (size_t)n, sizeof *v, compare_doubles);
-}
 
 /* ---- the spectra, their cut and the kept levels ------------------------------ */
 
@@ -85,7 +77,7 @@ static int select_rows(const hr_stats_config_t *cfg, hr_spectra_t *sp,
                 (long long)r, (long long)i, v[i]);
       }
     memcpy(rows + used * n, v, (size_t)n * sizeof *rows);
-    sort_doubles(rows + used * n, n);
+    hr_sort_doubles(rows + used * n, n);
     used++;
   }
   if (used == 0) {
@@ -120,7 +112,7 @@ static void degeneracy_ladder(const double *rows, hr_stats_t *st) {
   }
   if (!mag) return;
   for (int64_t i = 0; i < total; i++) mag[i] = fabs(rows[i]);
-  sort_doubles(mag, total);
+  hr_sort_doubles(mag, total);
   int64_t below = 0;
   for (int i = 0; i < HR_STATS_LADDER; i++) {
     while (below < total && mag[below] <= st->ladder_cut[i]) below++;
@@ -163,7 +155,7 @@ static int pool_kept(const kept_t *k, hr_stats_t *st) {
   st->kept = malloc((size_t)k->count * sizeof *st->kept);
   if (!st->kept) HR_FAIL(HR_ERR_MEMORY, "out of memory for the kept levels");
   memcpy(st->kept, k->level, (size_t)k->count * sizeof *st->kept);
-  sort_doubles(st->kept, k->count);
+  hr_sort_doubles(st->kept, k->count);
   double q1 = st->kept[k->count / 4], q3 = st->kept[(3 * k->count) / 4];
   st->bulk_lo = q1 - 3.0 * (q3 - q1);
   st->bulk_hi = q3 + 3.0 * (q3 - q1);
@@ -377,7 +369,7 @@ static int build_pool(const kept_t *k, int64_t spectra, pool_t *p) {
     p->pool_count += n;
     p->pool_spectra++;
   }
-  sort_doubles(p->pool, p->pool_count);
+  hr_sort_doubles(p->pool, p->pool_count);
   return HR_OK;
 }
 

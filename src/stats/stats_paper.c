@@ -18,10 +18,6 @@ static const double paper_cutoffs[HR_PAPER_CUTOFFS] = {
     1e-100, 1e-90, 1e-80, 1e-70, 1e-60, 1e-50, 1e-40, 1e-30,
     1e-20,  1e-10, 1e-9,  1e-8,  1e-7,  1e-6,  1e-5,  1e-4};
 
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* ---- the laws ------------------------------------------------------------- */
 
@@ -184,7 +180,7 @@ static int build_pool(const double *rows, int64_t spectra, int64_t levels,
   if (!*pool) HR_FAIL(HR_ERR_MEMORY, "out of memory for the paper's unfolding pool");
   for (int64_t s = first; s < spectra; s++)
     p->n_pool_levels += kept_levels(rows + s * levels, levels, *pool + p->n_pool_levels);
-  qsort(*pool, (size_t)p->n_pool_levels, sizeof **pool, compare_doubles);
+  hr_sort_doubles(*pool, p->n_pool_levels);
   return HR_OK;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "hessrmt/error.h"
+#include "hessrmt/rmt.h"
 #include "hessrmt/stats.h"
 #include "hessrmt/stats_slq.h"
 
@@ -72,10 +73,6 @@ static int keep_first(const hr_spectra_t *sp, int64_t r, const double *exact,
   return HR_OK;
 }
 
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 int hr_stats_slq(const hr_spectra_t *sp, hr_stats_slq_t *q) {
   memset(q, 0, sizeof *q);
@@ -93,7 +90,7 @@ int hr_stats_slq(const hr_spectra_t *sp, hr_stats_slq_t *q) {
     int64_t m = row_atoms(sp, r, atoms);
     if (m == 0) continue;
     memcpy(exact, sp->values + r * sp->cols, (size_t)sp->cols * sizeof *exact);
-    qsort(exact, (size_t)sp->cols, sizeof *exact, compare_doubles);
+    hr_sort_doubles(exact, sp->cols);
     double w1, ks;
     distances(exact, sp->cols, atoms, m, &w1, &ks);
     if (q->spectra == 0) rc = keep_first(sp, r, exact, atoms, m, q);

@@ -233,3 +233,27 @@ void hr_dmat_symv_lower(const hr_dmat_t *a, const double *V, int64_t k,
     }
   }
 }
+
+int hr_dmat_gather_columns(const hr_dmat_t *a, const int64_t *cols, int64_t k,
+                           double *out) {
+  int64_t m = a->m;
+  memset(out, 0, (size_t)(m * k) * sizeof *out);
+  for (int64_t d = 0; d < k; d++) {
+    int64_t j = cols[d];
+    if (hr_bc_owner(j, a->nb, a->grid->npcol) != a->grid->mycol) continue;
+    int64_t lj = hr_bc_global_to_local(j, a->nb, a->grid->npcol);
+    for (int64_t li = 0; li < a->local_rows; li++)
+      out[d * m + hr_dmat_global_row(a, li)] = hr_dmat_get(a, li, lj);
+  }
+  /* Each entry has one owner, the others hold zero: a sum gathers it. */
+  int rc = HR_OK;
+  for (int64_t at = 0; at < m * k && rc == HR_OK; at += INT_MAX / 2) {
+    int64_t len = m * k - at < INT_MAX / 2 ? m * k - at : INT_MAX / 2;
+    if (MPI_Allreduce(MPI_IN_PLACE, out + at, (int)len, MPI_DOUBLE, MPI_SUM,
+                      a->grid->comm) != MPI_SUCCESS)
+      rc = hr_error_set(HR_ERR_MPI, __FILE__, __LINE__, __func__,
+                        "MPI_Allreduce failed gathering %lld columns",
+                        (long long)k);
+  }
+  return hr_agree(a->grid->comm, rc);
+}

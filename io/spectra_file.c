@@ -70,19 +70,40 @@ static hid_t parallel_fapl(MPI_Comm comm) {
   return fapl;
 }
 
-/* A 1-D or 2-D dataset, allocated at creation, unwritten parts = fill. */
+int hr_spectra_extras_add(hr_spectra_extras_t *e, const char *name,
+                          int64_t rows, int64_t cols) {
+  if (e->count >= HR_SPECTRA_MAX_EXTRAS) {
+    hr_error_set(HR_ERR_INTERNAL, __FILE__, __LINE__, __func__,
+                 "too many extra datasets for '%s'", name);
+    return -1;
+  }
+  e->item[e->count] = (hr_spectra_extra_t){name, rows, cols};
+  return e->count++;
+}
+
+int64_t hr_spectra_extras_offset(const hr_spectra_extras_t *e, int i) {
+  int64_t at = 0;
+  for (int j = 0; j < i && j < e->count; j++)
+    at += e->item[j].rows * e->item[j].cols;
+  return at;
+}
+
+/* A 1-, 2- or 3-D dataset, allocated at creation, unwritten parts = fill. */
 static int create_dataset(hid_t loc, const char *name, hid_t type, int rank,
                           const hsize_t *dims, const void *fill, hid_t *out) {
   hid_t space = H5Screate_simple(rank, dims, NULL);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  int ok = space >= 0 && dcpl >= 0 &&
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);  /* "blocks/1": its group too */
+  int ok = space >= 0 && dcpl >= 0 && lcpl >= 0 &&
+           H5Pset_create_intermediate_group(lcpl, 1) >= 0 &&
            H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
            H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC) >= 0 &&
            H5Pset_fill_value(dcpl, type, fill) >= 0;
-  *out = ok ? H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)
+  *out = ok ? H5Dcreate2(loc, name, type, space, lcpl, dcpl, H5P_DEFAULT)
             : H5I_INVALID_HID;
   char why[256] = "";
   if (*out < 0) hr_h5_reason(why);  /* before any close clears the stack */
+  if (lcpl >= 0) H5Pclose(lcpl);
   if (space >= 0) H5Sclose(space);
   if (dcpl >= 0) H5Pclose(dcpl);
   if (*out < 0) HR_FAIL(HR_ERR_IO, "cannot create dataset '%s': %s", name, why);
@@ -108,10 +129,13 @@ static int create_contents(hr_spectra_file_t *f, const char *const *names) {
     rc = create_dataset(g, names[i], H5T_IEEE_F64LE, 1, dims, &nan_d,
                         &f->checks[i]);
   H5Gclose(g);
-  hsize_t edims[2] = {(hsize_t)f->count, (hsize_t)f->extras.cols};
-  for (int i = 0; i < f->extras.count && rc == HR_OK; i++)
-    rc = create_dataset(f->file, f->extras.names[i], H5T_IEEE_F64LE, 2, edims,
-                        &nan_d, &f->extra[i]);
+  for (int i = 0; i < f->extras.count && rc == HR_OK; i++) {
+    const hr_spectra_extra_t *x = &f->extras.item[i];
+    hsize_t edims[3] = {(hsize_t)f->count, (hsize_t)x->rows, (hsize_t)x->cols};
+    if (x->rows == 1) edims[1] = (hsize_t)x->cols;
+    rc = create_dataset(f->file, x->name, H5T_IEEE_F64LE, x->rows == 1 ? 2 : 3,
+                        edims, &nan_d, &f->extra[i]);
+  }
   return rc;
 }
 
@@ -125,7 +149,7 @@ int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
    * size is known: rows, flags, checks, and room for the metadata. */
   int64_t elem = precision == HR_PRECISION_DOUBLE ? 8 : 4;
   int64_t bytes = count * n * elem + count * (1 + 8 * (int64_t)ncheck) +
-                  8 * count * f->extras.cols * f->extras.count +
+                  8 * count * hr_spectra_extras_offset(&f->extras, f->extras.count) +
                   CLOSING_METADATA_BYTES;
   HR_CHECK(hr_output_check_space(comm, f->partial, bytes));
   int rc = HR_OK;
@@ -146,19 +170,25 @@ int hr_spectra_create(MPI_Comm comm, const char *path, int64_t count,
 
 /* ---- resume ------------------------------------------------------------ */
 
+/* Open a dataset of the partial file, checking its shape: rows (cols 0),
+ * rows x cols (inner 0) or rows x inner x cols. */
 static int open_dataset_checked(hid_t loc, const char *name, int64_t rows,
-                                int64_t cols, hid_t *out) {
+                                int64_t inner, int64_t cols, hid_t *out) {
   *out = H5Dopen2(loc, name, H5P_DEFAULT);
   HR_H5(*out, "the partial file has no dataset '%s'", name);
   hid_t space = H5Dget_space(*out);
-  hsize_t dims[2] = {0, 0};
-  int rank = H5Sget_simple_extent_dims(space, dims, NULL);
+  hsize_t dims[3] = {0, 0, 0};
+  int rank = H5Sget_simple_extent_ndims(space);
+  if (rank >= 1 && rank <= 3) H5Sget_simple_extent_dims(space, dims, NULL);
   H5Sclose(space);
-  if (rank != (cols ? 2 : 1) || (int64_t)dims[0] != rows ||
-      (cols && (int64_t)dims[1] != cols))
+  int want = cols ? (inner ? 3 : 2) : 1;
+  int64_t expect[3] = {rows, inner ? inner : cols, cols};
+  int same = rank == want;
+  for (int d = 0; d < want && same; d++) same = (int64_t)dims[d] == expect[d];
+  if (!same)
     HR_FAIL(HR_ERR_INPUT, "dataset '%s' in the partial file has another shape "
-            "than this run needs (%lld x %lld)", name, (long long)rows,
-            (long long)cols);
+            "than this run needs (%lld x %lld%s)", name, (long long)rows,
+            (long long)(inner ? inner : cols), inner ? " x ..." : "");
   return HR_OK;
 }
 
@@ -170,17 +200,20 @@ static int open_contents(hr_spectra_file_t *f, const char *const *names,
     HR_FAIL(HR_ERR_INPUT, "'%s' was made with other arguments, so --resume "
             "cannot continue it.\n  it has:   %s\n  this run: %s\nRun without "
             "--resume to start again", f->partial, stored, identity);
-  HR_CHECK(open_dataset_checked(f->file, "hessian_evals", f->count, f->n,
+  HR_CHECK(open_dataset_checked(f->file, "hessian_evals", f->count, 0, f->n,
                                 &f->evals));
-  HR_CHECK(open_dataset_checked(f->file, "rows_done", f->count, 0, &f->done));
+  HR_CHECK(open_dataset_checked(f->file, "rows_done", f->count, 0, 0, &f->done));
   for (int i = 0; i < f->ncheck; i++) {
     char name[256];
     snprintf(name, sizeof name, "checks/%s", names[i]);
-    HR_CHECK(open_dataset_checked(f->file, name, f->count, 0, &f->checks[i]));
+    HR_CHECK(open_dataset_checked(f->file, name, f->count, 0, 0, &f->checks[i]));
   }
-  for (int i = 0; i < f->extras.count; i++)
-    HR_CHECK(open_dataset_checked(f->file, f->extras.names[i], f->count,
-                                  f->extras.cols, &f->extra[i]));
+  for (int i = 0; i < f->extras.count; i++) {
+    const hr_spectra_extra_t *x = &f->extras.item[i];
+    HR_CHECK(open_dataset_checked(f->file, x->name, f->count,
+                                  x->rows == 1 ? 0 : x->rows, x->cols,
+                                  &f->extra[i]));
+  }
   return HR_OK;
 }
 
@@ -245,16 +278,20 @@ int hr_spectra_read_done(hr_spectra_file_t *f, unsigned char *done) {
 
 /* ---- rows -------------------------------------------------------------- */
 
-/* Write `cols` values at (row, 0..cols) of a dataset, independently. */
-static int write_row_slab(hid_t dset, int64_t row, int64_t cols, hid_t memtype,
+/* Write row `row` of a dataset (all of its other dimensions: one value,
+ * a row, or a rows x cols slab), independently. */
+static int write_row_slab(hid_t dset, int64_t row, hid_t memtype,
                           const void *values) {
   hid_t fspace = H5Dget_space(dset);
-  hsize_t start[2] = {(hsize_t)row, 0}, extent[2] = {1, (hsize_t)cols};
-  hsize_t mdims[1] = {(hsize_t)cols};
+  hsize_t dims[3] = {1, 1, 1}, start[3] = {(hsize_t)row, 0, 0};
+  int rank = H5Sget_simple_extent_ndims(fspace);
+  herr_t st = rank >= 1 && rank <= 3 ? H5Sget_simple_extent_dims(fspace, dims, NULL) : -1;
+  dims[0] = 1;
+  hsize_t mdims[1] = {dims[1] * dims[2]};
   hid_t mspace = H5Screate_simple(1, mdims, NULL);
   hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-  herr_t st = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, extent,
-                                  NULL);
+  if (st >= 0)
+    st = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, dims, NULL);
   if (st >= 0) st = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT);
   if (st >= 0) st = H5Dwrite(dset, memtype, mspace, fspace, dxpl, values);
   char why[256] = "";
@@ -275,15 +312,15 @@ int hr_spectra_write_row(hr_spectra_file_t *f, int64_t row,
     HR_FAIL(HR_ERR_INTERNAL, "row %lld outside [0, %lld)", (long long)row,
             (long long)f->count);
   /* Memory type double: HDF5 converts to float32 for single precision. */
-  HR_CHECK(write_row_slab(f->evals, row, f->n, H5T_NATIVE_DOUBLE, evals));
+  HR_CHECK(write_row_slab(f->evals, row, H5T_NATIVE_DOUBLE, evals));
   for (int i = 0; i < f->ncheck; i++)
-    HR_CHECK(write_row_slab(f->checks[i], row, 1, H5T_NATIVE_DOUBLE, &checks[i]));
+    HR_CHECK(write_row_slab(f->checks[i], row, H5T_NATIVE_DOUBLE, &checks[i]));
   for (int i = 0; i < f->extras.count; i++)
-    HR_CHECK(write_row_slab(f->extra[i], row, f->extras.cols, H5T_NATIVE_DOUBLE,
-                            extras + i * f->extras.cols));
+    HR_CHECK(write_row_slab(f->extra[i], row, H5T_NATIVE_DOUBLE,
+                            extras + hr_spectra_extras_offset(&f->extras, i)));
   /* Marked done last: a kill between the writes leaves the row undone. */
   unsigned char one = 1;
-  HR_CHECK(write_row_slab(f->done, row, 1, H5T_NATIVE_UCHAR, &one));
+  HR_CHECK(write_row_slab(f->done, row, H5T_NATIVE_UCHAR, &one));
   return HR_OK;
 }
 

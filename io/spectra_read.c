@@ -150,6 +150,55 @@ static int read_slq(hid_t file, const char *path, hr_spectra_t *s) {
   return HR_OK;
 }
 
+/* The shape of hessian_evecs, and the per-vector checks beside it. */
+static int read_evecs(hid_t file, const char *path, hr_spectra_t *s) {
+  if (H5Lexists(file, "hessian_evecs", H5P_DEFAULT) <= 0) return HR_OK;
+  hid_t d = H5Dopen2(file, "hessian_evecs", H5P_DEFAULT);
+  if (d < 0) HR_FAIL(HR_ERR_IO, "cannot open 'hessian_evecs' in '%s'", path);
+  hid_t space = H5Dget_space(d);
+  hsize_t dims[3] = {0, 0, 0};
+  int rank = H5Sget_simple_extent_ndims(space);
+  if (rank == 3) H5Sget_simple_extent_dims(space, dims, NULL);
+  H5Sclose(space);
+  H5Dclose(d);
+  if (rank != 3 || (int64_t)dims[0] != s->rows || (int64_t)dims[2] != s->cols)
+    HR_FAIL(HR_ERR_INPUT, "'hessian_evecs' in '%s' is not spectra x 2K x N "
+            "beside its %lld x %lld eigenvalues", path, (long long)s->rows,
+            (long long)s->cols);
+  s->evec_count = (int64_t)dims[1];
+  s->evec_n = (int64_t)dims[2];
+  int64_t c = 0;
+  HR_CHECK(read_matrix(file, path, "checks/evec_residual", s->rows, &c,
+                       &s->evec_residual));
+  HR_CHECK(read_matrix(file, path, "evec_overlap_gradient", s->rows, &c,
+                       &s->evec_overlap_gradient));
+  HR_CHECK(read_matrix(file, path, "evec_overlap_classes", s->rows, &c,
+                       &s->evec_overlap_classes));
+  return HR_OK;
+}
+
+int hr_spectra_read_vectors(const char *path, int64_t row, int64_t count,
+                            int64_t n, double *out) {
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) HR_FAIL(HR_ERR_IO, "cannot open '%s'", path);
+  hid_t d = H5Dopen2(file, "hessian_evecs", H5P_DEFAULT);
+  hid_t fspace = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+  hsize_t start[3] = {(hsize_t)row, 0, 0}, extent[3] = {1, (hsize_t)count, (hsize_t)n};
+  hsize_t mdims[1] = {(hsize_t)(count * n)};
+  hid_t mspace = H5Screate_simple(1, mdims, NULL);
+  herr_t st = fspace >= 0 ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start,
+                                                NULL, extent, NULL) : -1;
+  if (st >= 0) st = H5Dread(d, H5T_NATIVE_DOUBLE, mspace, fspace, H5P_DEFAULT, out);
+  H5Sclose(mspace);
+  if (fspace >= 0) H5Sclose(fspace);
+  if (d >= 0) H5Dclose(d);
+  H5Fclose(file);
+  if (st < 0)
+    HR_FAIL(HR_ERR_IO, "cannot read row %lld of 'hessian_evecs' in '%s'",
+            (long long)row, path);
+  return HR_OK;
+}
+
 /* Provenance attributes; absent ones stay "". */
 static int read_description(hid_t file, hr_spectra_t *s) {
   HR_CHECK(hr_h5_read_string_attr(file, "command", s->command, sizeof s->command));
@@ -178,6 +227,8 @@ int hr_spectra_load(const char *path, const char *dataset, hr_spectra_t *s) {
   if (rc == HR_OK) rc = read_rank(file, s);
   if (rc == HR_OK) rc = read_description(file, s);
   if (rc == HR_OK) rc = read_slq(file, path, s);
+  if (rc == HR_OK && strcmp(dataset, "hessian_evals") == 0)
+    rc = read_evecs(file, path, s);
   H5Fclose(file);
   if (rc != HR_OK) hr_spectra_free(s);
   return rc;
@@ -190,6 +241,10 @@ void hr_spectra_free(hr_spectra_t *s) {
   free(s->slq_nodes);
   free(s->slq_weights);
   s->slq_nodes = s->slq_weights = NULL;
+  free(s->evec_residual);
+  free(s->evec_overlap_gradient);
+  free(s->evec_overlap_classes);
+  s->evec_residual = s->evec_overlap_gradient = s->evec_overlap_classes = NULL;
   s->values = NULL;
   s->done = NULL;
   s->rank = NULL;

@@ -500,7 +500,65 @@ def case_plan(h):
              f"--max-mem 60M: {proc.stderr}")
 
 
+def case_eigenvectors(h):
+    """--eigenvectors K: the analytic vectors of the (2, -1) tridiagonal
+    matrix at 1, 2 and 4 ranks, with every solver, grids and groups; GOE
+    members land on the Porter-Thomas law and the IPR 3/(N+2), a diagonal
+    (Poisson) ensemble is called localised; refusals."""
+    import json
+    n, K = 120, 3
+    i = np.arange(1, n + 1)
+    idx = list(range(K)) + list(range(n - K, n))
+    U = np.array([np.sqrt(2 / (n + 1)) * np.sin(i * (k + 1) * np.pi / (n + 1)) for k in idx])
+    first = [np.flatnonzero(np.abs(u) >= np.abs(u).max() * (1 - 1e-6))[0] for u in U]
+    U *= np.sign(U[np.arange(2 * K), first])[:, None]
+    lam = 2 - 2 * np.cos((np.array(idx) + 1) * np.pi / (n + 1))
+    for np_, extra in ((1, []), (2, ["--solver", "elpa2"]), (2, ["--solver", "pdsyevr", "--grid", "2x1"]),
+                       (4, ["--solver", "pdsyev", "--nblk", 7]), (4, ["--groups", 2, "--solver", "elpa1"])):
+        out = h.path(f"evt_{np_}_{len(extra)}_{extra[1] if extra else 'auto'}.h5")
+        h.run(np_, "ensemble", "--kind", "tridiag", "--n", n, "--count", 2, "--eigenvectors", K,
+              "--no-stats", "-q", *extra, "-o", out)
+        with h5py.File(out, "r") as f:
+            V, ev, res = f["hessian_evecs"][...], f["hessian_evals"][...], f["checks/evec_residual"][...]
+        what = f"tridiag at {np_} ranks {extra}"
+        h.expect(V.shape == (2, 2 * K, n), f"{what}: shape {V.shape}")
+        err = np.max(np.abs(V - U[None]))
+        h.expect(err < 1e-10, f"{what}: vectors off the analytic ones by {err:.2e}")
+        h.expect(np.max(np.abs(ev[:, idx] - lam[None])) < 1e-12, f"{what}: eigenvalues")
+        h.expect(np.max(res) < 1e-12, f"{what}: residuals {np.max(res):.2e}")
+    # GOE: delocalised as the theory says; Poisson (diagonal): localised
+    for kind, count, want in (("goe", 12, "Porter-Thomas (GOE-like)"), ("poisson", 3, "localised")):
+        out = h.path(f"ev_{kind}.h5")
+        h.run(2, "ensemble", "--kind", kind, "--n", 200, "--count", count, "--seed", 5,
+              "--eigenvectors", 5, "-q", "--json", out + ".json", "-o", out)
+        with open(out + ".json") as f:
+            e = json.load(f)["eigenvectors"]
+        for end in ("smallest", "largest"):
+            x = e[end]
+            h.expect(x["verdict"] == want, f"{kind} {end}: verdict {x['verdict']} ({x})")
+            if kind == "goe":
+                h.expect(abs(x["ipr_mean"] - e["ipr_goe"]) < 4 * x["ipr_sem"],
+                         f"goe {end}: IPR {x['ipr_mean']} +/- {x['ipr_sem']} vs {e['ipr_goe']}")
+                h.expect(x["porter_thomas_ks"] < x["porter_thomas_critical"],
+                         f"goe {end}: Porter-Thomas KS {x['porter_thomas_ks']}")
+            else:
+                h.expect(abs(x["ipr_mean"] - 1) < 1e-12, f"poisson {end}: IPR {x['ipr_mean']}")
+        h.expect(e["residual_max"] < 1e-13 and e["orthogonality_max"] < 1e-12,
+                 f"{kind}: residual {e['residual_max']}, orthogonality {e['orthogonality_max']}")
+        print(f"{kind}: {e['smallest']['verdict']}, IPR/GOE {e['smallest']['ipr_ratio']:.3f} "
+              f"and {e['largest']['ipr_ratio']:.3f}")
+    for args, needle in ((["--kind", "beta", "--n", 50], "--kind beta is solved as a tridiagonal"),
+                         (["--kind", "goe", "--n", 10, "--eigenvectors", 6], "asks for 12 vectors"),
+                         (["--kind", "goe", "--n", 10, "--precision", "single"], "needs --precision double")):
+        if "--eigenvectors" not in args:
+            args = args + ["--eigenvectors", 2]
+        proc = h.run(1, "ensemble", *args, "-q", "-o", h.path("ev_err.h5"), check=False)
+        h.expect(proc.returncode == 2 and needle in proc.stderr,
+                 f"{args}: exit {proc.returncode}: {proc.stderr[-300:]}")
+
+
 CASES = {
+    "eigenvectors": case_eigenvectors,
     "plan": case_plan,
     "rank_independence": case_rank_independence,
     "solvers": case_solvers,

@@ -73,6 +73,11 @@ int hr_dmat_mirror_corner(hr_dmat_t *a, int64_t split);
 void hr_dmat_symv_lower(const hr_dmat_t *a, const double *V, int64_t k,
                         double *Y);
 
+/* Global columns cols[0..k) of A, whole (m x k, column-major), on every
+ * rank of the grid.  Collective; agreed. */
+int hr_dmat_gather_columns(const hr_dmat_t *a, const int64_t *cols, int64_t k,
+                           double *out);
+
 /* max |A| over all elements, on every rank.  Collective. */
 int hr_dmat_max_abs(const hr_dmat_t *a, double *max_abs);
 

@@ -1,4 +1,4 @@
-/* Eigenvalues (only) of a symmetric matrix in block-cyclic layout, through
+/* Eigenvalues (and, on request, eigenvectors) of a symmetric matrix in block-cyclic layout, through
  * ELPA (1- or 2-stage), ScaLAPACK (pdsyevr, pdsyev) or, on a one-rank
  * grid, LAPACK's two-stage dsyev, in double or single precision.  Only the
  * lower triangle is read (for ELPA, which reads both, it is first mirrored
@@ -59,6 +59,19 @@ int64_t hr_eigensolver_workspace_bytes(hr_solver_t solver, int64_t n,
 /* All n eigenvalues, ascending, into evals (length n, on every rank of the
  * grid).  Collective over a->grid->comm; a failure is agreed on. */
 int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals);
+
+/* All n eigenvalues, ascending, and their eigenvectors: column j of z (a
+ * matrix of a's order and layout) belongs to evals[j].  Double precision
+ * only.  ELPA computes all N vectors (its subset is the lowest nev, and
+ * both ends are wanted), pdsyevr and pdsyev with JOBZ = 'V', one rank
+ * LAPACK's dsyevd.  Collective; agreed. */
+int hr_eigensolver_solve_vectors(hr_solver_t solver, hr_dmat_t *a,
+                                 double *evals, hr_dmat_t *z);
+
+/* Estimated extra bytes per rank of the vector solve beyond the matrix and
+ * z. */
+int64_t hr_eigensolver_vectors_workspace_bytes(hr_solver_t solver, int64_t n,
+                                               int64_t nb, const hr_grid_t *grid);
 
 /* All n eigenvalues, ascending, of a small symmetric matrix held whole by
  * one rank (column-major, the `uplo` triangle referenced: "L" or "U";

@@ -46,6 +46,13 @@ enum {
   HR_N_CHECKS
 };
 
+/* A principal sub-matrix: parameters [first, first + count). */
+enum { HR_HESSIAN_MAX_BLOCKS = 6 };
+typedef struct {
+  int64_t first, count;
+  char desc[128];              /* "block of layer 1", "block of tensors 2:3" */
+} hr_hessian_block_t;
+
 typedef struct {
   hr_dataset_spec_t spec;
   int64_t rows, dim, classes;  /* whole dataset; model outputs */
@@ -68,10 +75,16 @@ typedef struct {
   double *targets;             /* this rank's targets, or NULL */
   double scale;                /* 1/rows for the mean reduction, else 1 */
   /* --block / --params: the principal sub-matrix of parameters
-   * [block_first, block_first + block_count) (count 0: all of H) */
+   * [block_first, block_first + block_count) being solved (count 0: all
+   * of H), one of the run's `nblocks` blocks (the first: hessian_evals;
+   * the others: blocks/1, blocks/2, ...) */
   int64_t block_first, block_count;
-  char block_desc[128];        /* "layer 1 (tensors 2:3)" */
+  char block_desc[128];        /* "block of layer 1" */
+  int nblocks;
+  hr_hessian_block_t blocks[HR_HESSIAN_MAX_BLOCKS];
+  int block_extra;             /* blocks/1's index in run->extras */
   int slq_steps, slq_probes;   /* --slq M,K (0: none) */
+  int slq_extra, overlap_extra; /* their indices in run->extras */
 } hr_hessian_t;
 
 /* Set-up shared by hessian and train (hessian_setup.c): the data spec
@@ -86,6 +99,9 @@ int hr_hessian_prepare(hr_ctx_t *ctx, hr_hessian_t *h);
  * already loaded is kept.  Collective over comm; agreed. */
 int hr_hessian_load(hr_ctx_t *ctx, MPI_Comm comm, hr_hessian_t *h,
                     int64_t first, int64_t count);
+
+/* Make block i of h->blocks the one solved (h->block_*). */
+void hr_hessian_select_block(hr_hessian_t *h, int i);
 
 /* Labels index the outputs for ce and one-hot mse.  Collective; agreed. */
 int hr_hessian_check_labels(const hr_hessian_t *h, MPI_Comm comm);
@@ -157,6 +173,23 @@ int hr_hessian_dense_block(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
  * run->grid.comm; agreed. */
 int hr_hessian_slq(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h, int64_t k,
                    int steps, int probes, double *nodes, double *weights);
+
+/* --eigenvectors (hessian_evecs.c), after a dense or block solve that
+ * left run->vectors (the block [first, first + run->n) of H; first 0 for
+ * all of it): run->applied = H V by the R-operator over the group's rows,
+ * not the assembled matrix, so the residuals check assembly and solve
+ * together.  Collective over run->grid.comm; agreed. */
+int hr_hessian_apply_vectors(const hr_hessian_problem_t *pb, hr_run_t *run,
+                             int64_t first);
+
+/* For each of the 2K vectors v: its squared overlap (v . g)^2 / |g|^2
+ * with the gradient g of the loss over the group's rows, and |P v|^2, P
+ * the projection onto the span of the class-mean gradients (the
+ * directions Papyan finds the outliers in; NaN with --targets or without
+ * classes), both restricted to the block.  Collective; agreed. */
+int hr_hessian_vector_overlaps(const hr_hessian_problem_t *pb, hr_run_t *run,
+                               int64_t first, int64_t classes,
+                               double *gradient, double *class_means);
 
 /* The same for any problem: its model's nparams eigenvalues. */
 int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,

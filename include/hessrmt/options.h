@@ -71,6 +71,7 @@ typedef struct hr_options {
   int precision;            /* hr_precision_t */
   int grid_rows, grid_cols; /* 0 x 0 = as square as possible */
   int64_t nblk;             /* 0 = auto */
+  int64_t eigenvectors;     /* --eigenvectors K: both ends' vectors (0: none) */
   int64_t groups;
   int64_t max_mem;          /* bytes per rank; 0 = what the node has */
 

@@ -19,16 +19,31 @@
 
 #include "hessrmt/precision.h"
 
-enum { HR_SPECTRA_MAX_CHECKS = 8, HR_SPECTRA_MAX_EXTRAS = 2 };
+enum { HR_SPECTRA_MAX_CHECKS = 8, HR_SPECTRA_MAX_EXTRAS = 6 };
 
-/* More per-row data beside the eigenvalues: `count` datasets of
- * spectra x cols doubles (the stochastic Lanczos quadrature's nodes and
- * weights, say), NaN until their row is written. */
+/* More per-row data beside the eigenvalues, NaN until their row is
+ * written: one dataset each, spectra x cols (rows 1) or spectra x rows x
+ * cols (the stochastic Lanczos quadrature's nodes and weights, the
+ * eigenvectors of --eigenvectors and their residuals).  A name may be a
+ * path into /checks. */
+typedef struct {
+  const char *name;
+  int64_t rows, cols;
+} hr_spectra_extra_t;
+
 typedef struct {
   int count;
-  int64_t cols;
-  const char *names[HR_SPECTRA_MAX_EXTRAS];
+  hr_spectra_extra_t item[HR_SPECTRA_MAX_EXTRAS];
 } hr_spectra_extras_t;
+
+/* Append an extra dataset; its index, or -1 (an internal error set) past
+ * the maximum. */
+int hr_spectra_extras_add(hr_spectra_extras_t *e, const char *name,
+                          int64_t rows, int64_t cols);
+
+/* The offset of extra i in a row's buffer of all extras, one after another
+ * (i = count: the values per row in all). */
+int64_t hr_spectra_extras_offset(const hr_spectra_extras_t *e, int i);
 
 typedef struct {
   MPI_Comm comm;

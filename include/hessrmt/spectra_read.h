@@ -15,6 +15,11 @@ typedef struct {
    * NaN nodes where a probe stopped early); NULL if absent */
   double *slq_nodes, *slq_weights;
   int64_t slq_cols, slq_probes;
+  /* --eigenvectors: evec_count = 2K vectors of length evec_n per row in
+   * hessian_evecs (read a row at a time: hr_spectra_read_vectors); their
+   * residuals and, from hessian, overlaps (rows x 2K; NULL if absent) */
+  int64_t evec_count, evec_n;
+  double *evec_residual, *evec_overlap_gradient, *evec_overlap_classes;
   /* What the data are, from our files' attributes; "" when absent (files
    * written by other programs). */
   char command[32];        /* "hessian", "ensemble" */
@@ -27,5 +32,10 @@ typedef struct {
  * collective. */
 int hr_spectra_load(const char *path, const char *dataset, hr_spectra_t *s);
 void hr_spectra_free(hr_spectra_t *s);
+
+/* Row `row` of path's hessian_evecs (count x n doubles, vector after
+ * vector).  Not collective. */
+int hr_spectra_read_vectors(const char *path, int64_t row, int64_t count,
+                            int64_t n, double *out);
 
 #endif

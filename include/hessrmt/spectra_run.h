@@ -40,6 +40,18 @@ typedef struct hr_run {
    * extras.cols, one after another) on its group's rank 0. */
   hr_spectra_extras_t extras;
   double *extra;
+  /* --eigenvectors K (0: none): a problem that solves with vectors
+   * (hr_run_check_and_solve_vectors) leaves those of the K smallest and K
+   * largest eigenvalues in `vectors`, n x 2K column-major on every rank of
+   * the group (the K smallest ascending, then the K largest ascending),
+   * each signed so that its first component of largest magnitude (within a
+ * relative 1e-6) is positive; it puts A V
+   * into `applied` (same shape) by its own operator and calls
+   * hr_run_vector_extras.  The run layer adds the extras hessian_evecs
+   * and checks/evec_residual at indices evec_extra and evec_extra + 1. */
+  int64_t evec_k;
+  double *vectors, *applied;
+  int evec_extra;
   /* The statistics at the end, set by the command (with_stats 0: none). */
   int with_stats;
   hr_stats_job_t stats;
@@ -97,6 +109,30 @@ typedef int (*hr_problem_fn)(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
  * over its grid; agreed. */
 int hr_run_check_and_solve(hr_ctx_t *ctx, const hr_run_t *run, hr_dmat_t *a,
                            double *evals, double *trace, double *asymmetry);
+
+/* The same, with the eigenvectors of --eigenvectors into run->vectors
+ * (double precision; one more matrix of a's layout while it runs). */
+int hr_run_check_and_solve_vectors(hr_ctx_t *ctx, const hr_run_t *run,
+                                   hr_dmat_t *a, double *evals, double *trace,
+                                   double *asymmetry);
+
+/* Bytes per rank the vectors of --eigenvectors add to a plan of order n:
+ * the vector matrix, the solver's larger workspace and the gathered
+ * vectors (0 without --eigenvectors). */
+int64_t hr_run_vectors_bytes(const hr_run_t *run, int64_t n);
+
+/* run->applied = S run->vectors for the symmetric S whose lower triangle
+ * `a` holds again (regenerated after the solve).  Collective over a's grid. */
+int hr_run_apply_lower(const hr_run_t *run, const hr_dmat_t *a);
+
+/* On the group's first rank: the vectors and the residuals
+ * |applied_j - lambda_j vectors_j| into the row's extras (evals: the
+ * row's eigenvalues, ascending). */
+void hr_run_vector_extras(hr_run_t *run, const double *evals);
+
+/* The index of eigenvalue j of the 2K with vectors (j < K: j, else
+ * n - 2K + j). */
+int64_t hr_run_vector_index(const hr_run_t *run, int64_t j);
 
 /* The run's block size if the solver accepts it for order n on the
  * group's grid (a smaller matrix than the run's: Gram, reduced), else the

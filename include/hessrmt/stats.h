@@ -77,6 +77,38 @@ typedef struct {
                     sqrt(1e-5 max(1, range)) */
 } hr_stats_slq_t;
 
+/* --eigenvectors: what random-matrix theory predicts for eigenvectors
+ * (stats_evecs.c).  A GOE eigenvector is uniform on the unit sphere: its
+ * components' squares N v_i^2 follow the Porter-Thomas law (chi-squared
+ * with one degree of freedom for large N; exactly N Beta(1/2, (N-1)/2)),
+ * and its inverse participation ratio sum v_i^4 has mean 3/(N+2).  Each end's K vectors, pooled over the
+ * spectra, are tested against both; the vectors' residuals and
+ * orthogonality are the file's own checks, and (hessian) their overlaps
+ * with the gradient and the class-mean gradients are averaged per vector. */
+enum { HR_EVEC_ENDS = 2,    /* 0: the K smallest, 1: the K largest */
+       HR_EVEC_SHOWN = 64 };
+typedef struct {
+  int present;
+  int64_t k, n, spectra;
+  double residual_max;      /* max |A v - lambda v| / max |lambda| */
+  double orthogonality_max; /* max |V^T V - I| */
+  double ipr_goe;           /* 3 / (N + 2) */
+  struct {
+    double ipr_mean, ipr_sem, ipr_ratio;  /* mean IPR, its error, / GOE */
+    int64_t components;     /* pooled N v_i^2 tested */
+    double pt_ks, pt_p, pt_critical;      /* KS against Porter-Thomas; its
+                                             1% level */
+    const char *verdict;    /* "Porter-Thomas (GOE-like)", "localised", ... */
+  } end[HR_EVEC_ENDS];
+  /* per vector, mean over the spectra: eigenvalue, IPR, and the overlaps
+   * with the gradient and the class-mean span (NaN if absent); the
+   * HR_EVEC_SHOWN / 2 nearest each end of the spectrum when 2K is more */
+  int shown;
+  int64_t index[HR_EVEC_SHOWN];  /* the eigenvalue's index in the spectrum */
+  double eigenvalue[HR_EVEC_SHOWN], ipr[HR_EVEC_SHOWN],
+      overlap_gradient[HR_EVEC_SHOWN], overlap_classes[HR_EVEC_SHOWN];
+} hr_stats_evecs_t;
+
 /* --unfold all: one unfolding's spacing and long-range statistics.  pool,
  * poly of degrees 3, 6, 9 and 12, kde and spline. */
 enum { HR_STATS_UNFOLDINGS = 7 };
@@ -239,6 +271,9 @@ typedef struct {
 
   /* files made with hessian --slq (slq.present = 1) */
   hr_stats_slq_t slq;
+
+  /* files made with --eigenvectors (evecs.present = 1) */
+  hr_stats_evecs_t evecs;
 } hr_stats_t;
 
 /* Read cfg->path and compute everything.  Errors (missing file or

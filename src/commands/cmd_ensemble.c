@@ -85,9 +85,20 @@ static int solve_member(hr_ctx_t *ctx, hr_run_t *run, int64_t k, double *evals,
   hr_timer_stop(&ctx->timer, HR_PHASE_GENERATE);
 
   rc = hr_agree(run->grid.comm, rc);  /* before the collective checks */
-  if (rc == HR_OK)
+  if (rc == HR_OK && !run->evec_k)
     rc = hr_run_check_and_solve(ctx, run, &a, evals, &checks[CHECK_TRACE],
                                 &checks[CHECK_ASYM]);
+  if (rc == HR_OK && run->evec_k) {
+    rc = hr_run_check_and_solve_vectors(ctx, run, &a, evals,
+                                        &checks[CHECK_TRACE], &checks[CHECK_ASYM]);
+    /* The residuals against the member itself, generated again from its
+     * stream (the solve destroyed it). */
+    hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
+    if (rc == HR_OK) rc = hr_agree(run->grid.comm, hr_ensemble_generate(e, (uint64_t)k, &a));
+    if (rc == HR_OK) rc = hr_run_apply_lower(run, &a);
+    hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
+    hr_run_vector_extras(run, evals);
+  }
   hr_dmat_free(&a);
   return rc;
 }
@@ -134,6 +145,11 @@ static int run_ensemble(hr_ctx_t *ctx, hr_run_t *run, const hr_ensemble_t *e) {
   /* the same on every rank: agreed, so rank 0 alone reports it */
   int rc = check_gp_options(o);
   if (rc == HR_OK) rc = hr_ensemble_check(e);
+  if (rc == HR_OK && o->eigenvectors && e->kind == HR_KIND_BETA)
+    rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                      "--eigenvectors: --kind beta is solved as a tridiagonal "
+                      "matrix, eigenvalues only; use --kind goe or another "
+                      "dense kind");
   HR_CHECK(hr_agree(ctx->world, rc));
   HR_CHECK(hr_run_layout(ctx, e->n, run));
   char breakdown[512], what[128], kind[32];

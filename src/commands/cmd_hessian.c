@@ -188,39 +188,64 @@ static int parse_index(const char *text, int64_t *v) {
   return end - text;
 }
 
+/* One item of --block (a layer) or --params (FIRST:LAST tensors) into
+ * *blk; the characters it used, or 0 if it is not one. */
+static int parse_block(const hr_model_t *m, const char *text, int layer,
+                       hr_hessian_block_t *blk) {
+  int64_t a, b, n = tensor_count(m);
+  if (layer) {
+    int used = parse_index(text, &a);
+    if (!used || a >= m->nparam_layers) return 0;
+    const hr_layer_t *L = hr_model_param_layer(m, (int)a);
+    blk->first = L->offset_w;
+    blk->count = L->nweight + L->nbias;
+    snprintf(blk->desc, sizeof blk->desc, "block of layer %lld", (long long)a);
+    return used;
+  }
+  int ua = parse_index(text, &a), ub = 0;
+  if (ua && text[ua] == ':') ub = parse_index(text + ua + 1, &b);
+  if (!ua || !ub || a > b || b >= n) return 0;
+  int64_t f0, c0, f1, c1;
+  tensor_range(m, a, &f0, &c0);
+  tensor_range(m, b, &f1, &c1);
+  blk->first = f0;
+  blk->count = f1 + c1 - f0;
+  snprintf(blk->desc, sizeof blk->desc, "block of tensors %lld:%lld",
+           (long long)a, (long long)b);
+  return ua + 1 + ub;
+}
+
+/* --block L[,L...] or --params A:B[,C:D...]: the blocks to solve, the
+ * first of them current (h->block_*). */
 static int resolve_block(const hr_options_t *o, hr_hessian_t *h) {
   h->block_first = h->block_count = 0;
+  h->nblocks = 0;
   if (!o->block[0] && !o->params[0]) return HR_OK;
   if (o->block[0] && o->params[0])
     HR_FAIL(HR_ERR_USAGE, "--block and --params name the same thing two "
             "ways: give one");
   const hr_model_t *m = &h->model;
-  int64_t a, b, n = tensor_count(m);
-  if (o->block[0]) {
-    int64_t l;
-    int used = parse_index(o->block, &l);
-    if (!used || o->block[used] || l >= m->nparam_layers)
-      HR_FAIL(HR_ERR_USAGE, "--block %s: a layer with parameters, 0 to %d", o->block,
-              m->nparam_layers - 1);
-    const hr_layer_t *L = hr_model_param_layer(m, (int)l);
-    h->block_first = L->offset_w;
-    h->block_count = L->nweight + L->nbias;
-    snprintf(h->block_desc, sizeof h->block_desc, "block of layer %lld", (long long)l);
-    return HR_OK;
+  int layer = o->block[0] != 0;
+  const char *list = layer ? o->block : o->params, *at = list;
+  for (;;) {
+    if (h->nblocks == HR_HESSIAN_MAX_BLOCKS)
+      HR_FAIL(HR_ERR_USAGE, "%s %s: at most %d blocks in one run",
+              layer ? "--block" : "--params", list, HR_HESSIAN_MAX_BLOCKS);
+    int used = parse_block(m, at, layer, &h->blocks[h->nblocks]);
+    if (!used || (at[used] && at[used] != ','))
+      HR_FAIL(HR_ERR_USAGE, layer ? "--block %s: layers with parameters, 0 "
+              "to %lld, separated by commas" : "--params %s: FIRST:LAST of "
+              "the model's parameter tensors (0 to %lld, in "
+              "model.parameters() order), separated by commas", list,
+              (long long)(layer ? m->nparam_layers - 1 : tensor_count(m) - 1));
+    h->nblocks++;
+    if (!at[used]) break;
+    at += used + 1;
   }
-  int ua = parse_index(o->params, &a), ub = 0;
-  if (ua && o->params[ua] == ':') ub = parse_index(o->params + ua + 1, &b);
-  if (!ua || !ub || o->params[ua + 1 + ub] || a > b || b >= n)
-    HR_FAIL(HR_ERR_USAGE, "--params %s: FIRST:LAST of the model's %lld "
-            "parameter tensors (0 to %lld, in model.parameters() order)",
-            o->params, (long long)n, (long long)(n - 1));
-  int64_t f0, c0, f1, c1;
-  tensor_range(m, a, &f0, &c0);
-  tensor_range(m, b, &f1, &c1);
-  h->block_first = f0;
-  h->block_count = f1 + c1 - f0;
-  snprintf(h->block_desc, sizeof h->block_desc, "block of tensors %lld:%lld",
-           (long long)a, (long long)b);
+  if (h->nblocks > 1 && o->eigenvectors)
+    HR_FAIL(HR_ERR_USAGE, "--eigenvectors takes one block: give one --block "
+            "or --params range");
+  hr_hessian_select_block(h, 0);
   return HR_OK;
 }
 
@@ -252,13 +277,15 @@ static int setup(hr_ctx_t *ctx, hr_hessian_t *h) {
   HR_CHECK(plan_spectra(ctx, h));
   HR_CHECK(hr_agree(ctx->world, resolve_block(o, h)));
   HR_CHECK(hr_agree(ctx->world, resolve_slq(o, h)));
-  if (h->block_count) {
-    /* The shortcuts solve other matrices (G G^T, a projection, a smaller
-     * model) whose spectra are not a block's. */
+  /* The shortcuts solve other matrices (G G^T, a projection, a smaller
+   * model) whose spectra are not a block's and whose eigenvectors are not
+   * H's. */
+  if (h->block_count || o->eigenvectors) {
     if (o->method != HR_METHOD_AUTO && o->method != HR_METHOD_DENSE)
       HR_CHECK(hr_agree(ctx->world, hr_error_set(
-          HR_ERR_USAGE, __FILE__, __LINE__, __func__, "--block and --params "
-          "are solved by the dense method: leave --method out")));
+          HR_ERR_USAGE, __FILE__, __LINE__, __func__, "%s solved by the "
+          "dense method: leave --method out", h->block_count
+              ? "--block and --params are" : "--eigenvectors are")));
     h->method = HR_METHOD_DENSE;
     return HR_OK;
   }
@@ -297,6 +324,43 @@ static double numerical_rank(const double *v, int64_t n, hr_precision_t p) {
   return (double)r;
 }
 
+/* Blocks 1, 2, ... of --block / --params into their extras (blocks/1,
+ * ...); the row's H v and asymmetry checks become the worst over all of
+ * its blocks.  Block 0 is current again afterwards. */
+static int further_blocks(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
+                          double *checks) {
+  int rc = HR_OK;
+  for (int i = 1; i < h->nblocks && rc == HR_OK; i++) {
+    double more[HR_SPECTRA_MAX_CHECKS];
+    for (int c = 0; c < HR_SPECTRA_MAX_CHECKS; c++) more[c] = NAN;
+    hr_hessian_select_block(h, i);
+    double *evals = run->extra +
+                    hr_spectra_extras_offset(&run->extras, h->block_extra + i - 1);
+    rc = hr_hessian_dense_block(ctx, run, h, evals, more);
+    checks[HR_CHECK_HV] = fmax(checks[HR_CHECK_HV], more[HR_CHECK_HV]);
+    checks[HR_CHECK_ASYM] = fmax(checks[HR_CHECK_ASYM], more[HR_CHECK_ASYM]);
+  }
+  hr_hessian_select_block(h, 0);
+  return rc;
+}
+
+/* The residuals and overlaps of the eigenvectors the solve left. */
+static int vector_checks(hr_ctx_t *ctx, hr_run_t *run, const hr_hessian_t *h,
+                         const double *evals) {
+  hr_hessian_problem_t pb = hr_hessian_problem(h);
+  const hr_spectra_extras_t *x = &run->extras;
+  hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
+  int rc = hr_hessian_apply_vectors(&pb, run, h->block_first);
+  if (rc == HR_OK)
+    rc = hr_hessian_vector_overlaps(
+        &pb, run, h->block_first, h->classes,
+        run->extra + hr_spectra_extras_offset(x, h->overlap_extra),
+        run->extra + hr_spectra_extras_offset(x, h->overlap_extra + 1));
+  hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
+  hr_run_vector_extras(run, evals);
+  return rc;
+}
+
 static int solve_spectrum(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
                           double *evals, double *checks, void *user) {
   hr_hessian_t *h = user;
@@ -322,10 +386,13 @@ static int solve_spectrum(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
                               : hr_hessian_dense(ctx, run, h, evals, checks));
       break;
   }
+  if (h->nblocks > 1) HR_CHECK(further_blocks(ctx, run, h, checks));
+  if (run->evec_k) HR_CHECK(vector_checks(ctx, run, h, evals));
   if (h->slq_steps) {
-    int64_t mk = (int64_t)h->slq_steps * h->slq_probes;
+    const hr_spectra_extras_t *x = &run->extras;
     HR_CHECK(hr_hessian_slq(ctx, run, h, k, h->slq_steps, h->slq_probes,
-                            run->extra, run->extra + mk));
+                            run->extra + hr_spectra_extras_offset(x, h->slq_extra),
+                            run->extra + hr_spectra_extras_offset(x, h->slq_extra + 1)));
   }
   if (isnan(checks[HR_CHECK_RANK]))
     checks[HR_CHECK_RANK] = numerical_rank(evals, run->n,
@@ -335,13 +402,44 @@ static int solve_spectrum(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
 
 /* ---- plan, provenance, the command ---------------------------------------- */
 
+/* The per-row datasets beside the eigenvalues: the Lanczos estimate's
+ * nodes and weights, the eigenvectors' overlaps (the run layer adds the
+ * vectors and their residuals). */
+static int add_extras(hr_run_t *run, hr_hessian_t *h) {
+  hr_spectra_extras_t *x = &run->extras;
+  static const char *const block_names[] = {"blocks/1", "blocks/2", "blocks/3",
+                                            "blocks/4", "blocks/5"};
+  for (int i = 1; i < h->nblocks; i++) {
+    int at = hr_spectra_extras_add(x, block_names[i - 1], 1, h->blocks[i].count);
+    if (at < 0) return HR_ERR_INTERNAL;
+    if (i == 1) h->block_extra = at;
+  }
+  if (h->slq_steps) {
+    int64_t mk = (int64_t)h->slq_steps * h->slq_probes;
+    h->slq_extra = hr_spectra_extras_add(x, "slq_nodes", 1, mk);
+    if (h->slq_extra < 0 || hr_spectra_extras_add(x, "slq_weights", 1, mk) < 0)
+      return HR_ERR_INTERNAL;
+  }
+  if (run->evec_k) {
+    h->overlap_extra = hr_spectra_extras_add(x, "evec_overlap_gradient", 1,
+                                             2 * run->evec_k);
+    if (h->overlap_extra < 0 ||
+        hr_spectra_extras_add(x, "evec_overlap_classes", 1, 2 * run->evec_k) < 0)
+      return HR_ERR_INTERNAL;
+  }
+  return HR_OK;
+}
+
 int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
                           const hr_hessian_t *h, char *breakdown, size_t len) {
   hr_precision_t prec = (hr_precision_t)ctx->opts->precision;
   int64_t N = h->model.nparams, C = h->classes;
   int64_t slice = (h->batch + run->grid.size - 1) / run->grid.size;
   int64_t data = slice * (h->dim + 1 + (ctx->opts->targets[0] ? C : 0)) * 8;
-  int64_t order = N, build = 0, width = run->nblk * run->grid.npcol;
+  int64_t order = h->block_count ? h->block_count : N, build = 0;
+  for (int i = 1; i < h->nblocks; i++)
+    if (h->blocks[i].count > order) order = h->blocks[i].count;
+  int64_t width = run->nblk * run->grid.npcol;
   if (h->method == HR_METHOD_GRAM) {
     /* layer-wise rows (mine and all), K and its two factors; then the
      * serial solve's dsyevd workspace, or K distributed */
@@ -387,6 +485,18 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
    * matrix and the data. */
   int64_t phase = build > solver ? build : solver;
   if (strip > phase) phase = strip;
+  /* after the solve, one after another: the Lanczos basis of --slq, the
+   * class gradients of --eigenvectors' overlaps */
+  int64_t after = 0;
+  if (h->slq_steps)
+    after = ((int64_t)h->slq_steps * (N + h->slq_steps + 4) + N) * 8 +
+            hr_model_work_bytes(&h->model, 128, 1);
+  if (ctx->opts->eigenvectors) {
+    int64_t overlaps = (h->classes + 2) * N * 8 + hr_model_work_bytes(&h->model, 64, 16) +
+                       2 * 16 * N * 8;
+    if (overlaps > after) after = overlaps;
+  }
+  if (after > phase) phase = after;
   int64_t need = HR_MEMORY_BASELINE + data + matrix + phase + 6 * N * 8;
   if (h->method == HR_METHOD_LOWRANK) {
     /* Past rank N/2 it falls back to dense, which must fit too. */
@@ -462,6 +572,20 @@ static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
     HR_CHECK(hr_spectra_attr_int(f, "slq_steps", h->slq_steps));
     HR_CHECK(hr_spectra_attr_int(f, "slq_probes", h->slq_probes));
   }
+  if (h->nblocks > 1) {
+    char list[HR_HESSIAN_MAX_BLOCKS * 200] = "";
+    size_t used = 0;
+    for (int i = 0; i < h->nblocks && used < sizeof list; i++) {
+      char name[32] = "hessian_evals";
+      if (i) snprintf(name, sizeof name, "blocks/%d", i);
+      used += (size_t)snprintf(list + used, sizeof list - used,
+                               "%s%s: %s, parameters %lld..%lld", i ? "; " : "",
+                               name, h->blocks[i].desc,
+                               (long long)h->blocks[i].first,
+                               (long long)(h->blocks[i].first + h->blocks[i].count - 1));
+    }
+    HR_CHECK(hr_spectra_attr_string(f, NULL, "blocks", list));
+  }
   if (h->block_count) {
     HR_CHECK(hr_spectra_attr_string(f, NULL, "block", h->block_desc));
     HR_CHECK(hr_spectra_attr_int(f, "block_first", h->block_first));
@@ -496,6 +620,11 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
              h->block_desc, (long long)h->block_first,
              (long long)(h->block_first + h->block_count - 1),
              (long long)h->block_count);
+  if (h->nblocks > 1) {
+    size_t used = strlen(block);
+    snprintf(block + used, sizeof block - used, ", and %d more blocks (blocks/1..%d)",
+             h->nblocks - 1, h->nblocks - 1);
+  }
   snprintf(what, sizeof what, "%lld spectr%s of %s (N = %lld%s) over %lld rows%s "
            "of %s, method %s", (long long)h->count, h->count == 1 ? "um" : "a",
            hr_model_describe(&h->model, model, sizeof model),
@@ -510,12 +639,7 @@ static int run_hessian(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h) {
   }
   HR_CHECK(hr_run_check_memory(ctx, run, need, breakdown));
   hr_run_print_plan(ctx, run, what, need);
-  if (h->slq_steps) {
-    run->extras.count = 2;
-    run->extras.cols = (int64_t)h->slq_steps * h->slq_probes;
-    run->extras.names[0] = "slq_nodes";
-    run->extras.names[1] = "slq_weights";
-  }
+  HR_CHECK(hr_agree(ctx->world, add_extras(run, h)));
   HR_CHECK(hr_run_open(ctx, run, h->count, check_names, HR_N_CHECKS));
   if (!o->resume) HR_CHECK(write_attributes(run, h, o));
   HR_CHECK(hr_run_problems(ctx, run, solve_spectrum, h));

@@ -139,6 +139,10 @@ static int read_shape(merge_part_t *p) {
     HR_FAIL(HR_ERR_INPUT, "'%s' holds --slq estimates (slq_nodes, slq_weights), "
             "which merge does not carry over yet: merge spectra without --slq, "
             "or use the parts' own statistics", p->path);
+  if (H5Lexists(p->file, "hessian_evecs", H5P_DEFAULT) > 0)
+    HR_FAIL(HR_ERR_INPUT, "'%s' holds --eigenvectors (hessian_evecs), which "
+            "merge does not carry over yet: merge spectra without "
+            "--eigenvectors, or use the parts' own statistics", p->path);
   hid_t d = H5Dopen2(p->file, "hessian_evals", H5P_DEFAULT);
   if (d < 0) HR_FAIL(HR_ERR_INPUT, "'%s' has no dataset 'hessian_evals'", p->path);
   hid_t space = H5Dget_space(d), type = H5Dget_type(d);

@@ -223,11 +223,18 @@ static const opt_entry_t option_table[] = {
   /* layout and solver */
   {"solver", 0, OPT_CHOICE, FIELD(solver), "auto", HR_SOLVER_CHOICES, 0, 0,
    "NAME", "Eigensolver and layout",
-   "eigensolver, eigenvalues only: elpa2 (ELPA 2-stage), elpa1 (ELPA "
+   "eigensolver: elpa2 (ELPA 2-stage), elpa1 (ELPA "
    "1-stage), pdsyevr or pdsyev (ScaLAPACK; pdsyev is the leanest: the "
-   "matrix plus O(N nb)), lapack (LAPACK's two-stage dsyev, one rank per "
-   "group).  auto: lapack on one-rank groups, else elpa2 if it fits "
+   "matrix plus O(N nb)), lapack (LAPACK's two-stage dsyev, or dsyevd "
+   "with --eigenvectors; one rank per group).  auto: lapack on one-rank groups, else elpa2 if it fits "
    "--max-mem, else pdsyev", LAYOUT_COMMANDS, 1},
+  {"eigenvectors", 0, OPT_INT, FIELD(eigenvectors), "0", NULL, 0, 1e9, "K",
+   "Eigensolver and layout",
+   "also the eigenvectors of the K smallest and K largest eigenvalues "
+   "(dataset hessian_evecs, spectra x 2K x N; residuals |A v - lambda v| in "
+   "checks/evec_residual; stats tests them against random-matrix theory); "
+   "double precision, the dense path; memory: one more N x N matrix",
+   ALL_SOLVING_COMMANDS, 1},
   {"precision", 0, OPT_CHOICE, FIELD(precision), "double",
    HR_PRECISION_CHOICES, 0, 0, "P", "Eigensolver and layout",
    "precision of the matrix and the solve", LAYOUT_COMMANDS, 1},

@@ -270,8 +270,9 @@ int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,
    * asymmetry to measure; unit-direction products alone form whole
    * columns. */
   if (rc == HR_OK)
-    rc = hr_run_check_and_solve(ctx, run, &H, evals, &checks[HR_CHECK_TRACE],
-                                kron ? NULL : &checks[HR_CHECK_ASYM]);
+    rc = (run->evec_k ? hr_run_check_and_solve_vectors : hr_run_check_and_solve)(
+        ctx, run, &H, evals, &checks[HR_CHECK_TRACE],
+        kron ? NULL : &checks[HR_CHECK_ASYM]);
   hr_dmat_free(&H);
   return rc;
 }
@@ -329,8 +330,8 @@ int hr_hessian_dense_block(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
     hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
   }
   if (rc == HR_OK)
-    rc = hr_run_check_and_solve(ctx, run, &H, evals, &checks[HR_CHECK_TRACE],
-                                &checks[HR_CHECK_ASYM]);
+    rc = (run->evec_k ? hr_run_check_and_solve_vectors : hr_run_check_and_solve)(
+        ctx, run, &H, evals, &checks[HR_CHECK_TRACE], &checks[HR_CHECK_ASYM]);
   hr_model_work_free(b.work);
   free(b.E);
   free(b.HV);

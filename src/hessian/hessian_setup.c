@@ -1,6 +1,7 @@
 /* The data and the model of `hessian` and `train` (see hessian.h):
  * shape, number of outputs, the whole-dataset pass that labels and
  * standardisation need, the model and its weights, and each rank's rows. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,6 +190,12 @@ int hr_hessian_check_labels(const hr_hessian_t *h, MPI_Comm comm) {
                           (long long)(h->data.first + i), (long long)h->classes,
                           (long long)h->classes);
   return hr_agree(comm, rc);
+}
+
+void hr_hessian_select_block(hr_hessian_t *h, int i) {
+  h->block_first = h->blocks[i].first;
+  h->block_count = h->blocks[i].count;
+  snprintf(h->block_desc, sizeof h->block_desc, "%s", h->blocks[i].desc);
 }
 
 hr_hessian_problem_t hr_hessian_problem(const hr_hessian_t *h) {

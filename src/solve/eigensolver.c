@@ -319,6 +319,129 @@ int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals) {
   return HR_OK;
 }
 
+/* ---- eigenvalues and eigenvectors ------------------------------------------
+ * Double precision.  Both libraries' vector matrix is N x N in the same
+ * layout whatever subset is asked for, and ELPA counts its nev from the
+ * bottom of the spectrum, so the vectors of both ends take all of them:
+ * the back-transformation of the rest is the price, not memory. */
+
+static int vectors_elpa(hr_solver_t solver, hr_dmat_t *a, double *evals,
+                        hr_dmat_t *z) {
+  int err;
+  elpa_t h = elpa_allocate(&err);
+  HR_ELPA(err, "allocate");
+  int rc = elpa_configure(h, solver, a);
+  if (rc == HR_OK) {
+    elpa_eigenvectors(h, (double *)a->data, evals, (double *)z->data, &err);
+    if (err != ELPA_OK)
+      rc = hr_error_set(HR_ERR_SOLVER, __FILE__, __LINE__, __func__,
+                        "ELPA eigenvectors failed: %s", elpa_strerr(err));
+  }
+  int derr;
+  elpa_deallocate(h, &derr);
+  return rc;
+}
+
+static int vectors_scalapack(hr_solver_t solver, hr_dmat_t *a, double *w,
+                             hr_dmat_t *z) {
+  MPI_Comm comm = a->grid->comm;
+  const int n = (int)a->n, one = 1;
+  int m = n, nz = n, info = 0, lwork = -1, liwork = -1, iq = 0;
+  double vl = 0, vu = 0, wq = 0, *work = NULL;
+  int *iwork = NULL;
+  if (solver == HR_SOLVER_PDSYEVR) {
+    pdsyevr_("V", "A", "L", &n, a->data, &one, &one, a->desc, &vl, &vu, &one,
+             &n, &m, &nz, w, z->data, &one, &one, z->desc, &wq, &lwork, &iq,
+             &liwork, &info);
+    lwork = (int)wq + 1;
+    liwork = iq + 1;
+    HR_CHECK(alloc_agreed(comm, (void **)&work, (size_t)lwork * sizeof *work,
+                          (void **)&iwork, (size_t)liwork * sizeof *iwork));
+    pdsyevr_("V", "A", "L", &n, a->data, &one, &one, a->desc, &vl, &vu, &one,
+             &n, &m, &nz, w, z->data, &one, &one, z->desc, work, &lwork,
+             iwork, &liwork, &info);
+  } else {
+    pdsyev_("V", "L", &n, a->data, &one, &one, a->desc, w, z->data, &one,
+            &one, z->desc, &wq, &lwork, &info);
+    lwork = (int)wq + 1;
+    void *unused;
+    HR_CHECK(alloc_agreed(comm, (void **)&work, (size_t)lwork * sizeof *work,
+                          &unused, 0));
+    pdsyev_("V", "L", &n, a->data, &one, &one, a->desc, w, z->data, &one,
+            &one, z->desc, work, &lwork, &info);
+  }
+  free(work);
+  free(iwork);
+  if (info != 0 || m != n || nz != n)
+    HR_FAIL(HR_ERR_SOLVER, "%s failed: info = %d, %d of %d eigenpairs",
+            hr_solver_name(solver), info, nz, n);
+  return HR_OK;
+}
+
+/* One rank: LAPACK's divide and conquer (the two-stage driver computes no
+ * vectors), the vectors overwriting the matrix, then copied into z. */
+static int vectors_lapack(hr_dmat_t *a, double *evals, hr_dmat_t *z) {
+  if (a->grid->size != 1)
+    HR_FAIL(HR_ERR_USAGE, "--solver lapack solves on one rank, but the group "
+            "has %d: use --groups equal to the ranks, or another --solver",
+            a->grid->size);
+  const int n = (int)a->n, lda = (int)a->lld;
+  int lwork = -1, liwork = -1, iq = 0, info = 0;
+  double wq = 0, *work = NULL;
+  int *iwork = NULL;
+  dsyevd_("V", "L", &n, a->data, &lda, evals, &wq, &lwork, &iq, &liwork, &info);
+  lwork = (int)wq + 1;
+  liwork = iq + 1;
+  HR_CHECK(alloc_agreed(a->grid->comm, (void **)&work,
+                        (size_t)lwork * sizeof *work, (void **)&iwork,
+                        (size_t)liwork * sizeof *iwork));
+  dsyevd_("V", "L", &n, a->data, &lda, evals, work, &lwork, iwork, &liwork,
+          &info);
+  free(work);
+  free(iwork);
+  if (info != 0)
+    HR_FAIL(HR_ERR_SOLVER, "dsyevd failed on a %d x %d matrix: info = %d", n,
+            n, info);
+  memcpy(z->data, a->data, (size_t)a->lld * (size_t)a->local_cols * sizeof(double));
+  return HR_OK;
+}
+
+int64_t hr_eigensolver_vectors_workspace_bytes(hr_solver_t solver, int64_t n,
+                                               int64_t nb, const hr_grid_t *grid) {
+  int64_t rows = hr_bc_local_count(n, nb, grid->myrow, grid->nprow);
+  int64_t cols = hr_bc_local_count(n, nb, grid->mycol, grid->npcol);
+  /* dsyevd with vectors: LWORK 1 + 6N + 2N^2.  The distributed drivers'
+   * documented LWORK with vectors is about one more local matrix beyond
+   * O(N) terms; ELPA's back-transformation buffers are taken as twice its
+   * eigenvalue-only workspace. */
+  if (solver == HR_SOLVER_LAPACK) return (2 * n * n + 6 * n) * 8;
+  if (is_elpa(solver))
+    return 2 * hr_eigensolver_workspace_bytes(solver, n, nb, HR_PRECISION_DOUBLE,
+                                              grid);
+  return rows * cols * 8 + 24 * n * 8 + 4 * nb * (rows + cols) * 8;
+}
+
+int hr_eigensolver_solve_vectors(hr_solver_t solver, hr_dmat_t *a,
+                                 double *evals, hr_dmat_t *z) {
+  if (a->m != a->n || a->precision != HR_PRECISION_DOUBLE ||
+      z->precision != HR_PRECISION_DOUBLE || z->n != a->n || z->nb != a->nb)
+    HR_FAIL(HR_ERR_INTERNAL, "eigenvectors need square double-precision "
+            "matrices of one layout");
+  int rc = hr_eigensolver_check_nblk(solver, a->n, a->nb, a->grid->nprow,
+                                     a->grid->npcol);
+  HR_CHECK(hr_agree(a->grid->comm, rc));
+  if (is_elpa(solver)) HR_CHECK(hr_dmat_symmetrize_lower(a));
+  rc = is_elpa(solver)               ? vectors_elpa(solver, a, evals, z)
+       : solver == HR_SOLVER_LAPACK ? vectors_lapack(a, evals, z)
+                                    : vectors_scalapack(solver, a, evals, z);
+  HR_CHECK(hr_agree(a->grid->comm, rc));
+  for (int64_t i = 0; i < a->n; i++)
+    if (!isfinite(evals[i]))
+      HR_FAIL(HR_ERR_SOLVER, "the solver returned a non-finite eigenvalue "
+              "(index %lld); is the matrix finite?", (long long)i);
+  return HR_OK;
+}
+
 int hr_eigensolver_serial(double *a, int64_t n64, const char *uplo,
                           double *evals) {
   if (n64 > INT_MAX)

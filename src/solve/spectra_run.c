@@ -76,6 +76,16 @@ int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run) {
                       "ranks or more --groups",
                       (long long)n, run->groups.size);
   HR_CHECK(hr_agree(ctx->world, rc));
+  run->evec_k = o->eigenvectors;
+  if (rc == HR_OK && run->evec_k && 2 * run->evec_k > n)
+    rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                      "--eigenvectors %lld asks for %lld vectors, but the "
+                      "matrices have order %lld", (long long)run->evec_k,
+                      (long long)(2 * run->evec_k), (long long)n);
+  if (rc == HR_OK && run->evec_k && o->precision != HR_PRECISION_DOUBLE)
+    rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                      "--eigenvectors needs --precision double");
+  HR_CHECK(hr_agree(ctx->world, rc));
   int pmax = 1;
   HR_CHECK(describe_grids(ctx, run, nprow, npcol, &pmax));
   run->nblk = o->nblk ? o->nblk
@@ -90,6 +100,15 @@ static int64_t need_everywhere(hr_ctx_t *ctx, const hr_run_t *run,
                                hr_need_fn fn, const void *user,
                                char *breakdown, size_t len) {
   int64_t need = fn(ctx, run, user, breakdown, len);
+  int64_t vectors = hr_run_vectors_bytes(run, run->n);
+  if (vectors) {
+    char b[32];
+    size_t used = strlen(breakdown);
+    snprintf(breakdown + used, len > used ? len - used : 0,
+             "; --eigenvectors: %s more (the vector matrix, workspace)",
+             hr_format_bytes((double)vectors, b, sizeof b));
+    need += vectors;
+  }
   MPI_Allreduce(MPI_IN_PLACE, &need, 1, MPI_INT64_T, MPI_MAX, ctx->world);
   return need;
 }
@@ -168,11 +187,26 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
     HR_CHECK(hr_stats_check_outputs(ctx->world, run->stats.json, run->stats.plots));
   run->count = count;
   run->done = calloc((size_t)(count > 0 ? count : 1), 1);
-  if (run->extras.count)
-    run->extra = malloc((size_t)(run->extras.count * run->extras.cols) *
-                        sizeof *run->extra);
-  HR_CHECK(hr_agree(ctx->world, run->done && (run->extra || !run->extras.count)
-                                    ? HR_OK : HR_ERR_MEMORY));
+  int rc = HR_OK;
+  if (run->evec_k) {
+    int64_t k2 = 2 * run->evec_k;
+    run->evec_extra = hr_spectra_extras_add(&run->extras, "hessian_evecs", k2,
+                                            run->n);
+    if (run->evec_extra < 0 ||
+        hr_spectra_extras_add(&run->extras, "checks/evec_residual", 1, k2) < 0)
+      rc = HR_ERR_INTERNAL;
+    run->vectors = malloc((size_t)(run->n * k2) * sizeof *run->vectors);
+    run->applied = calloc((size_t)(run->n * k2), sizeof *run->applied);
+    if (rc == HR_OK && (!run->vectors || !run->applied))
+      rc = hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__, "out of "
+                        "memory for %lld eigenvectors", (long long)k2);
+  }
+  int64_t per_row = hr_spectra_extras_offset(&run->extras, run->extras.count);
+  if (per_row) run->extra = malloc((size_t)per_row * sizeof *run->extra);
+  if (rc == HR_OK && (!run->done || (per_row && !run->extra)))
+    rc = hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                      "out of memory for the run's rows");
+  HR_CHECK(hr_agree(ctx->world, rc));
   int resume = o->resume != 0;
   if (resume) {
     /* A run killed before its file existed, or before its structure
@@ -225,8 +259,10 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
 
 /* ---- the problems ---------------------------------------------------------- */
 
-int hr_run_check_and_solve(hr_ctx_t *ctx, const hr_run_t *run, hr_dmat_t *a,
-                           double *evals, double *trace, double *asymmetry) {
+/* The self-checks, the refusal of non-finite entries and the exact
+ * power-of-two scaling of hr_run_check_and_solve; *exponent undoes it. */
+static int check_and_scale(hr_ctx_t *ctx, hr_dmat_t *a, double *trace,
+                           double *asymmetry, int *exponent) {
   hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
   int64_t bad = 0;
   int rc = hr_dmat_count_nonfinite(a, &bad);
@@ -245,17 +281,105 @@ int hr_run_check_and_solve(hr_ctx_t *ctx, const hr_run_t *run, hr_dmat_t *a,
    * a power of two near 1/max|a| is exact, as is undoing it. */
   double max_abs = 0;
   HR_CHECK(hr_dmat_max_abs(a, &max_abs));
-  int exponent = 0;
+  *exponent = 0;
   if (max_abs > 0x1p40 || (max_abs > 0 && max_abs < 0x1p-40)) {
-    frexp(max_abs, &exponent);
-    hr_dmat_scale(a, ldexp(1.0, -exponent));
+    frexp(max_abs, exponent);
+    hr_dmat_scale(a, ldexp(1.0, -*exponent));
   }
+  return HR_OK;
+}
+
+int hr_run_check_and_solve(hr_ctx_t *ctx, const hr_run_t *run, hr_dmat_t *a,
+                           double *evals, double *trace, double *asymmetry) {
+  int exponent = 0;
+  HR_CHECK(check_and_scale(ctx, a, trace, asymmetry, &exponent));
   hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);
-  rc = hr_eigensolver_solve(run->solver, a, evals);
+  int rc = hr_eigensolver_solve(run->solver, a, evals);
   hr_timer_stop(&ctx->timer, HR_PHASE_SOLVE);
   if (rc == HR_OK && exponent != 0)
     for (int64_t i = 0; i < a->n; i++) evals[i] = ldexp(evals[i], exponent);
   return rc;
+}
+
+int64_t hr_run_vector_index(const hr_run_t *run, int64_t j) {
+  return j < run->evec_k ? j : run->n - 2 * run->evec_k + j;
+}
+
+/* An eigenvector's sign is arbitrary; fixing it makes files comparable
+ * across solvers, grids and rank counts: the first component within a
+ * relative 1e-6 of the largest magnitude is made positive (a tolerance,
+ * because symmetric vectors have equal largest components that rounding
+ * would otherwise pick between). */
+static void fix_signs(double *V, int64_t n, int64_t k) {
+  for (int64_t d = 0; d < k; d++) {
+    double *v = V + d * n, big = 0;
+    for (int64_t i = 0; i < n; i++) big = fmax(big, fabs(v[i]));
+    int64_t at = 0;
+    while (at < n - 1 && fabs(v[at]) < big * (1 - 1e-6)) at++;
+    if (v[at] < 0)
+      for (int64_t i = 0; i < n; i++) v[i] = -v[i];
+  }
+}
+
+int hr_run_check_and_solve_vectors(hr_ctx_t *ctx, const hr_run_t *run,
+                                   hr_dmat_t *a, double *evals, double *trace,
+                                   double *asymmetry) {
+  int exponent = 0;
+  HR_CHECK(check_and_scale(ctx, a, trace, asymmetry, &exponent));
+  hr_dmat_t z;
+  int rc = hr_dmat_create(a->grid, a->n, a->n, a->nb, HR_PRECISION_DOUBLE, &z);
+  HR_CHECK(hr_agree(a->grid->comm, rc));
+  hr_timer_start(&ctx->timer, HR_PHASE_SOLVE);
+  rc = hr_eigensolver_solve_vectors(run->solver, a, evals, &z);
+  hr_timer_stop(&ctx->timer, HR_PHASE_SOLVE);
+  int64_t k2 = 2 * run->evec_k, cols[2 * 4096];
+  if (rc == HR_OK && exponent != 0)
+    for (int64_t i = 0; i < a->n; i++) evals[i] = ldexp(evals[i], exponent);
+  /* the columns in runs of at most 4096 */
+  for (int64_t d0 = 0; d0 < k2 && rc == HR_OK; d0 += 2 * 4096) {
+    int64_t len = k2 - d0 < 2 * 4096 ? k2 - d0 : 2 * 4096;
+    for (int64_t d = 0; d < len; d++) cols[d] = hr_run_vector_index(run, d0 + d);
+    rc = hr_dmat_gather_columns(&z, cols, len, run->vectors + d0 * a->n);
+  }
+  hr_dmat_free(&z);
+  if (rc == HR_OK) fix_signs(run->vectors, a->n, k2);
+  return rc;
+}
+
+int64_t hr_run_vectors_bytes(const hr_run_t *run, int64_t n) {
+  if (!run->evec_k) return 0;
+  int64_t z = hr_dmat_local_bytes(n, n, run->nblk, HR_PRECISION_DOUBLE, &run->grid);
+  int64_t more = hr_eigensolver_vectors_workspace_bytes(run->solver, n, run->nblk,
+                                                        &run->grid) -
+                 hr_eigensolver_workspace_bytes(run->solver, n, run->nblk,
+                                                HR_PRECISION_DOUBLE, &run->grid);
+  /* vectors, their products, and the row's copy in the extras */
+  return z + (more > 0 ? more : 0) + 3 * n * 2 * run->evec_k * 8;
+}
+
+int hr_run_apply_lower(const hr_run_t *run, const hr_dmat_t *a) {
+  int64_t m = run->n * 2 * run->evec_k;
+  memset(run->applied, 0, (size_t)m * sizeof *run->applied);
+  hr_dmat_symv_lower(a, run->vectors, 2 * run->evec_k, run->applied);
+  HR_MPI(MPI_Allreduce(MPI_IN_PLACE, run->applied, (int)m, MPI_DOUBLE, MPI_SUM,
+                       a->grid->comm));
+  return HR_OK;
+}
+
+void hr_run_vector_extras(hr_run_t *run, const double *evals) {
+  if (run->grid.rank != 0 || !run->evec_k) return;
+  int64_t n = run->n, k2 = 2 * run->evec_k;
+  double *out = run->extra + hr_spectra_extras_offset(&run->extras, run->evec_extra);
+  memcpy(out, run->vectors, (size_t)(n * k2) * sizeof *out);
+  double *res = run->extra + hr_spectra_extras_offset(&run->extras, run->evec_extra + 1);
+  for (int64_t d = 0; d < k2; d++) {
+    double lambda = evals[hr_run_vector_index(run, d)], sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+      double r = run->applied[d * n + i] - lambda * run->vectors[d * n + i];
+      sum += r * r;
+    }
+    res[d] = sqrt(sum);
+  }
 }
 
 /* Progress of group 0, reported by rank 0: groups get equal shares of
@@ -445,7 +569,9 @@ void hr_run_free(hr_ctx_t *ctx, hr_run_t *run) {
   free(run->done);
   run->done = NULL;
   free(run->extra);
-  run->extra = NULL;
+  free(run->vectors);
+  free(run->applied);
+  run->extra = run->vectors = run->applied = NULL;
   hr_grid_free(&run->grid);
   hr_groups_free(&run->groups);
 }

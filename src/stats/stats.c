@@ -1,6 +1,7 @@
 /* The statistics of a spectra file (see stats.h): load, cut, ratios,
  * unfolding, long-range statistics and the verdict. */
 #include "hessrmt/stats.h"
+#include "hessrmt/stats_evecs.h"
 #include "hessrmt/stats_slq.h"
 
 #include <float.h>
@@ -734,6 +735,7 @@ static int compute(const hr_stats_config_t *cfg, hr_spectra_t *sp, hr_stats_t *s
   kept_t k = {0, NULL, NULL};
   describe(sp, st);
   int rc = hr_stats_slq(sp, &st->slq);
+  if (rc == HR_OK) rc = hr_stats_evecs(cfg->path, sp, &st->evecs);
   if (rc == HR_OK) rc = select_rows(cfg, sp, st, &rows);
   if (rc == HR_OK) {
     degeneracy_ladder(rows, st);

@@ -160,6 +160,28 @@ static void print_slq(const hr_stats_t *st, FILE *out) {
           q->ks_mean, q->ks_max);
 }
 
+/* --eigenvectors: each end against the GOE's, then the vectors shown. */
+static void print_evecs(const hr_stats_t *st, FILE *out) {
+  const hr_stats_evecs_t *e = &st->evecs;
+  if (!e->present) return;
+  static const char *ends[HR_EVEC_ENDS] = {"smallest", "largest"};
+  fprintf(out, "  eigenvectors %lld at each end of %lld spectra; residual |Av - lv| "
+          "<= %.2g max|l|, |V^T V - I| <= %.2g\n", (long long)e->k,
+          (long long)e->spectra, e->residual_max, e->orthogonality_max);
+  for (int end = 0; end < HR_EVEC_ENDS; end++)
+    fprintf(out, "    %-8s  IPR %.4g +/- %.2g = %.3f x GOE's 3/(N+2); N v_i^2 "
+            "against Porter-Thomas: KS %.4f (1%% level %.4f, %lld components): %s\n",
+            ends[end], e->end[end].ipr_mean, e->end[end].ipr_sem,
+            e->end[end].ipr_ratio, e->end[end].pt_ks, e->end[end].pt_critical,
+            (long long)e->end[end].components, e->end[end].verdict);
+  fprintf(out, "    %8s %14s %10s %14s %14s\n", "index", "eigenvalue", "IPR",
+          "(v.g)^2/|g|^2", "|P_class v|^2");
+  for (int i = 0; i < e->shown; i++)
+    fprintf(out, "    %8lld %14.6g %10.4g %14.4f %14.4f\n", (long long)e->index[i],
+            e->eigenvalue[i], e->ipr[i], e->overlap_gradient[i],
+            e->overlap_classes[i]);
+}
+
 /* --unfold all: the unfoldings side by side. */
 static void print_unfoldings(const hr_stats_t *st, FILE *out) {
   if (!st->n_unfoldings) return;
@@ -193,6 +215,7 @@ void hr_stats_print(const hr_stats_t *st, FILE *out) {
   print_unfolded(st, out);
   print_unfoldings(st, out);
   print_slq(st, out);
+  print_evecs(st, out);
   fprintf(out, "  verdict     %s\n", st->verdict_text);
   fprintf(out, "  (p-values treat samples as independent; neighbouring ratios "
           "are correlated, and the\n   GOE/GUE/GSE ratio laws are surmises, "
@@ -303,6 +326,37 @@ static void json_unfoldings(const hr_stats_t *st, json_t *j) {
                           ? json_string(st->unfolding_warning) : json_null());
 }
 
+static void json_evecs(const hr_stats_evecs_t *e, json_t *j) {
+  static const char *ends[HR_EVEC_ENDS] = {"smallest", "largest"};
+  json_t *o = json_object();
+  json_object_set_new(o, "k", json_integer(e->k));
+  json_object_set_new(o, "n", json_integer(e->n));
+  json_object_set_new(o, "spectra", json_integer(e->spectra));
+  json_object_set_new(o, "residual_max", hr_json_number(e->residual_max));
+  json_object_set_new(o, "orthogonality_max", hr_json_number(e->orthogonality_max));
+  json_object_set_new(o, "ipr_goe", hr_json_number(e->ipr_goe));
+  for (int end = 0; end < HR_EVEC_ENDS; end++) {
+    json_t *x = json_object();
+    json_object_set_new(x, "ipr_mean", hr_json_number(e->end[end].ipr_mean));
+    json_object_set_new(x, "ipr_sem", hr_json_number(e->end[end].ipr_sem));
+    json_object_set_new(x, "ipr_ratio", hr_json_number(e->end[end].ipr_ratio));
+    json_object_set_new(x, "porter_thomas_ks", hr_json_number(e->end[end].pt_ks));
+    json_object_set_new(x, "porter_thomas_p", hr_json_number(e->end[end].pt_p));
+    json_object_set_new(x, "porter_thomas_critical", hr_json_number(e->end[end].pt_critical));
+    json_object_set_new(x, "components", json_integer(e->end[end].components));
+    json_object_set_new(x, "verdict", json_string(e->end[end].verdict));
+    json_object_set_new(o, ends[end], x);
+  }
+  json_t *index = json_array();
+  for (int i = 0; i < e->shown; i++) json_array_append_new(index, json_integer(e->index[i]));
+  json_object_set_new(o, "index", index);
+  json_object_set_new(o, "eigenvalue", number_array(e->eigenvalue, e->shown));
+  json_object_set_new(o, "ipr", number_array(e->ipr, e->shown));
+  json_object_set_new(o, "overlap_gradient", number_array(e->overlap_gradient, e->shown));
+  json_object_set_new(o, "overlap_classes", number_array(e->overlap_classes, e->shown));
+  json_object_set_new(j, "eigenvectors", o);
+}
+
 static void json_unfolded(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "unfold", json_string(unfold_names[st->unfold]));
   json_object_set_new(j, "n_spacings", json_integer(st->n_spacings));
@@ -330,6 +384,7 @@ static void json_unfolded(const hr_stats_t *st, json_t *j) {
     json_object_set_new(q, "sigma", hr_json_number(st->slq.sigma));
     json_object_set_new(j, "slq", q);
   }
+  if (st->evecs.present) json_evecs(&st->evecs, j);
   json_object_set_new(j, "rigidity", st->rigidity[0] ? json_string(st->rigidity)
                                                      : json_null());
 }

@@ -119,7 +119,11 @@ int main(int argc, char **argv) {
   int n_outputs = hr_options_outputs(&opts, outputs, HR_MAX_CLAIMS);
   if (rc == HR_OK)
     rc = hr_claims_take(ctx.world, outputs, n_outputs, opts.command_line, &claims);
+  hr_provenance_t provenance = {0};
+  if (rc == HR_OK) rc = hr_agree(ctx.world, hr_options_provenance(&opts, &provenance));
+  ctx.provenance = &provenance;
   if (rc == HR_OK) rc = run_command(&ctx);
+  hr_provenance_free(&provenance);
 
   if (rc != HR_OK) {
     if (!hr_error_is_agreed()) {

@@ -2,8 +2,9 @@
 """The source layers point downhill (README, "Source layout"): files under
 decomp/ and io/ include only their own headers and the base utilities
 (errors, random streams, timers, memory, precision), also through the
-headers they include; no module below the commands includes options.h
-itself or calls a command (hr_cmd_*).  Exits 1, listing each arrow that
+headers they include; no module below the commands includes options.h,
+itself or through a header (context.h keeps the options opaque), reads
+them (`opts->`), or calls a command (hr_cmd_*).  Exits 1, listing each arrow that
 points uphill."""
 import glob
 import os
@@ -48,8 +49,10 @@ def main():
     for f in sorted(below + lower):
         rel = os.path.relpath(f, ROOT)
         text = open(f, errors="replace").read()
-        if "options" in includes(f):
+        if "options" in closure(f):
             uphill.append(f"{rel} includes options.h")
+        if re.search(r"\bopts->", text):
+            uphill.append(f"{rel} reads the command line's options (opts->)")
         calls = sorted(set(re.findall(r"\bhr_cmd_[a-z_]+\s*\(", text)))
         if calls:
             uphill.append(f"{rel} calls the command {calls}")

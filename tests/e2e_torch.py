@@ -225,6 +225,28 @@ def case_blocks(h):
                             spec, theta, x[rows], y[rows])["full"][a:b, a:b])
                         compare(h, got[i][k], want, f"{name} {flag} {items} at {np_} ranks: "
                                 f"block {i} spectrum {k}")
+        # H0's blocks by the Gram route (G restricted to the block's tensors)
+        # and the first layer's block of H by its Kronecker structure
+        # (batches of 4: G G^T of order 12, below the blocks' orders but one)
+        gn = reference_matrices(spec, theta, x[:4], y[:4])["gn"]
+        for args, a, b in cases:
+            if b - a <= 12:
+                proc = h.run(2, "hessian", "--data", h.path(f"{name}_x.npy"), "--labels",
+                             h.path(f"{name}_y.npy"), "--weights", h.path(f"{name}.h5"),
+                             "--no-stats", "-q", "--part", "gn", "--method", "gram",
+                             "--batch-size", 4, "--max-batches", 1, *args, "-o",
+                             h.path("b_gram_err.h5"), check=False)
+                h.expect(proc.returncode == 3 and "between the group's 2 ranks and the order"
+                         in proc.stderr, f"{name} {args} gram of order {b - a}: {proc.stderr[-200:]}")
+                continue
+            want = np.linalg.eigvalsh(gn[a:b, a:b])
+            ev, attrs = spectra(h, 2, name, "--part", "gn", "--method", "gram",
+                                "--batch-size", 4, "--max-batches", 1, *args)
+            h.expect(attrs["method_used"] == "gram", f"{name} {args}: {attrs['method_used']}")
+            err = np.max(np.abs(np.sort(ev[0]) - want)) / np.max(np.abs(want))
+            h.expect(err < TOL, f"{name} {' '.join(args)} gn by gram: max |dl| / max |l| = {err:.2e}")
+        ev, attrs = spectra(h, 1, name, "--part", "gn", "--block", "0,1", "--batch-size", 4)
+        h.expect(attrs["method_used"] == "gram", f"{name} gn batches of 4: auto took {attrs['method_used']}")
     # refusals
     x, y, t, theta = problem(h, "berr", "input 6, linear 4, relu, linear 3", 8, 3, seed=2)
     for args, needle in ((["--block", "2"], "--block 2: layers with parameters, 0 to 1"),
@@ -232,8 +254,10 @@ def case_blocks(h):
                          (["--block", "0,1", "--eigenvectors", "2"], "--eigenvectors takes one block"),
                          (["--block", "0,1,"], "separated by commas"),
                          (["--block", "0", "--params", "0:1"], "give one"),
-                         (["--block", "0", "--method", "gram", "--part", "gn"],
-                          "solved by the dense method")):
+                         (["--block", "0", "--method", "lowrank"],
+                          "solved by the dense or the gram method"),
+                         (["--block", "0", "--method", "gram"],
+                          "--method gram is exact only for")):
         proc = h.run(1, "hessian", "--data", h.path("berr_x.npy"), "--labels",
                      h.path("berr_y.npy"), "--weights", h.path("berr.h5"), "--no-stats",
                      "-q", *args, "-o", h.path("berr_out.h5"), check=False)

@@ -164,7 +164,7 @@ static void check_derivatives(const char *spec, int64_t D, int64_t C, int bias,
   hr_model_gn_layers(&p.m, p.theta, &p.s, p.w, Dl, Al);
   double *K = malloc((size_t)(R * R) * sizeof *K), *Kd = malloc((size_t)(R * R) * sizeof *Kd);
   double *Ka = malloc((size_t)(p.s.count * p.s.count) * sizeof *Ka);
-  hr_model_gram_from_layers(&p.m, Dl, Al, p.s.count, 0.5, K, Kd, Ka);
+  hr_model_gram_from_layers(&p.m, Dl, Al, p.s.count, 0.5, 0, 0, K, Kd, Ka);
   double kerr = 0, kmax = 0;
   for (int64_t r = 0; r < R; r++)
     for (int64_t q = 0; q <= r; q++) {

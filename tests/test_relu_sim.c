@@ -323,7 +323,7 @@ static void check_lists(void) {
            "'%s' accepted (rc %d)", bad[i], rc);
     hr_error_clear();
   }
-  hr_options_t o;
+  hr_relu_settings_t o;
   memset(&o, 0, sizeof o);
   o.n0_list = "5,8";
   o.n1_list = "6";
@@ -362,7 +362,7 @@ static void check_pack(void) {
   hr_relu_run_t run = make_run(3, 4, 2, 5, 3, 0);
   EXPECT(hr_relu_descend(&run, 1e-3) == HR_OK, "descent");
   int64_t N = run.model.nparams;
-  hr_options_t o;
+  hr_relu_settings_t o;
   memset(&o, 0, sizeof o);
   o.runs = 2;
   o.iters = 3;

@@ -46,6 +46,21 @@ enum {
   HR_N_CHECKS
 };
 
+/* What hr_hessian_prepare takes from the command line; the front end
+ * fills it (hr_options_hessian_setup). */
+typedef struct hr_hessian_setup {
+  hr_dataset_spec_t spec;       /* --data, --labels, ..., the synthetic shape */
+  const char *targets;          /* --targets, or "" */
+  const char *targets_dset;
+  const char *model, *weights;  /* --model, --weights (each may be "") */
+  int bias;
+  hr_activation_t activation;
+  hr_loss_t loss;
+  int64_t classes;              /* --classes (0: from the model or data) */
+  uint64_t init_seed;
+  int scale_pixels, standardize, dry_run;
+} hr_hessian_setup_t;
+
 /* A principal sub-matrix: parameters [first, first + count). */
 enum { HR_HESSIAN_MAX_BLOCKS = 6 };
 typedef struct {
@@ -54,6 +69,7 @@ typedef struct {
 } hr_hessian_block_t;
 
 typedef struct {
+  hr_hessian_setup_t setup;    /* filled by the command before prepare */
   hr_dataset_spec_t spec;
   int64_t rows, dim, classes;  /* whole dataset; model outputs */
   char model_spec[1024];       /* --model, or the one --weights stores */
@@ -88,7 +104,7 @@ typedef struct {
 } hr_hessian_t;
 
 /* Set-up shared by hessian and train (hessian_setup.c): the data spec
- * from the options, the dataset's shape, the number of outputs (model,
+ * from h->setup, the dataset's shape, the number of outputs (model,
  * targets, --classes or the largest label), the standardisation fitted on
  * the whole dataset, the model and theta (--weights or --init-seed).
  * h->part is left alone.  Collective over ctx->world. */

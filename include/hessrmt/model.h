@@ -207,10 +207,12 @@ void hr_model_first_curvature(const hr_model_t *m, const double *theta,
                               hr_model_work_t *w, double *M);
 
 /* K = scale G G^T (lower triangle of an R x R row-major array, R = S*C)
- * from the layer-wise rows of S samples; Kd (R x R) and Ka (S x S) are
- * scratch. */
+ * from the layer-wise rows of S samples, G restricted to the parameters
+ * [first, first + count) (whole tensors; count 0: all of them); Kd
+ * (R x R) and Ka (S x S) are scratch. */
 void hr_model_gram_from_layers(const hr_model_t *m, const double *D,
                                const double *A, int64_t S, double scale,
-                               double *K, double *Kd, double *Ka);
+                               int64_t first, int64_t count, double *K,
+                               double *Kd, double *Ka);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "hessrmt/provenance.h"
+
 /* Commands, as bits so an option can belong to several. */
 typedef enum {
   HR_CMD_NONE = 0,
@@ -134,6 +136,28 @@ typedef int (*hr_option_visitor_t)(const char *name, const char *value,
                                    int identity, void *ctx);
 int hr_options_visit(const hr_options_t *opts, hr_option_visitor_t visit,
                      void *ctx);
+
+/* The provenance record (provenance.h) of the command line: command,
+ * command line, every option's value and the identity --resume checks.
+ * Free with hr_provenance_free. */
+int hr_options_provenance(const hr_options_t *opts, hr_provenance_t *p);
+
+/* The data and model set-up of hessian and train (hessian.h): the data
+ * spec, --targets, --model, --weights, --bias, --activation, --loss,
+ * --classes, --init-seed, --scale-pixels, --standardize, --dry-run. */
+struct hr_hessian_setup;
+void hr_options_hessian_setup(const hr_options_t *opts, struct hr_hessian_setup *s);
+
+/* The run layer's settings (spectra_run.h): -o, --groups, --grid,
+ * --solver, --precision, --nblk, --eigenvectors, --max-mem, --quiet,
+ * --resume. */
+struct hr_run_settings;
+void hr_options_run_settings(const hr_options_t *opts, struct hr_run_settings *s);
+
+/* The ReLU simulation's settings (relu_sim.h): the size lists, --runs,
+ * --iters, --seed, --sigma, --step, --rescale-h1, --precision. */
+struct hr_relu_settings;
+void hr_options_relu_settings(const hr_options_t *opts, struct hr_relu_settings *s);
 
 /* The statistics job (stats.h) the options describe: --dataset (for the
  * stats command), --cut, --unfold, --poly-degree, --trim,

@@ -48,9 +48,21 @@ enum { HR_RELU_H0, HR_RELU_H1, HR_RELU_H, HR_RELU_PARTS };
 int hr_relu_parse_list(const char *name, const char *text, int64_t **values,
                        int *count);
 
+/* The simulation's settings from the command line (the front end fills
+ * them: hr_options_relu_settings). */
+typedef struct hr_relu_settings {
+  const char *n0_list, *n1_list, *n2_list, *m_list;  /* "10,20,50" */
+  int64_t runs, iters;
+  uint64_t seed;
+  double sigma, step;
+  int rescale_h1;
+  hr_precision_t precision;
+} hr_relu_settings_t;
+
 /* Every combination of the --n0, --n1, --n2 and --m lists, n0 outermost
  * and m innermost (itertools.product order), into a new array. */
-int hr_relu_sweep(const hr_options_t *o, hr_relu_shape_t **shapes, int *count);
+int hr_relu_sweep(const hr_relu_settings_t *o, hr_relu_shape_t **shapes,
+                  int *count);
 
 int64_t hr_relu_params(const hr_relu_shape_t *s);  /* N = n1 (n0 + n2) */
 double hr_relu_phi(const hr_relu_shape_t *s);      /* N / (n2 m) */
@@ -113,7 +125,7 @@ int hr_relu_spectra(hr_ctx_t *ctx, hr_run_t *layout, const hr_relu_run_t *run,
                     double h1_scale, hr_relu_spectra_t *out);
 
 /* Estimated bytes per rank of one run of shape s and its spectra. */
-int64_t hr_relu_memory(const hr_ctx_t *ctx, const hr_run_t *layout,
+int64_t hr_relu_memory(const hr_run_t *layout,
                        const hr_relu_shape_t *s, int64_t iters,
                        char *breakdown, size_t len);
 
@@ -136,7 +148,7 @@ typedef struct {
   double *asymmetry;                /* runs x 3 */
 } hr_relu_result_t;
 
-int hr_relu_result_create(const hr_relu_shape_t *s, const hr_options_t *o,
+int hr_relu_result_create(const hr_relu_shape_t *s, const hr_relu_settings_t *o,
                           hr_relu_result_t *res);
 void hr_relu_result_free(hr_relu_result_t *res);
 int64_t hr_relu_result_bytes(const hr_relu_shape_t *s, int64_t runs,

@@ -16,7 +16,23 @@
 #include "hessrmt/spectra_file.h"
 #include "hessrmt/stats.h"
 
+/* What the run layer takes from the command line; the front end fills it
+ * (hr_options_run_settings) before hr_run_layout. */
+typedef struct hr_run_settings {
+  const char *command;          /* "hessian", for messages */
+  const char *output;           /* -o FILE */
+  int64_t groups;               /* --groups (0: the command's choice) */
+  int grid_rows, grid_cols;     /* --grid (0 x 0: as square as possible) */
+  hr_solver_t solver;           /* --solver as given (may be auto) */
+  hr_precision_t precision;
+  int64_t nblk;                 /* 0: the solver's default */
+  int64_t eigenvectors;         /* --eigenvectors K (0: none) */
+  int64_t max_mem;              /* bytes per rank (0: what the node has) */
+  int quiet, resume;
+} hr_run_settings_t;
+
 typedef struct hr_run {
+  hr_run_settings_t set;      /* filled by the command before hr_run_layout */
   hr_groups_t groups;
   hr_grid_t grid;             /* my group's grid */
   char grid_desc[256];        /* "2x2", or each group's shape: "1x2,1x1" */
@@ -61,7 +77,8 @@ typedef struct hr_run {
  * Collective over ctx->world; agreed. */
 int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run);
 
-/* Zero a run so hr_run_free is safe before hr_run_layout has run. */
+/* Zero a run (its settings too) so hr_run_free is safe before
+ * hr_run_layout has run. */
 void hr_run_init(hr_run_t *run);
 
 /* A command's estimate of the bytes per rank its plan needs with the
@@ -152,7 +169,7 @@ int hr_run_finish(hr_ctx_t *ctx, hr_run_t *run);
 /* Release everything; a file still open (a failure before the problem
  * loop) is closed and removed unless --resume brought rows into it.
  * Collective when a file is open. */
-void hr_run_free(hr_ctx_t *ctx, hr_run_t *run);
+void hr_run_free(hr_run_t *run);
 
 /* After hr_run_finish: rank 0 reads the finished file back and prints one
  * line per spectrum (extremes, mean spacing ratio, numerical rank, and the

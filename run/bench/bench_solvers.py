@@ -9,6 +9,10 @@ so its time is per member and its peak per rank.
 
     run/bench/bench_solvers.py [--sizes 2000,4000,5130,8000] [--ranks 1,2]
         [--solvers elpa2,elpa1,pdsyevr,pdsyev,lapack] [--hessrmt build/hessrmt]
+        [--eigenvectors K]
+
+With --eigenvectors K the solves compute eigenvectors too (all N, of which
+hessrmt keeps 2K), and numpy's reference is eigh.
 
 Also times numpy's eigvalsh (LAPACK's eigenvalues-only symmetric driver,
 one core) on the same size, and reports the arithmetic floor of a
@@ -42,23 +46,26 @@ def dgemm_rate(n=2000, repeats=3):
     return 2.0 * n**3 / best
 
 
-def numpy_time(n):
-    """eigvalsh of a GOE matrix of order n (one BLAS thread)."""
+def numpy_time(n, vectors=False):
+    """eigvalsh (eigh with vectors) of a GOE matrix of order n (one BLAS
+    thread)."""
     a = np.random.default_rng(1).standard_normal((n, n))
     a = (a + a.T) / 2
     t = time.perf_counter()
-    np.linalg.eigvalsh(a)
+    (np.linalg.eigh if vectors else np.linalg.eigvalsh)(a)
     return time.perf_counter() - t
 
 
-def solve_time(hessrmt, ranks, n, solver, workdir):
+def solve_time(hessrmt, ranks, n, solver, workdir, vectors=0):
     """Solve time, grid, peak bytes per rank."""
     out = os.path.join(workdir, f"b_{n}_{ranks}_{solver}.h5")
     alone = solver == "lapack"
     cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), hessrmt, "ensemble",
            "--kind", "goe", "--n", str(n), "--count", str(ranks if alone else 1),
            "--groups", str(ranks if alone else 1), "--seed", "1",
-           "--solver", solver, "-q", "-o", out]
+           "--solver", solver, "-q", "--no-stats", "-o", out]
+    if vectors:
+        cmd += ["--eigenvectors", str(vectors)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     with h5py.File(out, "r") as f:
         t = float(f.attrs["time_solve_max"])
@@ -75,6 +82,7 @@ def main():
     p.add_argument("--ranks", default="1,2")
     p.add_argument("--solvers", default="elpa2,elpa1,pdsyevr,pdsyev,lapack")
     p.add_argument("--hessrmt", default=os.path.join(ROOT, "build", "hessrmt"))
+    p.add_argument("--eigenvectors", type=int, default=0)
     args = p.parse_args()
     rate = dgemm_rate()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -86,16 +94,16 @@ def main():
     print("Solve seconds (multiple of the floor); peak MiB per rank (multiple "
           "of the matrix share 8 N^2 / P; lapack: of 8 N^2, its own matrix)\n")
     print("| N | ranks | grid | " + " | ".join(solvers) +
-          " | numpy eigvalsh (1 core) | floor (1 core) |")
+          f" | numpy {'eigh' if args.eigenvectors else 'eigvalsh'} (1 core) | floor (1 core) |")
     print("|---|---|---|" + "---|" * len(solvers) + "---|---|")
     with tempfile.TemporaryDirectory() as work:
         for n in sizes:
             floor = 4.0 / 3.0 * n**3 / rate
-            ref = numpy_time(n)
+            ref = numpy_time(n, args.eigenvectors > 0)
             for r in ranks:
                 cells, grid = [], ""
                 for s in solvers:
-                    t, g, peak = solve_time(args.hessrmt, r, n, s, work)
+                    t, g, peak = solve_time(args.hessrmt, r, n, s, work, args.eigenvectors)
                     share = 8.0 * n * n / (1 if s == "lapack" else r)
                     grid = grid or (g if s != "lapack" else "")
                     cells.append(f"{t:.2f} s ({t / floor:.1f}x), "

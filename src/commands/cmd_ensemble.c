@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "hessrmt/options.h"
 #include "hessrmt/context.h"
 #include "hessrmt/eigensolver.h"
 #include "hessrmt/ensemble.h"
@@ -184,10 +185,11 @@ int hr_cmd_ensemble(hr_ctx_t *ctx) {
                      o->degenerate, o->outliers, o->outlier_scale};
   hr_run_t run;
   hr_run_init(&run);
+  hr_options_run_settings(ctx->opts, &run.set);
   run.with_stats = !o->no_stats;
   hr_options_stats_job(o, &run.stats);
   hr_timer_start(&ctx->timer, HR_PHASE_TOTAL);
   int rc = run_ensemble(ctx, &run, &e);
-  hr_run_free(ctx, &run);
+  hr_run_free(&run);
   return rc;
 }

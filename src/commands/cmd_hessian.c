@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hessrmt/options.h"
 #include "hessrmt/assemble.h"
 #include "hessrmt/blockcyclic.h"
 #include "hessrmt/context.h"
@@ -215,6 +216,31 @@ static int parse_block(const hr_model_t *m, const char *text, int layer,
   return ua + 1 + ub;
 }
 
+/* A block is formed by `dense` from its own columns, or, where G G^T stays
+ * exact (--part gn, logistic H), by `gram` from G restricted to the
+ * block's tensors; auto takes gram when rows x C is below every block's
+ * order.  The input-span and low-rank shortcuts are not a block's. */
+static int resolve_block_method(hr_ctx_t *ctx, hr_hessian_t *h) {
+  const hr_options_t *o = ctx->opts;
+  int64_t smallest = h->blocks[0].count;
+  for (int i = 1; i < h->nblocks; i++)
+    if (h->blocks[i].count < smallest) smallest = h->blocks[i].count;
+  int rc = HR_OK;
+  h->method = (hr_method_t)o->method;
+  if (h->method == HR_METHOD_AUTO)
+    h->method = gram_exact(h) && h->batch * h->classes < smallest
+                    ? HR_METHOD_GRAM : HR_METHOD_DENSE;
+  if (h->method == HR_METHOD_GRAM && !gram_exact(h))
+    rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                      "--method gram is exact only for the Gauss-Newton part "
+                      "(--part gn) or logistic regression; use --method dense");
+  else if (h->method != HR_METHOD_GRAM && h->method != HR_METHOD_DENSE)
+    rc = hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
+                      "--block and --params are solved by the dense or the "
+                      "gram method: leave --method out");
+  return hr_agree(ctx->world, rc);
+}
+
 /* --block L[,L...] or --params A:B[,C:D...]: the blocks to solve, the
  * first of them current (h->block_*). */
 static int resolve_block(const hr_options_t *o, hr_hessian_t *h) {
@@ -273,23 +299,22 @@ static int resolve_slq(const hr_options_t *o, hr_hessian_t *h) {
 static int setup(hr_ctx_t *ctx, hr_hessian_t *h) {
   const hr_options_t *o = ctx->opts;
   h->part = (hr_part_t)o->part;
+  hr_options_hessian_setup(o, &h->setup);
   HR_CHECK(hr_hessian_prepare(ctx, h));
   HR_CHECK(plan_spectra(ctx, h));
   HR_CHECK(hr_agree(ctx->world, resolve_block(o, h)));
   HR_CHECK(hr_agree(ctx->world, resolve_slq(o, h)));
   /* The shortcuts solve other matrices (G G^T, a projection, a smaller
-   * model) whose spectra are not a block's and whose eigenvectors are not
-   * H's. */
-  if (h->block_count || o->eigenvectors) {
+   * model) whose eigenvectors are not H's. */
+  if (o->eigenvectors) {
     if (o->method != HR_METHOD_AUTO && o->method != HR_METHOD_DENSE)
       HR_CHECK(hr_agree(ctx->world, hr_error_set(
-          HR_ERR_USAGE, __FILE__, __LINE__, __func__, "%s solved by the "
-          "dense method: leave --method out", h->block_count
-              ? "--block and --params are" : "--eigenvectors are")));
+          HR_ERR_USAGE, __FILE__, __LINE__, __func__, "--eigenvectors are "
+          "solved by the dense method: leave --method out")));
     h->method = HR_METHOD_DENSE;
     return HR_OK;
   }
-  return resolve_method(ctx, h);
+  return h->block_count ? resolve_block_method(ctx, h) : resolve_method(ctx, h);
 }
 
 /* ---- one spectrum: the rows, their labels, the loss ---------------------- */
@@ -336,7 +361,9 @@ static int further_blocks(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
     hr_hessian_select_block(h, i);
     double *evals = run->extra +
                     hr_spectra_extras_offset(&run->extras, h->block_extra + i - 1);
-    rc = hr_hessian_dense_block(ctx, run, h, evals, more);
+    rc = h->method == HR_METHOD_GRAM
+             ? hr_hessian_gram(ctx, run, h, (int64_t)checks[HR_CHECK_ROWS], evals, more)
+             : hr_hessian_dense_block(ctx, run, h, evals, more);
     checks[HR_CHECK_HV] = fmax(checks[HR_CHECK_HV], more[HR_CHECK_HV]);
     checks[HR_CHECK_ASYM] = fmax(checks[HR_CHECK_ASYM], more[HR_CHECK_ASYM]);
   }
@@ -652,11 +679,12 @@ int hr_cmd_hessian(hr_ctx_t *ctx) {
   memset(&h, 0, sizeof h);
   hr_run_t run;
   hr_run_init(&run);
+  hr_options_run_settings(ctx->opts, &run.set);
   run.with_stats = !ctx->opts->no_stats;
   hr_options_stats_job(ctx->opts, &run.stats);
   hr_timer_start(&ctx->timer, HR_PHASE_TOTAL);
   int rc = run_hessian(ctx, &run, &h);
-  hr_run_free(ctx, &run);
+  hr_run_free(&run);
   if (h.loaded) hr_dataset_free(&h.data);
   free(h.targets);
   free(h.theta);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hessrmt/options.h"
 #include "hessrmt/context.h"
 #include "hessrmt/error.h"
 #include "hessrmt/lossfit.h"

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hessrmt/options.h"
 #include "hessrmt/context.h"
 #include "hessrmt/error.h"
 #include "hessrmt/h5util.h"

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hessrmt/options.h"
 #include "hessrmt/context.h"
 #include "hessrmt/error.h"
 #include "hessrmt/memory.h"
@@ -29,6 +30,7 @@ enum { MAX_RUNS = 10000000 };
 
 /* Problem k is run k mod runs of shape k / runs. */
 typedef struct {
+  hr_relu_settings_t set;  /* from the command line */
   hr_relu_shape_t *shapes;
   int nshapes;
   int64_t runs;
@@ -58,7 +60,8 @@ static int allocated(MPI_Comm comm, int ok, const char *what) {
 
 static int setup(hr_ctx_t *ctx, sim_t *sim) {
   const hr_options_t *o = ctx->opts;
-  HR_CHECK(hr_agree(ctx->world, hr_relu_sweep(o, &sim->shapes, &sim->nshapes)));
+  hr_options_relu_settings(o, &sim->set);
+  HR_CHECK(hr_agree(ctx->world, hr_relu_sweep(&sim->set, &sim->shapes, &sim->nshapes)));
   if ((int64_t)sim->nshapes * o->runs > MAX_RUNS)
     HR_CHECK(hr_agree(ctx->world, hr_error_set(
         HR_ERR_USAGE, __FILE__, __LINE__, __func__, "%d shapes x %lld runs: "
@@ -103,7 +106,7 @@ static int plan(hr_ctx_t *ctx, hr_run_t *layout, const sim_t *sim) {
   char breakdown[512] = "", largest[512], what[256];
   int64_t need = 0;
   for (int s = 0; s < sim->nshapes; s++) {
-    int64_t n = hr_relu_memory(ctx, layout, &sim->shapes[s], o->iters,
+    int64_t n = hr_relu_memory(layout, &sim->shapes[s], o->iters,
                                largest, sizeof largest);
     if (n > need) { need = n; memcpy(breakdown, largest, sizeof breakdown); }
   }
@@ -305,7 +308,7 @@ static int alloc_results(hr_ctx_t *ctx, sim_t *sim) {
   for (int s = 0; s < sim->nshapes && rc == HR_OK; s++) {
     hr_relu_result_t *res = &sim->res[s];
     if (ctx->rank == 0) {
-      rc = hr_relu_result_create(&sim->shapes[s], ctx->opts, res);
+      rc = hr_relu_result_create(&sim->shapes[s], &sim->set, res);
     } else {
       res->shape = sim->shapes[s];
       res->N = hr_relu_params(&sim->shapes[s]);
@@ -338,9 +341,10 @@ int hr_cmd_relu_sim(hr_ctx_t *ctx) {
   memset(&sim, 0, sizeof sim);
   hr_run_t layout;
   hr_run_init(&layout);
+  hr_options_run_settings(ctx->opts, &layout.set);
   hr_timer_start(&ctx->timer, HR_PHASE_TOTAL);
   int rc = run_sim(ctx, &layout, &sim);
-  hr_run_free(ctx, &layout);
+  hr_run_free(&layout);
   sim_free(&sim);
   return rc;
 }

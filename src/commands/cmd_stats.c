@@ -2,6 +2,7 @@
  * pipeline itself is the statistics module's (stats_run.c). */
 #include <stdio.h>
 
+#include "hessrmt/options.h"
 #include "hessrmt/context.h"
 #include "hessrmt/error.h"
 #include "hessrmt/stats.h"

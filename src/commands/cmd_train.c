@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hessrmt/options.h"
 #include "hessrmt/context.h"
 #include "hessrmt/error.h"
 #include "hessrmt/h5util.h"
@@ -138,6 +139,7 @@ static int setup(hr_ctx_t *ctx, trainer_t *t) {
   const hr_options_t *o = ctx->opts;
   HR_CHECK(check_options(ctx));
   t->train.part = HR_PART_FULL;
+  hr_options_hessian_setup(o, &t->train.setup);
   HR_CHECK(hr_hessian_prepare(ctx, &t->train));
   HR_CHECK(hr_hessian_load(ctx, ctx->world, &t->train, 0, t->train.rows));
   HR_CHECK(hr_hessian_check_labels(&t->train, ctx->world));
@@ -312,9 +314,8 @@ static int write_training_state(hid_t file, void *vctx) {
   if (rc == HR_OK) rc = hr_h5_write_string_attr(file, "model", model);
   if (rc == HR_OK) rc = hr_h5_write_string_attr(file, "data", o->data);
   if (rc == HR_OK) rc = hr_h5_write_attr(file, "epoch", H5T_NATIVE_DOUBLE, &epoch);
-  char identity[4096];
-  if (rc == HR_OK) rc = hr_provenance_identity(o, identity, sizeof identity);
-  if (rc == HR_OK) rc = hr_h5_write_string_attr(file, "identity", identity);
+  if (rc == HR_OK)
+    rc = hr_h5_write_string_attr(file, "identity", e->ctx->provenance->identity);
   HR_CHECK(rc);
   herr_t st = 0;
   hid_t g = H5Gcreate2(file, "history", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -396,10 +397,9 @@ static int read_vector(hid_t loc, const char *name, double *v, int64_t n,
 
 /* The checkpoint was trained with the options that define this run
  * (data, model, optimiser, seeds); the first that differs is named. */
-static int check_identity(hid_t f, const hr_options_t *o, const char *path) {
-  char stored[4096], now[4096];
+static int check_identity(hid_t f, const char *now, const char *path) {
+  char stored[sizeof ((hr_provenance_t *)0)->identity];
   HR_CHECK(hr_h5_read_string_attr(f, "identity", stored, sizeof stored));
-  HR_CHECK(hr_provenance_identity(o, now, sizeof now));
   if (strcmp(stored, now) == 0) return HR_OK;
   const char *a = stored, *b = now;
   while (*a && *a == *b) { a++; b++; }
@@ -433,7 +433,7 @@ static int check_schedule_total(hid_t f, const hr_options_t *o, const char *path
 }
 
 /* Rank 0 reads the epoch, momentum and history of a checkpoint. */
-static int read_state(const hr_options_t *o, trainer_t *t) {
+static int read_state(const hr_options_t *o, const char *identity, trainer_t *t) {
   const char *path = o->train_resume;
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -450,7 +450,7 @@ static int read_state(const hr_options_t *o, trainer_t *t) {
     rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
                       "checkpoint '%s' is at epoch %g, not within 1..%lld "
                       "(--epochs)", path, epoch, (long long)o->epochs);
-  if (rc == HR_OK) rc = check_identity(f, o, path);
+  if (rc == HR_OK) rc = check_identity(f, identity, path);
   if (rc == HR_OK) rc = check_schedule_total(f, o, path);
   t->epochs_done = rc == HR_OK ? (int64_t)epoch : 0;
   if (rc == HR_OK)
@@ -466,7 +466,7 @@ static int read_state(const hr_options_t *o, trainer_t *t) {
 static int resume(hr_ctx_t *ctx, trainer_t *t) {
   const hr_options_t *o = ctx->opts;
   HR_CHECK(hr_weights_read(ctx->world, o->train_resume, &t->train.model, t->train.theta));
-  HR_CHECK(hr_agree(ctx->world, ctx->rank == 0 ? read_state(o, t) : HR_OK));
+  HR_CHECK(hr_agree(ctx->world, ctx->rank == 0 ? read_state(o, ctx->provenance->identity, t) : HR_OK));
   int64_t N = t->train.model.nparams;
   HR_MPI(MPI_Bcast(&t->epochs_done, 1, MPI_INT64_T, 0, ctx->world));
   HR_MPI(MPI_Bcast(t->velocity, (int)N, MPI_DOUBLE, 0, ctx->world));

@@ -16,6 +16,9 @@
 #include "hessrmt/hessian.h"
 #include "hessrmt/model.h"
 #include "hessrmt/precision.h"
+#include "hessrmt/provenance.h"
+#include "hessrmt/relu_sim.h"
+#include "hessrmt/spectra_run.h"
 #include "hessrmt/stats.h"
 #include "hessrmt/train.h"
 #include "hessrmt/version.h"
@@ -885,6 +888,104 @@ int hr_options_visit(const hr_options_t *opts, hr_option_visitor_t visit,
     HR_CHECK(visit(e->name, value, e->identity, ctx));
   }
   return HR_OK;
+}
+
+typedef struct {
+  hr_provenance_t *p;
+  size_t used;
+} provenance_ctx_t;
+
+static int record_option(const char *name, const char *value, int identity,
+                         void *vctx) {
+  provenance_ctx_t *c = vctx;
+  hr_provenance_t *p = c->p;
+  p->names[p->count] = name;  /* the table's own, static */
+  p->values[p->count] = strdup(value);
+  if (!p->values[p->count])
+    HR_FAIL(HR_ERR_MEMORY, "out of memory for the provenance of --%s", name);
+  p->count++;
+  if (!identity) return HR_OK;
+  size_t room = sizeof p->identity - c->used;
+  int n = snprintf(p->identity + c->used, room, ";%s=%s", name, value);
+  if (n < 0 || (size_t)n >= room)
+    HR_FAIL(HR_ERR_INTERNAL, "identity string too long");
+  c->used += (size_t)n;
+  return HR_OK;
+}
+
+int hr_options_provenance(const hr_options_t *o, hr_provenance_t *p) {
+  memset(p, 0, sizeof *p);
+  p->command = o->command_name;
+  p->command_line = o->command_line;
+  p->names = malloc(N_OPTIONS * sizeof *p->names);
+  p->values = malloc(N_OPTIONS * sizeof *p->values);
+  if (!p->names || !p->values) {
+    hr_provenance_free(p);
+    HR_FAIL(HR_ERR_MEMORY, "out of memory for the provenance");
+  }
+  provenance_ctx_t c = {p, 0};
+  int n = snprintf(p->identity, sizeof p->identity, "command=%s", o->command_name);
+  c.used = n > 0 ? (size_t)n : 0;
+  int rc = hr_options_visit(o, record_option, &c);
+  if (rc != HR_OK) hr_provenance_free(p);
+  return rc;
+}
+
+void hr_options_hessian_setup(const hr_options_t *o, hr_hessian_setup_t *s) {
+  memset(s, 0, sizeof *s);
+  hr_dataset_spec_t *spec = &s->spec;
+  spec->data = o->data;
+  spec->labels = o->labels[0] ? o->labels : NULL;
+  spec->features_dset = o->features_dset;
+  spec->labels_dset = o->labels_dset;
+  spec->limit = o->limit;
+  spec->no_labels = o->targets[0] != '\0';  /* regression: features only */
+  spec->n = o->rows;
+  spec->dim = o->dim;
+  spec->classes = (int)(o->classes ? o->classes : 4);
+  spec->separation = o->separation;
+  spec->seed = (uint64_t)o->seed;
+  s->targets = o->targets;
+  s->targets_dset = o->targets_dset;
+  s->model = o->model;
+  s->weights = o->weights;
+  s->bias = o->bias;
+  s->activation = (hr_activation_t)o->activation;
+  s->loss = (hr_loss_t)o->loss;
+  s->classes = o->classes;
+  s->init_seed = (uint64_t)o->init_seed;
+  s->scale_pixels = o->scale_pixels;
+  s->standardize = o->standardize;
+  s->dry_run = o->dry_run;
+}
+
+void hr_options_run_settings(const hr_options_t *o, hr_run_settings_t *s) {
+  s->command = o->command_name;
+  s->output = o->output;
+  s->groups = o->groups;
+  s->grid_rows = o->grid_rows;
+  s->grid_cols = o->grid_cols;
+  s->solver = (hr_solver_t)o->solver;
+  s->precision = (hr_precision_t)o->precision;
+  s->nblk = o->nblk;
+  s->eigenvectors = o->eigenvectors;
+  s->max_mem = o->max_mem;
+  s->quiet = o->quiet;
+  s->resume = o->resume;
+}
+
+void hr_options_relu_settings(const hr_options_t *o, hr_relu_settings_t *s) {
+  s->n0_list = o->n0_list;
+  s->n1_list = o->n1_list;
+  s->n2_list = o->n2_list;
+  s->m_list = o->m_list;
+  s->runs = o->runs;
+  s->iters = o->iters;
+  s->seed = (uint64_t)o->seed;
+  s->sigma = o->sigma;
+  s->step = o->step;
+  s->rescale_h1 = o->rescale_h1;
+  s->precision = (hr_precision_t)o->precision;
 }
 
 int hr_options_outputs(const hr_options_t *o, const char **paths, int max) {

@@ -2,40 +2,20 @@
 #include "hessrmt/provenance.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "hessrmt/error.h"
 #include "hessrmt/version.h"
 
-typedef struct {
-  char *buf;
-  size_t len, used;
-} identity_ctx_t;
-
-static int add_identity(const char *name, const char *value, int identity,
-                        void *vctx) {
-  identity_ctx_t *c = vctx;
-  if (!identity) return HR_OK;
-  int n = snprintf(c->buf + c->used, c->len - c->used, "%s%s=%s",
-                   c->used ? ";" : "", name, value);
-  if (n < 0 || (size_t)n >= c->len - c->used)
-    HR_FAIL(HR_ERR_INTERNAL, "identity string too long");
-  c->used += (size_t)n;
-  return HR_OK;
-}
-
-int hr_provenance_identity(const hr_options_t *opts, char *buf, size_t len) {
-  identity_ctx_t c = {buf, len, 0};
-  buf[0] = '\0';
-  HR_CHECK(add_identity("command", opts->command_name, 1, &c));
-  return hr_options_visit(opts, add_identity, &c);
-}
-
-static int write_option(const char *name, const char *value, int identity,
-                        void *vctx) {
-  (void)identity;
-  return hr_spectra_attr_string(vctx, "options", name, value);
+void hr_provenance_free(hr_provenance_t *p) {
+  for (int i = 0; i < p->count; i++) free(p->values[i]);
+  free(p->values);
+  free((void *)p->names);
+  p->values = NULL;
+  p->names = NULL;
+  p->count = 0;
 }
 
 /* Which OpenBLAS kernels produced the numbers, and who chose them: rank
@@ -57,31 +37,32 @@ static int write_blas(hr_spectra_file_t *f, const hr_blas_core_t *blas) {
   return hr_spectra_attr_string(f, NULL, "blas_core_openblas_choice", original);
 }
 
-static int write_all(hr_spectra_file_t *f, const hr_ctx_t *ctx,
-                     long long now) {
-  char identity[4096], stamp[64];
+static int write_all(hr_spectra_file_t *f, const hr_provenance_t *p,
+                     int ranks, const hr_blas_core_t *blas, long long now) {
+  char stamp[64];
   time_t t = (time_t)now;
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-  HR_CHECK(hr_provenance_identity(ctx->opts, identity, sizeof identity));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "program", "hessrmt"));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "version", HR_VERSION_STRING));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "build", HR_BUILD_INFO));
-  HR_CHECK(hr_spectra_attr_string(f, NULL, "command", ctx->opts->command_name));
-  HR_CHECK(hr_spectra_attr_string(f, NULL, "command_line",
-                                  ctx->opts->command_line));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "command", p->command));
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "command_line", p->command_line));
   HR_CHECK(hr_spectra_attr_string(f, NULL, "created", stamp));
-  HR_CHECK(hr_spectra_attr_string(f, NULL, "identity", identity));
-  HR_CHECK(hr_spectra_attr_int(f, "ranks", ctx->size));
-  HR_CHECK(write_blas(f, ctx->blas));
-  return hr_options_visit(ctx->opts, write_option, f);
+  HR_CHECK(hr_spectra_attr_string(f, NULL, "identity", p->identity));
+  HR_CHECK(hr_spectra_attr_int(f, "ranks", ranks));
+  HR_CHECK(write_blas(f, blas));
+  for (int i = 0; i < p->count; i++)
+    HR_CHECK(hr_spectra_attr_string(f, "options", p->names[i], p->values[i]));
+  return HR_OK;
 }
 
-int hr_provenance_write(hr_spectra_file_t *f, const hr_ctx_t *ctx) {
+int hr_provenance_write(hr_spectra_file_t *f, const hr_provenance_t *p,
+                        int ranks, const hr_blas_core_t *blas) {
   /* HDF5 metadata writes are collective and every rank must pass the same
    * value, so the time stamp is rank 0's. */
   long long now = (long long)time(NULL);
   HR_MPI(MPI_Bcast(&now, 1, MPI_LONG_LONG, 0, f->comm));
-  return hr_agree(f->comm, write_all(f, ctx, now));
+  return hr_agree(f->comm, write_all(f, p, ranks, blas, now));
 }
 
 int hr_provenance_write_timings(hr_spectra_file_t *f,

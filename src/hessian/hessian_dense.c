@@ -257,7 +257,7 @@ int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,
   int64_t N = pb->model->nparams;
   hr_dmat_t H;
   int rc = hr_dmat_create(&run->grid, N, N, hr_run_nblk_for(run, N),
-                          (hr_precision_t)ctx->opts->precision, &H);
+                          run->set.precision, &H);
   HR_CHECK(hr_agree(run->grid.comm, rc));
   int kron = 0;
   rc = assemble(ctx, pb, &H, &kron);
@@ -286,19 +286,40 @@ typedef struct {
   int64_t first, order, chunk;
   hr_model_work_t *work;
   double *E, *HV;         /* N x width each */
+  /* a block inside the first linear layer: its Kronecker route (the
+   * lower triangle only), into HV as whole-length columns */
+  int kron;
+  panel_ctx_t kp;
 } block_ctx_t;
 
 static int block_panel(void *vctx, int64_t col0, int64_t ncols, double *out) {
   block_ctx_t *b = vctx;
   int64_t N = b->pb->model->nparams;
-  memset(b->E, 0, (size_t)(N * ncols) * sizeof *b->E);
   memset(b->HV, 0, (size_t)(N * ncols) * sizeof *b->HV);
-  for (int64_t t = 0; t < ncols; t++) b->E[t * N + b->first + col0 + t] = 1.0;
-  hr_problem_hvp(b->pb, b->work, b->chunk, b->E, ncols, b->HV);
+  if (b->kron) {
+    kron_columns(&b->kp, b->first + col0, ncols, b->HV);
+  } else {
+    memset(b->E, 0, (size_t)(N * ncols) * sizeof *b->E);
+    for (int64_t t = 0; t < ncols; t++) b->E[t * N + b->first + col0 + t] = 1.0;
+    hr_problem_hvp(b->pb, b->work, b->chunk, b->E, ncols, b->HV);
+  }
+  double scale = b->kron ? 1.0 : b->pb->scale;  /* the Kronecker route's is in */
   for (int64_t t = 0; t < ncols; t++)
     for (int64_t i = 0; i < b->order; i++)
-      out[t * b->order + i] = b->pb->scale * b->HV[t * N + b->first + i];
+      out[t * b->order + i] = scale * b->HV[t * N + b->first + i];
   return HR_OK;
+}
+
+/* Whether the block lies inside the first linear layer's parameters,
+ * where that layer's Kronecker structure forms it (n N1^2 flops for the
+ * whole layer instead of 8 n N N1). */
+static int block_in_first_layer(const hr_hessian_problem_t *pb, int64_t first,
+                                int64_t order) {
+  int f = hr_model_first_linear(pb->model);
+  if (f < 0) return 0;
+  const hr_layer_t *L = &pb->model->layer[f];
+  int64_t N1 = L->out.c * (L->in.c + (L->nbias ? 1 : 0));
+  return L->offset_w == 0 && first + order <= N1;
 }
 
 int hr_hessian_dense_block(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
@@ -307,17 +328,25 @@ int hr_hessian_dense_block(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   int64_t B = h->block_count, N = pb.model->nparams;
   hr_dmat_t H;
   int rc = hr_dmat_create(&run->grid, B, B, hr_run_nblk_for(run, B),
-                          (hr_precision_t)ctx->opts->precision, &H);
+                          run->set.precision, &H);
   HR_CHECK(hr_agree(run->grid.comm, rc));
-  block_ctx_t b = {&pb, h->block_first, B, 0, NULL, NULL, NULL};
+  block_ctx_t b;
+  memset(&b, 0, sizeof b);
+  b.pb = &pb;
+  b.first = h->block_first;
+  b.order = B;
+  b.kron = block_in_first_layer(&pb, b.first, B);
+  b.kp.pb = &pb;
   int64_t width = H.nb * H.grid->npcol;
   b.chunk = pb.count < 128 ? (pb.count ? pb.count : 1) : 128;
-  b.E = malloc((size_t)(N * width) * sizeof *b.E);
+  b.E = b.kron ? NULL : malloc((size_t)(N * width) * sizeof *b.E);
   b.HV = malloc((size_t)(N * width) * sizeof *b.HV);
-  rc = b.E && b.HV ? hr_model_work_create(pb.model, b.chunk, width, &b.work)
-                   : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                                  "out of memory for %lld Hessian-vector "
-                                  "products", (long long)width);
+  rc = (b.E || b.kron) && b.HV
+           ? (b.kron ? kron_setup(&b.kp)
+                     : hr_model_work_create(pb.model, b.chunk, width, &b.work))
+           : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
+                          "out of memory for %lld Hessian-vector products",
+                          (long long)width);
   rc = hr_agree(run->grid.comm, rc);
   if (rc == HR_OK) {
     hr_timer_start(&ctx->timer, HR_PHASE_ASSEMBLE);
@@ -329,9 +358,12 @@ int hr_hessian_dense_block(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
     rc = hv_check(&pb, &H, h->block_first, 9001, &checks[HR_CHECK_HV]);
     hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
   }
+  /* The Kronecker route forms the lower triangle only: no asymmetry. */
   if (rc == HR_OK)
     rc = (run->evec_k ? hr_run_check_and_solve_vectors : hr_run_check_and_solve)(
-        ctx, run, &H, evals, &checks[HR_CHECK_TRACE], &checks[HR_CHECK_ASYM]);
+        ctx, run, &H, evals, &checks[HR_CHECK_TRACE],
+        b.kron ? NULL : &checks[HR_CHECK_ASYM]);
+  panel_free(&b.kp);
   hr_model_work_free(b.work);
   free(b.E);
   free(b.HV);

@@ -60,7 +60,7 @@ static int solve_gram_matrix(hr_ctx_t *ctx, hr_run_t *run, const double *K,
   hr_dmat_t Kd;
   HR_CHECK(hr_agree(run->grid.comm,
                     hr_dmat_create(&run->grid, m, m, nb,
-                                   (hr_precision_t)ctx->opts->precision, &Kd)));
+                                   run->set.precision, &Kd)));
   double mm = (double)m;
   const double *fill_ctx[2] = {K, &mm};
   hr_dmat_fill(&Kd, gram_entry, (void *)fill_ctx);
@@ -73,12 +73,14 @@ static int solve_gram_matrix(hr_ctx_t *ctx, hr_run_t *run, const double *K,
 int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                     int64_t rows, double *evals, double *checks) {
   MPI_Comm comm = run->grid.comm;
-  int64_t C = h->classes, N = h->model.nparams, m = rows * C;
+  /* a block's G is G restricted to its columns (whole tensors) */
+  int64_t C = h->classes, N = h->block_count ? h->block_count : h->model.nparams;
+  int64_t m = rows * C;
   int rc = HR_OK;
   if (m > N || m < run->grid.size || m > INT_MAX)
     rc = hr_error_set(HR_ERR_INPUT, __FILE__, __LINE__, __func__,
                       "--method gram needs rows x classes (%lld) between the "
-                      "group's %d ranks and N = %lld; use --method dense",
+                      "group's %d ranks and the order %lld; use --method dense",
                       (long long)m, run->grid.size, (long long)N);
   HR_CHECK(hr_agree(comm, rc));
   const hr_model_t *model = &h->model;
@@ -105,7 +107,8 @@ int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   if (rc == HR_OK && !alone) rc = hr_hessian_gather_rows(comm, myA, local, aw, A, rows);
   /* Every rank forms all of K: it is small, and this saves a reduction. */
   if (rc == HR_OK)
-    hr_model_gram_from_layers(&h->model, D, A, rows, h->scale, K, Kd, Ka);
+    hr_model_gram_from_layers(&h->model, D, A, rows, h->scale, h->block_first,
+                              h->block_count, K, Kd, Ka);
   hr_timer_stop(&ctx->timer, HR_PHASE_ASSEMBLE);
   if (!alone) {
     free(D);
@@ -121,7 +124,7 @@ int hr_hessian_gram(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   free(K);
   HR_CHECK(rc);
   checks[HR_CHECK_RANK] = NAN;  /* counted on the full spectrum below */
-  /* The other N - m eigenvalues of G^T G are exactly zero. */
+  /* The other N - m eigenvalues of G^T G (of a block's) are exactly zero. */
   hr_hessian_add_zeros(evals, m, N);
   return HR_OK;
 }

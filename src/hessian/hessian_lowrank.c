@@ -199,7 +199,7 @@ int hr_hessian_lowrank(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
   lowrank_free(&L);
   HR_CHECK(rc);
   if (!captured) {
-    if (run->grid.rank == 0 && !ctx->opts->quiet)
+    if (run->grid.rank == 0 && !run->set.quiet)
       fprintf(stderr, "hessrmt: spectrum %lld: rank above N/2 = %lld, so the "
               "dense path is faster; using it\n", (long long)k,
               (long long)(h->model.nparams / 2));

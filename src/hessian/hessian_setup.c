@@ -12,21 +12,6 @@
 #include "hessrmt/timer.h"
 #include "hessrmt/weights.h"
 
-static void data_spec(const hr_options_t *o, hr_dataset_spec_t *spec) {
-  memset(spec, 0, sizeof *spec);
-  spec->data = o->data;
-  spec->labels = o->labels[0] ? o->labels : NULL;
-  spec->features_dset = o->features_dset;
-  spec->labels_dset = o->labels_dset;
-  spec->limit = o->limit;
-  spec->no_labels = o->targets[0] != '\0';  /* regression: features only */
-  spec->n = o->rows;
-  spec->dim = o->dim;
-  spec->classes = (int)(o->classes ? o->classes : 4);
-  spec->separation = o->separation;
-  spec->seed = (uint64_t)o->seed;
-}
-
 /* The world-sliced pass over the data that classes and standardisation
  * need: largest label, and feature statistics.  Collective. */
 static int dataset_pass(hr_ctx_t *ctx, hr_hessian_t *h, int need_classes) {
@@ -48,11 +33,11 @@ static int dataset_pass(hr_ctx_t *ctx, hr_hessian_t *h, int need_classes) {
 
 /* Outputs C: the model's, the targets' columns, --classes, or labels. */
 static int resolve_classes(hr_ctx_t *ctx, hr_hessian_t *h, int *need_pass) {
-  const hr_options_t *o = ctx->opts;
+  const hr_hessian_setup_t *o = &h->setup;
   *need_pass = 0;
   int64_t declared = 0;
   HR_CHECK(hr_agree(ctx->world, hr_model_spec_outputs(h->model_spec, h->dim,
-                                                      (hr_loss_t)o->loss,
+                                                      o->loss,
                                                       &declared)));
   if (declared > 0) {
     h->classes = declared;
@@ -65,7 +50,7 @@ static int resolve_classes(hr_ctx_t *ctx, hr_hessian_t *h, int *need_pass) {
     h->classes = cols;
   } else if (o->classes) {
     h->classes = o->classes;
-  } else if (strcmp(o->data, "synthetic") == 0) {
+  } else if (strcmp(o->spec.data, "synthetic") == 0) {
     h->classes = h->spec.classes;
   } else {
     *need_pass = 1;  /* the largest label decides */
@@ -82,7 +67,7 @@ static int resolve_classes(hr_ctx_t *ctx, hr_hessian_t *h, int *need_pass) {
 /* The model: --model, else the spec stored in --weights, else logistic;
  * biases as the weights file says when the spec comes from it. */
 static int resolve_spec(hr_ctx_t *ctx, hr_hessian_t *h) {
-  const hr_options_t *o = ctx->opts;
+  const hr_hessian_setup_t *o = &h->setup;
   h->model_bias = o->bias;
   snprintf(h->model_spec, sizeof h->model_spec, "%s", o->model);
   if (o->model[0] || !o->weights[0]) {
@@ -100,11 +85,11 @@ static int resolve_spec(hr_ctx_t *ctx, hr_hessian_t *h) {
 }
 
 static int init_model(hr_ctx_t *ctx, hr_hessian_t *h) {
-  const hr_options_t *o = ctx->opts;
+  const hr_hessian_setup_t *o = &h->setup;
   HR_CHECK(hr_agree(ctx->world,
                     hr_model_init(&h->model, h->model_spec, h->dim, h->classes,
-                                  h->model_bias, (hr_activation_t)o->activation,
-                                  (hr_loss_t)o->loss)));
+                                  h->model_bias, o->activation,
+                                  o->loss)));
   if (o->targets[0] && o->loss != HR_LOSS_MSE)
     HR_CHECK(hr_agree(ctx->world, hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__,
                                                __func__, "--targets needs "
@@ -113,13 +98,13 @@ static int init_model(hr_ctx_t *ctx, hr_hessian_t *h) {
   HR_CHECK(hr_agree(ctx->world, h->theta ? HR_OK : HR_ERR_MEMORY));
   if (o->weights[0])
     return hr_weights_read(ctx->world, o->weights, &h->model, h->theta);
-  hr_weights_init(&h->model, (uint64_t)o->init_seed, h->theta);
+  hr_weights_init(&h->model, o->init_seed, h->theta);
   return HR_OK;
 }
 
 int hr_hessian_prepare(hr_ctx_t *ctx, hr_hessian_t *h) {
-  const hr_options_t *o = ctx->opts;
-  data_spec(o, &h->spec);
+  const hr_hessian_setup_t *o = &h->setup;
+  h->spec = o->spec;
   h->targets_path = o->targets;
   h->prep.scale_pixels = o->scale_pixels;
   h->prep.standardize = o->standardize;
@@ -147,7 +132,7 @@ int hr_hessian_prepare(hr_ctx_t *ctx, hr_hessian_t *h) {
 
 int hr_hessian_load(hr_ctx_t *ctx, MPI_Comm comm, hr_hessian_t *h,
                     int64_t first, int64_t count) {
-  const hr_options_t *o = ctx->opts;
+  const hr_hessian_setup_t *o = &h->setup;
   int64_t f, c;
   int rank, size;
   MPI_Comm_rank(comm, &rank);

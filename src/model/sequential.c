@@ -532,34 +532,50 @@ void hr_model_gn_layers(const hr_model_t *m, const double *theta,
   gn_backprop(m, theta, s, w, copy_layer_rows, &out);
 }
 
+/* Whether the parameters [at, at + len) lie inside [first, first + count)
+ * (a tensor inside a block; count 0: all of them). */
+static int inside(int64_t at, int64_t len, int64_t first, int64_t count) {
+  return count == 0 || (at >= first && at + len <= first + count);
+}
+
 /* K[r][r'] = sum over linear layers of (D_l D_l^T)[r][r'] (A_l A_l^T +
  * bias)[i][i'] (i, i' the samples of rows r, r'), plus D_l D_l^T of each
  * conv layer's whole rows.  Costs sum_l (M^2 width_l + S^2 width_(l-1))
- * flops for the linear layers instead of the M^2 N of forming G. */
+ * flops for the linear layers instead of the M^2 N of forming G.  A block
+ * of whole tensors keeps only their terms: a linear layer's weight gives
+ * (D D^T) o (A A^T), its bias D D^T; a conv layer's rows of G hold its
+ * weight's columns, then its bias's. */
 void hr_model_gram_from_layers(const hr_model_t *m, const double *D,
                                const double *A, int64_t S, double scale,
-                               double *K, double *Kd, double *Ka) {
+                               int64_t first, int64_t count, double *K,
+                               double *Kd, double *Ka) {
   int64_t C = m->outputs, M = S * C;
   int64_t dw = hr_model_gn_delta_width(m), aw = hr_model_gn_input_width(m);
-  double bias = m->bias ? 1.0 : 0.0;
   memset(K, 0, (size_t)(M * M) * sizeof *K);
   for (int i = 0; i < m->nlayers; i++) {
     const hr_layer_t *L = &m->layer[i];
     if (!is_param(L)) continue;
+    int weight = inside(L->offset_w, L->nweight, first, count);
+    int bias = L->nbias && inside(L->offset_b, L->nbias, first, count);
+    if (!weight && !bias) continue;
     int64_t d0, a0;
     layer_offsets(m, i, &d0, &a0);
     if (L->kind == HR_LAYER_CONV) {
-      cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)M,
-                  (int)delta_cols(L), 1.0, D + d0, (int)dw, 1.0, K, (int)M);
+      int64_t c0 = weight ? 0 : L->nweight;
+      int64_t cols = (weight ? L->nweight : 0) + (bias ? L->nbias : 0);
+      cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)M, (int)cols,
+                  1.0, D + d0 + c0, (int)dw, 1.0, K, (int)M);
       continue;
     }
     cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)M, (int)L->out.c,
                 1.0, D + d0, (int)dw, 0.0, Kd, (int)M);
-    cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)S, (int)L->in.c,
-                1.0, A + a0, (int)aw, 0.0, Ka, (int)S);
+    if (weight)
+      cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)S, (int)L->in.c,
+                  1.0, A + a0, (int)aw, 0.0, Ka, (int)S);
+    double w = weight ? 1.0 : 0.0, b = bias ? 1.0 : 0.0;
     for (int64_t r = 0; r < M; r++)
       for (int64_t q = 0; q <= r; q++)
-        K[r * M + q] += Kd[r * M + q] * (Ka[(r / C) * S + q / C] + bias);
+        K[r * M + q] += Kd[r * M + q] * (w * Ka[(r / C) * S + q / C] + b);
   }
   for (int64_t r = 0; r < M; r++)
     for (int64_t q = 0; q <= r; q++) K[r * M + q] *= scale;

@@ -99,7 +99,7 @@ static int fill_sweep(int64_t *const lists[4], const int n[4],
   return HR_OK;
 }
 
-int hr_relu_sweep(const hr_options_t *o, hr_relu_shape_t **shapes,
+int hr_relu_sweep(const hr_relu_settings_t *o, hr_relu_shape_t **shapes,
                   int *count) {
   static const char *const names[4] = {"n0", "n1", "n2", "m"};
   const char *texts[4] = {o->n0_list, o->n1_list, o->n2_list, o->m_list};
@@ -266,14 +266,14 @@ int64_t hr_relu_result_bytes(const hr_relu_shape_t *s, int64_t runs,
   return runs * ((iters + 1) + 4 * N + 7) * (int64_t)sizeof(double);
 }
 
-int hr_relu_result_create(const hr_relu_shape_t *s, const hr_options_t *o,
+int hr_relu_result_create(const hr_relu_shape_t *s, const hr_relu_settings_t *o,
                           hr_relu_result_t *res) {
   memset(res, 0, sizeof *res);
   res->shape = *s;
   res->N = hr_relu_params(s);
   res->runs = o->runs;
   res->iters = o->iters;
-  res->seed = (uint64_t)o->seed;
+  res->seed = o->seed;
   res->sigma = o->sigma;
   res->step = o->step;
   res->rescale_h1 = o->rescale_h1;

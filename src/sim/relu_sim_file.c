@@ -159,7 +159,8 @@ static int root_attributes(hid_t file, const hr_relu_result_t *res,
   memset(&view, 0, sizeof view);
   view.comm = MPI_COMM_SELF;
   view.file = file;
-  HR_CHECK(hr_provenance_write(&view, info->ctx));
+  HR_CHECK(hr_provenance_write(&view, info->ctx->provenance, info->ctx->size,
+                               info->ctx->blas));
   HR_CHECK(hr_provenance_write_timings(&view, info->times));
   const char *solver = hr_solver_name(info->layout->solver);
   HR_CHECK(attr_shape_list(file, res, nshapes));

@@ -101,7 +101,7 @@ static int solve_mixed(hr_ctx_t *ctx, hr_run_t *layout, const hr_hessian_t *h,
   p.width = layout->nblk * layout->grid.npcol;
   hr_dmat_t H;
   int rc = hr_dmat_create(&layout->grid, h->model.nparams, h->model.nparams,
-                          layout->nblk, (hr_precision_t)ctx->opts->precision,
+                          layout->nblk, layout->set.precision,
                           &H);
   if (rc == HR_OK) rc = mixed_setup(&p);
   rc = hr_agree(layout->grid.comm, rc);
@@ -147,10 +147,10 @@ int hr_relu_spectra(hr_ctx_t *ctx, hr_run_t *layout, const hr_relu_run_t *run,
 
 /* ---- memory ------------------------------------------------------------------ */
 
-int64_t hr_relu_memory(const hr_ctx_t *ctx, const hr_run_t *layout,
+int64_t hr_relu_memory(const hr_run_t *layout,
                        const hr_relu_shape_t *s, int64_t iters,
                        char *breakdown, size_t len) {
-  hr_precision_t prec = (hr_precision_t)ctx->opts->precision;
+  hr_precision_t prec = layout->set.precision;
   hr_model_t model;
   char spec[128];
   snprintf(spec, sizeof spec, "mlp:%lld-%lld-%lld", (long long)s->n0,

@@ -55,7 +55,7 @@ void hr_run_init(hr_run_t *run) {
 }
 
 int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run) {
-  const hr_options_t *o = ctx->opts;
+  const hr_run_settings_t *o = &run->set;
   run->n = n;
   int groups = o->groups ? (int)o->groups
                           : run->groups_auto > 0 ? run->groups_auto : 1;
@@ -63,8 +63,7 @@ int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run) {
                                                 &run->groups)));
   /* One choice for all groups (their sizes differ by at most one). */
   int largest = (ctx->size + run->groups.count - 1) / run->groups.count;
-  run->solver = hr_eigensolver_resolve((hr_solver_t)o->solver,
-                                       (hr_precision_t)o->precision,
+  run->solver = hr_eigensolver_resolve(o->solver, o->precision,
                                        &ctx->caps, largest, &run->solver_note);
   int nprow = 0, npcol = 0;
   int rc = hr_grid_resolve_shape(run->groups.size, o->grid_rows, o->grid_cols,
@@ -116,9 +115,9 @@ static int64_t need_everywhere(hr_ctx_t *ctx, const hr_run_t *run,
 int hr_run_plan_memory(hr_ctx_t *ctx, hr_run_t *run, hr_need_fn fn,
                        const void *user, int64_t *need, char *breakdown,
                        size_t len) {
-  HR_CHECK(hr_memory_limit(ctx->world, ctx->opts->max_mem, &run->mem_limit));
+  HR_CHECK(hr_memory_limit(ctx->world, run->set.max_mem, &run->mem_limit));
   *need = need_everywhere(ctx, run, fn, user, breakdown, len);
-  if (ctx->opts->solver != HR_SOLVER_AUTO || run->solver != HR_SOLVER_ELPA2 ||
+  if (run->set.solver != HR_SOLVER_AUTO || run->solver != HR_SOLVER_ELPA2 ||
       *need <= run->mem_limit)
     return HR_OK;
   /* ELPA's eigenvalues-only solve still allocates an eigenvector matrix;
@@ -144,7 +143,7 @@ int hr_run_plan_memory(hr_ctx_t *ctx, hr_run_t *run, hr_need_fn fn,
 
 int hr_run_check_memory(hr_ctx_t *ctx, hr_run_t *run, int64_t need,
                         const char *breakdown) {
-  HR_CHECK(hr_memory_limit(ctx->world, ctx->opts->max_mem, &run->mem_limit));
+  HR_CHECK(hr_memory_limit(ctx->world, run->set.max_mem, &run->mem_limit));
   run->mem_need = need;
   MPI_Allreduce(MPI_IN_PLACE, &run->mem_need, 1, MPI_INT64_T, MPI_MAX, ctx->world);
   return hr_memory_check(ctx->world, need, run->mem_limit, breakdown);
@@ -152,17 +151,17 @@ int hr_run_check_memory(hr_ctx_t *ctx, hr_run_t *run, int64_t need,
 
 void hr_run_print_plan(const hr_ctx_t *ctx, const hr_run_t *run,
                        const char *what, int64_t need) {
-  if (ctx->rank != 0 || ctx->opts->quiet) return;
+  if (ctx->rank != 0 || run->set.quiet) return;
   char a[32], b[32], blas[128] = "unknown";
   if (ctx->blas) hr_blas_core_describe(ctx->blas, blas, sizeof blas);
   fprintf(stderr,
           "hessrmt %s: %s | %d rank%s in %d group%s, grid %s, nblk %lld | "
           "%s (%s) | memory ~%s of %s per rank | BLAS core %s\n",
-          ctx->opts->command_name, what, ctx->size, ctx->size == 1 ? "" : "s",
+          run->set.command, what, ctx->size, ctx->size == 1 ? "" : "s",
           run->groups.count, run->groups.count == 1 ? "" : "s",
           run->grid_desc, (long long)run->nblk,
           hr_solver_name(run->solver),
-          hr_precision_name((hr_precision_t)ctx->opts->precision),
+          hr_precision_name(run->set.precision),
           hr_format_bytes((double)need, a, sizeof a),
           hr_format_bytes((double)run->mem_limit, b, sizeof b), blas);
   if (run->solver_note) fprintf(stderr, "hessrmt: note: %s\n", run->solver_note);
@@ -181,8 +180,8 @@ int64_t hr_run_nblk_for(const hr_run_t *run, int64_t n) {
 
 int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
                 const char *const *checks, int nchecks) {
-  const hr_options_t *o = ctx->opts;
-  hr_precision_t prec = (hr_precision_t)o->precision;
+  const hr_run_settings_t *o = &run->set;
+  hr_precision_t prec = o->precision;
   if (run->with_stats)
     HR_CHECK(hr_stats_check_outputs(ctx->world, run->stats.json, run->stats.plots));
   run->count = count;
@@ -232,8 +231,7 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
     }
   }
   if (resume) {
-    char identity[4096];
-    HR_CHECK(hr_provenance_identity(o, identity, sizeof identity));
+    const char *identity = ctx->provenance->identity;
     HR_CHECK(hr_spectra_open_resume(ctx->world, o->output, count, run->n, prec,
                                     checks, nchecks, &run->extras, identity,
                                     &run->file));
@@ -251,7 +249,7 @@ int hr_run_open(hr_ctx_t *ctx, hr_run_t *run, int64_t count,
   HR_CHECK(hr_spectra_create(ctx->world, o->output, count, run->n, prec,
                              checks, nchecks, &run->extras, &run->file));
   run->file_open = 1;
-  HR_CHECK(hr_provenance_write(&run->file, ctx));
+  HR_CHECK(hr_provenance_write(&run->file, ctx->provenance, ctx->size, ctx->blas));
   /* Structure and provenance on disk before any row: a killed run then
    * leaves a readable file whose rows_done says what was finished. */
   return hr_spectra_flush(&run->file);
@@ -405,7 +403,7 @@ static void report_progress(const hr_ctx_t *ctx, const hr_run_t *run,
                             double seconds) {
   p->solved++;
   p->solving += seconds;
-  if (ctx->opts->quiet || ctx->rank != 0) return;
+  if (run->set.quiet || ctx->rank != 0) return;
   double mean = p->solving / (double)p->solved;
   char eta[32], elapsed[32];
   format_duration(mean * (double)(mine - finished), eta, sizeof eta);
@@ -515,7 +513,7 @@ int hr_run_problems(hr_ctx_t *ctx, hr_run_t *run, hr_problem_fn fn,
                       "%s: %lld of %lld spectra are finished in %s.partial; "
                       "run the same command with --resume to continue",
                       hr_signal_name(signo), (long long)(written + kept),
-                      (long long)run->count, ctx->opts->output);
+                      (long long)run->count, run->set.output);
     return hr_agree(ctx->world, rc);
   }
   return rc;
@@ -556,15 +554,15 @@ int hr_run_finish(hr_ctx_t *ctx, hr_run_t *run) {
   if (rc != HR_OK) hr_spectra_abandon(&run->file, 1);
   run->file_open = 0;
   HR_CHECK(rc);
-  if (ctx->rank == 0 && !ctx->opts->quiet)
+  if (ctx->rank == 0 && !run->set.quiet)
     hr_timer_print(&times, ctx->size, stdout);
   return HR_OK;
 }
 
-void hr_run_free(hr_ctx_t *ctx, hr_run_t *run) {
+void hr_run_free(hr_run_t *run) {
   /* Still open only after a failure before any row was written in this
    * run: keep the file only if --resume brought earlier rows into it. */
-  if (run->file_open) hr_spectra_abandon(&run->file, ctx->opts->resume);
+  if (run->file_open) hr_spectra_abandon(&run->file, run->set.resume);
   run->file_open = 0;
   free(run->done);
   run->done = NULL;

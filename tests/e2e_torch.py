@@ -469,8 +469,11 @@ def case_eigenvectors(h):
             gap = np.array([min(abs(lam[i] - lam[j]) for j in (i - 1, i + 1) if 0 <= j < n)
                             for i in idx]) / scale
             want_g, want_c = expected_overlaps(U[:, idx].T, g[a:b], G[a:b])
-            runs = [(1, "lapack"), (2, "elpa2"), (2, "pdsyevr"), (4, "pdsyev")]
-            for np_, solver in runs if not args else runs[:2]:
+            # every solver on the MLP's H; two runs for the conv net and blocks
+            runs = [(1, "lapack"), (2, "elpa1"), (2, "pdsyevr"), (4, "pdsyev"), (2, "elpa2")]
+            if args or name == "ecnn":
+                runs = [(1, "lapack"), (2, "elpa1")]
+            for np_, solver in runs:
                 out = h.path(f"{name}_ev_{np_}_{solver}_{len(args)}.h5")
                 h.run(np_, "hessian", "--data", h.path(f"{name}_x.npy"), "--labels",
                       h.path(f"{name}_y.npy"), "--weights", h.path(f"{name}.h5"),

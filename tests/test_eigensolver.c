@@ -59,7 +59,7 @@ static int solve_on_spoiled(const hr_grid_t *g, const hr_ensemble_t *e,
                             int64_t nb, hr_solver_t requested, hr_precision_t p,
                             double *evals, double *trace, int spoil) {
   const char *note;
-  hr_solver_t s = hr_eigensolver_resolve(requested, p, &caps, g->size, &note);
+  hr_solver_t s = hr_eigensolver_resolve(requested, p, &caps, g->size, 0, &note);
   hr_dmat_t a;
   HR_CHECK(hr_agree(g->comm, hr_dmat_create(g, e->n, e->n, nb, p, &a)));
   int rc = hr_ensemble_generate(e, 0, &a);
@@ -221,9 +221,15 @@ static void test_checks(const hr_grid_t *g) {
 static void test_auto(void) {
   const char *note;
   EXPECT(hr_eigensolver_resolve(HR_SOLVER_AUTO, HR_PRECISION_DOUBLE, &caps, 1,
-                                &note) == HR_SOLVER_LAPACK, "auto on 1 rank");
+                                0, &note) == HR_SOLVER_LAPACK, "auto on 1 rank");
   EXPECT(hr_eigensolver_resolve(HR_SOLVER_AUTO, HR_PRECISION_DOUBLE, &caps, 4,
-                                &note) == HR_SOLVER_ELPA2, "auto on 4 ranks");
+                                0, &note) == HR_SOLVER_ELPA2, "auto on 4 ranks");
+  EXPECT(hr_eigensolver_resolve(HR_SOLVER_AUTO, HR_PRECISION_DOUBLE, &caps, 1,
+                                1, &note) == HR_SOLVER_LAPACK,
+         "auto with eigenvectors on 1 rank");
+  EXPECT(hr_eigensolver_resolve(HR_SOLVER_AUTO, HR_PRECISION_DOUBLE, &caps, 4,
+                                1, &note) == HR_SOLVER_ELPA1,
+         "auto with eigenvectors on 4 ranks");
 }
 
 static void test_nblk_rejected(const hr_grid_t *g) {

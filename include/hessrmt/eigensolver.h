@@ -32,14 +32,16 @@ typedef struct {
 int hr_eigensolver_init(hr_eigensolver_caps_t *caps);
 void hr_eigensolver_finalize(void);
 
-/* The solver that will actually run on groups of group_size ranks.
- * auto: lapack on one rank, else elpa2.  ELPA without single precision
+/* The solver that will actually run on groups of group_size ranks, for
+ * eigenvalues only or (vectors) with eigenvectors.  auto: lapack on one
+ * rank, else elpa2 (elpa1 with eigenvectors).  ELPA without single precision
  * support falls back to ScaLAPACK's pssyevr (documented in the README);
  * *note then says so, else it is NULL. */
 hr_solver_t hr_eigensolver_resolve(hr_solver_t requested,
                                    hr_precision_t precision,
                                    const hr_eigensolver_caps_t *caps,
-                                   int group_size, const char **note);
+                                   int group_size, int vectors,
+                                   const char **note);
 
 /* Check nblk for a solver, matrix order and grid; the message says what
  * would work.  ELPA 2-stage needs nblk * (max(nprow, npcol) - 1) < n. */

@@ -144,8 +144,11 @@ int hr_run_apply_lower(const hr_run_t *run, const hr_dmat_t *a);
 
 /* On the group's first rank: the vectors and the residuals
  * |applied_j - lambda_j vectors_j| into the row's extras (evals: the
- * row's eigenvalues, ascending). */
-void hr_run_vector_extras(hr_run_t *run, const double *evals);
+ * row's eigenvalues, ascending).  A residual above HR_RUN_RESIDUAL_MAX
+ * max|lambda| fails the spectrum (HR_ERR_SOLVER).  Collective over the
+ * group; agreed. */
+#define HR_RUN_RESIDUAL_MAX 1e-8
+int hr_run_vector_extras(hr_run_t *run, const double *evals);
 
 /* The index of eigenvalue j of the 2K with vectors (j < K: j, else
  * n - 2K + j). */

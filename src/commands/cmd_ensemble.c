@@ -98,7 +98,7 @@ static int solve_member(hr_ctx_t *ctx, hr_run_t *run, int64_t k, double *evals,
     if (rc == HR_OK) rc = hr_agree(run->grid.comm, hr_ensemble_generate(e, (uint64_t)k, &a));
     if (rc == HR_OK) rc = hr_run_apply_lower(run, &a);
     hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
-    hr_run_vector_extras(run, evals);
+    if (rc == HR_OK) rc = hr_run_vector_extras(run, evals);
   }
   hr_dmat_free(&a);
   return rc;

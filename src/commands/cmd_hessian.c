@@ -384,7 +384,7 @@ static int vector_checks(hr_ctx_t *ctx, hr_run_t *run, const hr_hessian_t *h,
         run->extra + hr_spectra_extras_offset(x, h->overlap_extra),
         run->extra + hr_spectra_extras_offset(x, h->overlap_extra + 1));
   hr_timer_stop(&ctx->timer, HR_PHASE_CHECK);
-  hr_run_vector_extras(run, evals);
+  if (rc == HR_OK) rc = hr_run_vector_extras(run, evals);
   return rc;
 }
 

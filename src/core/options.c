@@ -230,7 +230,8 @@ static const opt_entry_t option_table[] = {
    "1-stage), pdsyevr or pdsyev (ScaLAPACK; pdsyev is the leanest: the "
    "matrix plus O(N nb)), lapack (LAPACK's two-stage dsyev, or dsyevd "
    "with --eigenvectors; one rank per group).  auto: lapack on one-rank groups, else elpa2 if it fits "
-   "--max-mem, else pdsyev", LAYOUT_COMMANDS, 1},
+   "--max-mem, else pdsyev; with --eigenvectors, elpa1 on more than one "
+   "rank", LAYOUT_COMMANDS, 1},
   {"eigenvectors", 0, OPT_INT, FIELD(eigenvectors), "0", NULL, 0, 1e9, "K",
    "Eigensolver and layout",
    "also the eigenvectors of the K smallest and K largest eigenvalues "

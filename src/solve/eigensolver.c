@@ -63,13 +63,19 @@ int hr_eigensolver_init(hr_eigensolver_caps_t *caps) {
 hr_solver_t hr_eigensolver_resolve(hr_solver_t requested,
                                    hr_precision_t precision,
                                    const hr_eigensolver_caps_t *caps,
-                                   int group_size, const char **note) {
+                                   int group_size, int vectors,
+                                   const char **note) {
   *note = NULL;
   /* One rank: LAPACK's two-stage solve is the fastest (2.5x ELPA 2-stage
    * at N = 5,130 on one core) and the leanest.  More: ELPA 2-stage, which
-   * hr_run_fit_solver may still trade for pdsyev when memory is short. */
+   * hr_run_plan_memory may still trade for pdsyev when memory is short.
+   * With eigenvectors ELPA 1-stage: ELPA 2-stage's back-transformation
+   * runs Debian's generic kernel (its AVX2 and AVX-512 ones return wrong
+   * vectors), 18.8 s against 6.5 s at N = 4,000 on two ranks; on one rank
+   * LAPACK's dsyevd (10.8 s). */
   if (requested == HR_SOLVER_AUTO)
-    requested = group_size == 1 ? HR_SOLVER_LAPACK : HR_SOLVER_ELPA2;
+    requested = group_size == 1 ? HR_SOLVER_LAPACK
+                : vectors       ? HR_SOLVER_ELPA1 : HR_SOLVER_ELPA2;
   if (precision == HR_PRECISION_SINGLE && is_elpa(requested) &&
       !caps->elpa_single) {
     *note = "this ELPA build has no single precision; solving with "

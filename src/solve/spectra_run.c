@@ -63,8 +63,9 @@ int hr_run_layout(hr_ctx_t *ctx, int64_t n, hr_run_t *run) {
                                                 &run->groups)));
   /* One choice for all groups (their sizes differ by at most one). */
   int largest = (ctx->size + run->groups.count - 1) / run->groups.count;
-  run->solver = hr_eigensolver_resolve(o->solver, o->precision,
-                                       &ctx->caps, largest, &run->solver_note);
+  run->solver = hr_eigensolver_resolve(o->solver, o->precision, &ctx->caps,
+                                       largest, o->eigenvectors > 0,
+                                       &run->solver_note);
   int nprow = 0, npcol = 0;
   int rc = hr_grid_resolve_shape(run->groups.size, o->grid_rows, o->grid_cols,
                                  &nprow, &npcol);
@@ -117,8 +118,10 @@ int hr_run_plan_memory(hr_ctx_t *ctx, hr_run_t *run, hr_need_fn fn,
                        size_t len) {
   HR_CHECK(hr_memory_limit(ctx->world, run->set.max_mem, &run->mem_limit));
   *need = need_everywhere(ctx, run, fn, user, breakdown, len);
+  /* With eigenvectors there is no lean solve: pdsyev's vectors take its
+   * QR iteration, 11x ELPA's time. */
   if (run->set.solver != HR_SOLVER_AUTO || run->solver != HR_SOLVER_ELPA2 ||
-      *need <= run->mem_limit)
+      *need <= run->mem_limit || run->evec_k)
     return HR_OK;
   /* ELPA's eigenvalues-only solve still allocates an eigenvector matrix;
    * pdsyev (pdsytrd, then dsterf) needs only O(N nb) beside the matrix. */
@@ -364,20 +367,36 @@ int hr_run_apply_lower(const hr_run_t *run, const hr_dmat_t *a) {
   return HR_OK;
 }
 
-void hr_run_vector_extras(hr_run_t *run, const double *evals) {
-  if (run->grid.rank != 0 || !run->evec_k) return;
-  int64_t n = run->n, k2 = 2 * run->evec_k;
-  double *out = run->extra + hr_spectra_extras_offset(&run->extras, run->evec_extra);
-  memcpy(out, run->vectors, (size_t)(n * k2) * sizeof *out);
-  double *res = run->extra + hr_spectra_extras_offset(&run->extras, run->evec_extra + 1);
-  for (int64_t d = 0; d < k2; d++) {
-    double lambda = evals[hr_run_vector_index(run, d)], sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-      double r = run->applied[d * n + i] - lambda * run->vectors[d * n + i];
-      sum += r * r;
+int hr_run_vector_extras(hr_run_t *run, const double *evals) {
+  if (!run->evec_k) return HR_OK;
+  int rc = HR_OK;
+  if (run->grid.rank == 0) {
+    int64_t n = run->n, k2 = 2 * run->evec_k;
+    const hr_spectra_extras_t *x = &run->extras;
+    double *out = run->extra + hr_spectra_extras_offset(x, run->evec_extra);
+    double *res = run->extra + hr_spectra_extras_offset(x, run->evec_extra + 1);
+    memcpy(out, run->vectors, (size_t)(n * k2) * sizeof *out);
+    double scale = fmax(fabs(evals[0]), fabs(evals[n - 1])), worst = 0;
+    for (int64_t d = 0; d < k2; d++) {
+      double lambda = evals[hr_run_vector_index(run, d)], sum = 0;
+      for (int64_t i = 0; i < n; i++) {
+        double r = run->applied[d * n + i] - lambda * run->vectors[d * n + i];
+        sum += r * r;
+      }
+      res[d] = sqrt(sum);
+      worst = fmax(worst, res[d]);
     }
-    res[d] = sqrt(sum);
+    /* A solver's vectors are checked, not trusted: ELPA's AVX2 kernels in
+     * Debian's build return vectors this catches (residual ~ max |l|). */
+    if (!(worst <= HR_RUN_RESIDUAL_MAX * scale) && scale > 0)
+      rc = hr_error_set(HR_ERR_SOLVER, __FILE__, __LINE__, __func__,
+                        "%s returned eigenvectors that fail their check: |A v "
+                        "- l v| = %.3g max|l| (at most %.0e allowed); if "
+                        "ELPA_DEFAULT_real_kernel is set, unset it, or use "
+                        "another --solver", hr_solver_name(run->solver),
+                        worst / scale, HR_RUN_RESIDUAL_MAX);
   }
+  return hr_agree(run->grid.comm, rc);
 }
 
 /* Progress of group 0, reported by rank 0: groups get equal shares of

@@ -134,7 +134,7 @@ def case_stale(h, np_):
 def case_writers(h):
     out = h.path("w.h5")
     train = ["train", "--n", 4000, "--dim", 20, "--model", "mlp:20-64-3",
-             "--epochs", 200, "-q", "-o", out]
+             "--epochs", 3000, "-q", "-o", out]  # long: SIGINT ends it
     first = start(h, 1, train)
     if wait_for(out + ".lock", first):
         refused(h, 2, train, out, first, "train: second run")

@@ -20,7 +20,8 @@
               elpa_strerr(err));                                            \
   } while (0)
 
-static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, void *out);
+static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, void *out,
+                      hr_dmat_t *z);
 
 static int is_elpa(hr_solver_t s) {
   return s == HR_SOLVER_ELPA1 || s == HR_SOLVER_ELPA2;
@@ -37,7 +38,7 @@ static int probe_elpa_single(void) {
     v[0] = 1.0f;
     v[3] = 2.0f;
     float ev[2] = {0, 0};
-    ok = solve_elpa(HR_SOLVER_ELPA1, &a, ev) == HR_OK &&
+    ok = solve_elpa(HR_SOLVER_ELPA1, &a, ev, NULL) == HR_OK &&
          fabs(ev[0] - 1.0) < 1e-6 && fabs(ev[1] - 2.0) < 1e-6;
     hr_dmat_free(&a);
   }
@@ -166,20 +167,25 @@ static int elpa_configure(elpa_t h, hr_solver_t solver, const hr_dmat_t *a) {
   return HR_OK;
 }
 
-/* ELPA writes eigenvalues in the matrix's precision into `out`. */
-static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, void *out) {
+/* ELPA writes eigenvalues in the matrix's precision into `out`, and with
+ * z (double precision only) the eigenvectors into it. */
+static int solve_elpa(hr_solver_t solver, hr_dmat_t *a, void *out,
+                      hr_dmat_t *z) {
   int err;
   elpa_t h = elpa_allocate(&err);
   HR_ELPA(err, "allocate");
   int rc = elpa_configure(h, solver, a);
   if (rc == HR_OK) {
-    if (a->precision == HR_PRECISION_DOUBLE)
+    if (z)
+      elpa_eigenvectors(h, (double *)a->data, (double *)out, (double *)z->data, &err);
+    else if (a->precision == HR_PRECISION_DOUBLE)
       elpa_eigenvalues(h, (double *)a->data, (double *)out, &err);
     else
       elpa_eigenvalues(h, (float *)a->data, (float *)out, &err);
     if (err != ELPA_OK)
       rc = hr_error_set(HR_ERR_SOLVER, __FILE__, __LINE__, __func__,
-                        "ELPA eigenvalues failed: %s", elpa_strerr(err));
+                        "ELPA %s failed: %s", z ? "eigenvectors" : "eigenvalues",
+                        elpa_strerr(err));
   }
   int derr;
   elpa_deallocate(h, &derr);
@@ -273,12 +279,17 @@ static int solve_scalapack(hr_solver_t solver, hr_dmat_t *a, void *out) {
     free(work);                                                             \
   } while (0)
 
-static int solve_lapack(hr_dmat_t *a, void *out) {
-  MPI_Comm comm = a->grid->comm;
+static int check_one_rank(const hr_dmat_t *a) {
   if (a->grid->size != 1)
     HR_FAIL(HR_ERR_USAGE, "--solver lapack solves on one rank, but the group "
             "has %d: use --groups equal to the ranks, or another --solver",
             a->grid->size);
+  return HR_OK;
+}
+
+static int solve_lapack(hr_dmat_t *a, void *out) {
+  MPI_Comm comm = a->grid->comm;
+  HR_CHECK(check_one_rank(a));
   const int n = (int)a->n, lda = (int)a->lld;
   int lwork = -1, info = 0;
   if (a->precision == HR_PRECISION_DOUBLE) SOLVE_2STAGE(double, dsyev_2stage_);
@@ -290,7 +301,7 @@ static int solve_lapack(hr_dmat_t *a, void *out) {
 }
 
 static int solve_with(hr_solver_t solver, hr_dmat_t *a, void *out) {
-  if (is_elpa(solver)) return solve_elpa(solver, a, out);
+  if (is_elpa(solver)) return solve_elpa(solver, a, out, NULL);
   if (solver == HR_SOLVER_LAPACK) return solve_lapack(a, out);
   return solve_scalapack(solver, a, out);
 }
@@ -308,45 +319,12 @@ static int solve_in_precision(hr_solver_t solver, hr_dmat_t *a,
   return rc;
 }
 
-int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals) {
-  if (a->m != a->n)
-    HR_FAIL(HR_ERR_INTERNAL, "eigenvalues of a non-square %lld x %lld matrix",
-            (long long)a->m, (long long)a->n);
-  int rc = hr_eigensolver_check_nblk(solver, a->n, a->nb, a->grid->nprow,
-                                     a->grid->npcol);
-  HR_CHECK(hr_agree(a->grid->comm, rc));
-  /* ELPA reads both triangles; the others only the lower one. */
-  if (is_elpa(solver)) HR_CHECK(hr_dmat_symmetrize_lower(a));
-  HR_CHECK(hr_agree(a->grid->comm, solve_in_precision(solver, a, evals)));
-  for (int64_t i = 0; i < a->n; i++)
-    if (!isfinite(evals[i]))
-      HR_FAIL(HR_ERR_SOLVER, "the solver returned a non-finite eigenvalue "
-              "(index %lld); is the matrix finite?", (long long)i);
-  return HR_OK;
-}
 
 /* ---- eigenvalues and eigenvectors ------------------------------------------
  * Double precision.  Both libraries' vector matrix is N x N in the same
  * layout whatever subset is asked for, and ELPA counts its nev from the
  * bottom of the spectrum, so the vectors of both ends take all of them:
  * the back-transformation of the rest is the price, not memory. */
-
-static int vectors_elpa(hr_solver_t solver, hr_dmat_t *a, double *evals,
-                        hr_dmat_t *z) {
-  int err;
-  elpa_t h = elpa_allocate(&err);
-  HR_ELPA(err, "allocate");
-  int rc = elpa_configure(h, solver, a);
-  if (rc == HR_OK) {
-    elpa_eigenvectors(h, (double *)a->data, evals, (double *)z->data, &err);
-    if (err != ELPA_OK)
-      rc = hr_error_set(HR_ERR_SOLVER, __FILE__, __LINE__, __func__,
-                        "ELPA eigenvectors failed: %s", elpa_strerr(err));
-  }
-  int derr;
-  elpa_deallocate(h, &derr);
-  return rc;
-}
 
 static int vectors_scalapack(hr_solver_t solver, hr_dmat_t *a, double *w,
                              hr_dmat_t *z) {
@@ -387,10 +365,7 @@ static int vectors_scalapack(hr_solver_t solver, hr_dmat_t *a, double *w,
 /* One rank: LAPACK's divide and conquer (the two-stage driver computes no
  * vectors), the vectors overwriting the matrix, then copied into z. */
 static int vectors_lapack(hr_dmat_t *a, double *evals, hr_dmat_t *z) {
-  if (a->grid->size != 1)
-    HR_FAIL(HR_ERR_USAGE, "--solver lapack solves on one rank, but the group "
-            "has %d: use --groups equal to the ranks, or another --solver",
-            a->grid->size);
+  HR_CHECK(check_one_rank(a));
   const int n = (int)a->n, lda = (int)a->lld;
   int lwork = -1, liwork = -1, iq = 0, info = 0;
   double wq = 0, *work = NULL;
@@ -427,17 +402,17 @@ int64_t hr_eigensolver_vectors_workspace_bytes(hr_solver_t solver, int64_t n,
   return rows * cols * 8 + 24 * n * 8 + 4 * nb * (rows + cols) * 8;
 }
 
-int hr_eigensolver_solve_vectors(hr_solver_t solver, hr_dmat_t *a,
-                                 double *evals, hr_dmat_t *z) {
-  if (a->m != a->n || a->precision != HR_PRECISION_DOUBLE ||
-      z->precision != HR_PRECISION_DOUBLE || z->n != a->n || z->nb != a->nb)
-    HR_FAIL(HR_ERR_INTERNAL, "eigenvectors need square double-precision "
-            "matrices of one layout");
+/* The checks, the mirrored triangle for ELPA, and the solve, for
+ * eigenvalues (z NULL) or with eigenvectors; the outcome agreed. */
+static int solve_checked(hr_solver_t solver, hr_dmat_t *a, double *evals,
+                         hr_dmat_t *z) {
   int rc = hr_eigensolver_check_nblk(solver, a->n, a->nb, a->grid->nprow,
                                      a->grid->npcol);
   HR_CHECK(hr_agree(a->grid->comm, rc));
+  /* ELPA reads both triangles; the others only the lower one. */
   if (is_elpa(solver)) HR_CHECK(hr_dmat_symmetrize_lower(a));
-  rc = is_elpa(solver)               ? vectors_elpa(solver, a, evals, z)
+  rc = !z                           ? solve_in_precision(solver, a, evals)
+       : is_elpa(solver)            ? solve_elpa(solver, a, evals, z)
        : solver == HR_SOLVER_LAPACK ? vectors_lapack(a, evals, z)
                                     : vectors_scalapack(solver, a, evals, z);
   HR_CHECK(hr_agree(a->grid->comm, rc));
@@ -446,6 +421,22 @@ int hr_eigensolver_solve_vectors(hr_solver_t solver, hr_dmat_t *a,
       HR_FAIL(HR_ERR_SOLVER, "the solver returned a non-finite eigenvalue "
               "(index %lld); is the matrix finite?", (long long)i);
   return HR_OK;
+}
+
+int hr_eigensolver_solve(hr_solver_t solver, hr_dmat_t *a, double *evals) {
+  if (a->m != a->n)
+    HR_FAIL(HR_ERR_INTERNAL, "eigenvalues of a non-square %lld x %lld matrix",
+            (long long)a->m, (long long)a->n);
+  return solve_checked(solver, a, evals, NULL);
+}
+
+int hr_eigensolver_solve_vectors(hr_solver_t solver, hr_dmat_t *a,
+                                 double *evals, hr_dmat_t *z) {
+  if (a->m != a->n || a->precision != HR_PRECISION_DOUBLE ||
+      z->precision != HR_PRECISION_DOUBLE || z->n != a->n || z->nb != a->nb)
+    HR_FAIL(HR_ERR_INTERNAL, "eigenvectors need square double-precision "
+            "matrices of one layout");
+  return solve_checked(solver, a, evals, z);
 }
 
 int hr_eigensolver_serial(double *a, int64_t n64, const char *uplo,

@@ -246,14 +246,5 @@ int hr_dmat_gather_columns(const hr_dmat_t *a, const int64_t *cols, int64_t k,
       out[d * m + hr_dmat_global_row(a, li)] = hr_dmat_get(a, li, lj);
   }
   /* Each entry has one owner, the others hold zero: a sum gathers it. */
-  int rc = HR_OK;
-  for (int64_t at = 0; at < m * k && rc == HR_OK; at += INT_MAX / 2) {
-    int64_t len = m * k - at < INT_MAX / 2 ? m * k - at : INT_MAX / 2;
-    if (MPI_Allreduce(MPI_IN_PLACE, out + at, (int)len, MPI_DOUBLE, MPI_SUM,
-                      a->grid->comm) != MPI_SUCCESS)
-      rc = hr_error_set(HR_ERR_MPI, __FILE__, __LINE__, __func__,
-                        "MPI_Allreduce failed gathering %lld columns",
-                        (long long)k);
-  }
-  return hr_agree(a->grid->comm, rc);
+  return hr_agree(a->grid->comm, hr_comm_sum_doubles(a->grid->comm, out, m * k));
 }

@@ -101,3 +101,12 @@ void hr_groups_free(hr_groups_t *groups) {
 int64_t hr_groups_problem_count(int64_t total, int g, int count) {
   return total > g ? (total - g + count - 1) / count : 0;
 }
+
+int hr_comm_sum_doubles(MPI_Comm comm, double *x, int64_t n) {
+  enum { PIECE = 1 << 28 };
+  for (int64_t at = 0; at < n; at += PIECE) {
+    int64_t len = n - at < PIECE ? n - at : PIECE;
+    HR_MPI(MPI_Allreduce(MPI_IN_PLACE, x + at, (int)len, MPI_DOUBLE, MPI_SUM, comm));
+  }
+  return HR_OK;
+}

@@ -51,4 +51,8 @@ void hr_groups_free(hr_groups_t *groups);
 /* Number of problems of `total` that group g solves (k = g, g+G, ...). */
 int64_t hr_groups_problem_count(int64_t total, int g, int count);
 
+/* x (n doubles) summed over comm in place, in pieces an int can count.
+ * Collective; HR_ERR_MPI (not agreed) if a reduction fails. */
+int hr_comm_sum_doubles(MPI_Comm comm, double *x, int64_t n);
+
 #endif

@@ -9,16 +9,6 @@
 #include "hessrmt/error.h"
 #include "hessrmt/hessian.h"
 
-/* Sum a whole array over comm in place, in pieces an int can count. */
-static int sum_over(MPI_Comm comm, double *x, int64_t n) {
-  for (int64_t at = 0; at < n; at += 1 << 28) {
-    int64_t len = n - at < (1 << 28) ? n - at : (1 << 28);
-    HR_MPI(MPI_Allreduce(MPI_IN_PLACE, x + at, (int)len, MPI_DOUBLE, MPI_SUM,
-                         comm));
-  }
-  return HR_OK;
-}
-
 int hr_hessian_apply_vectors(const hr_hessian_problem_t *pb, hr_run_t *run,
                              int64_t first) {
   int64_t N = pb->model->nparams, B = run->n, k = 2 * run->evec_k;
@@ -48,7 +38,7 @@ int hr_hessian_apply_vectors(const hr_hessian_problem_t *pb, hr_run_t *run,
   free(V);
   free(HV);
   HR_CHECK(rc);
-  return hr_agree(run->grid.comm, sum_over(run->grid.comm, run->applied, B * k));
+  return hr_agree(run->grid.comm, hr_comm_sum_doubles(run->grid.comm, run->applied, B * k));
 }
 
 /* An orthonormal basis of the span of the m columns of G (n x m) in place:
@@ -103,7 +93,7 @@ int hr_hessian_vector_overlaps(const hr_hessian_problem_t *pb, hr_run_t *run,
   }
   hr_model_work_free(w);
   free(g1);
-  if (rc == HR_OK) rc = hr_agree(run->grid.comm, sum_over(run->grid.comm, G, N * (1 + C)));
+  if (rc == HR_OK) rc = hr_agree(run->grid.comm, hr_comm_sum_doubles(run->grid.comm, G, N * (1 + C)));
   if (rc == HR_OK) {
     /* restricted to the block; scaling does not change a direction */
     for (int64_t c = 0; c < 1 + C; c++)

@@ -362,12 +362,7 @@ int hr_run_apply_lower(const hr_run_t *run, const hr_dmat_t *a) {
   int64_t m = run->n * 2 * run->evec_k;
   memset(run->applied, 0, (size_t)m * sizeof *run->applied);
   hr_dmat_symv_lower(a, run->vectors, 2 * run->evec_k, run->applied);
-  for (int64_t at = 0; at < m; at += 1 << 28) {  /* counts an int can hold */
-    int64_t len = m - at < (1 << 28) ? m - at : (1 << 28);
-    HR_MPI(MPI_Allreduce(MPI_IN_PLACE, run->applied + at, (int)len, MPI_DOUBLE,
-                         MPI_SUM, a->grid->comm));
-  }
-  return HR_OK;
+  return hr_comm_sum_doubles(a->grid->comm, run->applied, m);
 }
 
 int hr_run_vector_extras(hr_run_t *run, const double *evals) {

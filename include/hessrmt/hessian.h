@@ -158,6 +158,14 @@ hr_samples_t hr_problem_samples(const hr_hessian_problem_t *p, int64_t first,
 void hr_problem_hvp(const hr_hessian_problem_t *p, hr_model_work_t *w,
                     int64_t chunk, const double *V, int64_t k, double *HV);
 
+/* The same for k directions V (B x k) of the block [first, first + B):
+ * HV (B x k) = scale times this rank's part of H's block times V, through
+ * whole-length products (E, R: N x k scratch).  Not reduced over ranks. */
+void hr_problem_block_hvp(const hr_hessian_problem_t *p, hr_model_work_t *w,
+                          int64_t chunk, int64_t first, int64_t B,
+                          const double *V, int64_t k, double *E, double *R,
+                          double *HV);
+
 /* Rows of `width` doubles, `local` of them on this rank, gathered in rank
  * order on every rank of comm (`total` in all).  Collective; agreed. */
 int hr_hessian_gather_rows(MPI_Comm comm, const double *mine, int64_t local,

@@ -207,7 +207,7 @@ static int hv_check(const hr_hessian_problem_t *pb, const hr_dmat_t *H,
                     int64_t first, uint64_t stream, double *error) {
   int64_t N = pb->model->nparams, B = H->n, k = CHECK_VECTORS;
   MPI_Comm comm = H->grid->comm;
-  double *V = calloc((size_t)(N * k), sizeof *V), *R = calloc((size_t)(N * k), sizeof *R);
+  double *V = malloc((size_t)(N * k) * sizeof *V), *R = malloc((size_t)(N * k) * sizeof *R);
   double *v = malloc((size_t)(B * k) * sizeof *v);
   double *Y = calloc((size_t)(2 * B * k), sizeof *Y);  /* assembled, then R-op */
   hr_model_work_t *w = NULL;
@@ -219,15 +219,10 @@ static int hv_check(const hr_hessian_problem_t *pb, const hr_dmat_t *H,
   if (rc == HR_OK) {
     /* the same vectors on every rank */
     for (int64_t d = 0; d < k; d++)
-      for (int64_t i = 0; i < B; i++) {
-        v[d * B + i] = hr_random_normal(0xc4ec, stream, i, d, HR_STREAM_FACTOR);
-        V[d * N + first + i] = v[d * B + i];
-      }
-    hr_dmat_symv_lower(H, v, k, Y);
-    hr_problem_hvp(pb, w, chunk, V, k, R);
-    for (int64_t d = 0; d < k; d++)
       for (int64_t i = 0; i < B; i++)
-        Y[B * k + d * B + i] = pb->scale * R[d * N + first + i];
+        v[d * B + i] = hr_random_normal(0xc4ec, stream, i, d, HR_STREAM_FACTOR);
+    hr_dmat_symv_lower(H, v, k, Y);
+    hr_problem_block_hvp(pb, w, chunk, first, B, v, k, V, R, Y + B * k);
     if (MPI_Allreduce(MPI_IN_PLACE, Y, (int)(2 * B * k), MPI_DOUBLE, MPI_SUM,
                       comm) != MPI_SUCCESS)
       rc = hr_error_set(HR_ERR_MPI, __FILE__, __LINE__, __func__,

@@ -24,15 +24,8 @@ int hr_hessian_apply_vectors(const hr_hessian_problem_t *pb, hr_run_t *run,
   rc = hr_agree(run->grid.comm, rc);
   for (int64_t d0 = 0; d0 < k && rc == HR_OK; d0 += RUN) {
     int64_t len = k - d0 < RUN ? k - d0 : RUN;
-    memset(V, 0, (size_t)(N * len) * sizeof *V);
-    memset(HV, 0, (size_t)(N * len) * sizeof *HV);
-    for (int64_t d = 0; d < len; d++)  /* zero outside a block */
-      memcpy(V + d * N + first, run->vectors + (d0 + d) * B,
-             (size_t)B * sizeof *V);
-    hr_problem_hvp(pb, w, chunk, V, len, HV);
-    for (int64_t d = 0; d < len; d++)
-      for (int64_t i = 0; i < B; i++)
-        run->applied[(d0 + d) * B + i] = pb->scale * HV[d * N + first + i];
+    hr_problem_block_hvp(pb, w, chunk, first, B, run->vectors + d0 * B, len, V,
+                         HV, run->applied + d0 * B);
   }
   hr_model_work_free(w);
   free(V);

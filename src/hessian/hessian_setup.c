@@ -212,6 +212,20 @@ void hr_problem_hvp(const hr_hessian_problem_t *pb, hr_model_work_t *w,
   }
 }
 
+void hr_problem_block_hvp(const hr_hessian_problem_t *p, hr_model_work_t *w,
+                          int64_t chunk, int64_t first, int64_t B,
+                          const double *V, int64_t k, double *E, double *R,
+                          double *HV) {
+  int64_t N = p->model->nparams;
+  memset(E, 0, (size_t)(N * k) * sizeof *E);
+  memset(R, 0, (size_t)(N * k) * sizeof *R);
+  for (int64_t d = 0; d < k; d++)  /* zero outside the block */
+    memcpy(E + d * N + first, V + d * B, (size_t)B * sizeof *E);
+  hr_problem_hvp(p, w, chunk, E, k, R);
+  for (int64_t d = 0; d < k; d++)
+    for (int64_t i = 0; i < B; i++) HV[d * B + i] = p->scale * R[d * N + first + i];
+}
+
 int hr_hessian_gather_rows(MPI_Comm comm, const double *mine, int64_t local,
                            int64_t width, double *all, int64_t total) {
   int size;

@@ -429,15 +429,18 @@ static int solve_spectrum(hr_ctx_t *ctx, hr_run_t *run, int64_t k,
 
 /* ---- plan, provenance, the command ---------------------------------------- */
 
+/* The datasets of blocks 1, 2, ... of a run of several (block 0's is
+ * hessian_evals). */
+static const char *const block_names[HR_HESSIAN_MAX_BLOCKS] = {
+    "hessian_evals", "blocks/1", "blocks/2", "blocks/3", "blocks/4", "blocks/5"};
+
 /* The per-row datasets beside the eigenvalues: the Lanczos estimate's
  * nodes and weights, the eigenvectors' overlaps (the run layer adds the
  * vectors and their residuals). */
 static int add_extras(hr_run_t *run, hr_hessian_t *h) {
   hr_spectra_extras_t *x = &run->extras;
-  static const char *const block_names[] = {"blocks/1", "blocks/2", "blocks/3",
-                                            "blocks/4", "blocks/5"};
   for (int i = 1; i < h->nblocks; i++) {
-    int at = hr_spectra_extras_add(x, block_names[i - 1], 1, h->blocks[i].count);
+    int at = hr_spectra_extras_add(x, block_names[i], 1, h->blocks[i].count);
     if (at < 0) return HR_ERR_INTERNAL;
     if (i == 1) h->block_extra = at;
   }
@@ -518,7 +521,7 @@ int64_t hr_hessian_memory(const hr_ctx_t *ctx, const hr_run_t *run,
   if (h->slq_steps)
     after = ((int64_t)h->slq_steps * (N + h->slq_steps + 4) + N) * 8 +
             hr_model_work_bytes(&h->model, 128, 1);
-  if (ctx->opts->eigenvectors) {
+  if (run->evec_k) {
     int64_t overlaps = (h->classes + 2) * N * 8 + hr_model_work_bytes(&h->model, 64, 16) +
                        2 * 16 * N * 8;
     if (overlaps > after) after = overlaps;
@@ -603,11 +606,9 @@ static int write_attributes(hr_run_t *run, const hr_hessian_t *h,
     char list[HR_HESSIAN_MAX_BLOCKS * 200] = "";
     size_t used = 0;
     for (int i = 0; i < h->nblocks && used < sizeof list; i++) {
-      char name[32] = "hessian_evals";
-      if (i) snprintf(name, sizeof name, "blocks/%d", i);
       used += (size_t)snprintf(list + used, sizeof list - used,
                                "%s%s: %s, parameters %lld..%lld", i ? "; " : "",
-                               name, h->blocks[i].desc,
+                               block_names[i], h->blocks[i].desc,
                                (long long)h->blocks[i].first,
                                (long long)(h->blocks[i].first + h->blocks[i].count - 1));
     }

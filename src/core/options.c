@@ -1,7 +1,6 @@
 /* The options table and the parser it drives (see options.h). */
 #include "hessrmt/options.h"
 
-
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -22,6 +21,7 @@
 #include "hessrmt/stats.h"
 #include "hessrmt/train.h"
 #include "hessrmt/version.h"
+#include "options_table.h"
 
 /* The strings --kind, --solver, --precision and --method map onto the
  * enums their modules own. */
@@ -29,34 +29,6 @@
 #define HR_SOLVER_CHOICES HR_SOLVER_NAMES
 #define HR_PRECISION_CHOICES HR_PRECISION_NAMES
 #define HR_METHOD_CHOICES HR_METHOD_NAMES
-
-typedef enum {
-  OPT_FLAG,    /* no argument; sets an int to 1 */
-  OPT_FLAG_OFF,/* no argument; sets an int to 0 (--no-bias) */
-  OPT_INT,     /* int64, range-checked */
-  OPT_AUTOINT, /* int64, or the word of default_text ("auto", "all") = 0 */
-  OPT_DOUBLE,  /* finite double, range-checked */
-  OPT_AUTODOUBLE, /* a double, or the word of default_text ("auto") = -1 */
-  OPT_STRING,
-  OPT_CHOICE,  /* one word of a '|' list; stored as its index (int) */
-  OPT_GRID,    /* "PxQ" or "auto" */
-  OPT_BYTES,   /* "auto" or a size with an optional K/M/G/T suffix */
-} opt_type_t;
-
-typedef struct {
-  const char *name;
-  char short_name;
-  opt_type_t type;
-  size_t offset;
-  const char *default_text;
-  const char *choices;
-  double min, max;
-  const char *metavar;
-  const char *section;
-  const char *help;
-  unsigned commands;
-  int identity; /* defines the result: must match for --resume */
-} opt_entry_t;
 
 #define FIELD(f) offsetof(hr_options_t, f)
 #define ALL_SOLVING_COMMANDS (HR_CMD_ENSEMBLE | HR_CMD_HESSIAN)
@@ -428,15 +400,6 @@ static const opt_entry_t option_table[] = {
 };
 enum { N_OPTIONS = sizeof option_table / sizeof option_table[0] };
 
-typedef struct {
-  const char *name;
-  hr_command_t command;
-  const char *brief;    /* one line for the program's --help */
-  const char *summary;  /* a paragraph for the command's --help */
-  const char *positional;  /* metavar of positional arguments, NULL if none */
-  int min_inputs, max_inputs;
-} command_entry_t;
-
 static const command_entry_t command_table[] = {
   {"ensemble", HR_CMD_ENSEMBLE,
    "spectra of GOE / Poisson / Wishart / beta / GP-loss / tridiagonal matrices",
@@ -497,6 +460,16 @@ static const command_entry_t command_table[] = {
    "A.h5 B.h5 ...", 2, HR_MAX_INPUTS},
 };
 enum { N_COMMANDS = sizeof command_table / sizeof command_table[0] };
+
+const opt_entry_t *hr_option_table(int *count) {
+  *count = N_OPTIONS;
+  return option_table;
+}
+
+const command_entry_t *hr_command_table(int *count) {
+  *count = N_COMMANDS;
+  return command_table;
+}
 
 /* ---- value parsing ----------------------------------------------------- */
 
@@ -657,69 +630,7 @@ static int set_value(const opt_entry_t *e, const char *text,
   return HR_ERR_INTERNAL;
 }
 
-/* ---- help -------------------------------------------------------------- */
-
-static void print_program_help(FILE *out) {
-  fprintf(out,
-          "hessrmt %s - exact Hessian eigenvalue spectra and random matrix "
-          "theory on distributed memory\n\n"
-          "Usage: [mpirun -n P] hessrmt <command> [options]\n"
-          "       hessrmt <command> --help\n\nCommands:\n",
-          HR_VERSION_STRING);
-  for (int c = 0; c < N_COMMANDS; c++)
-    fprintf(out, "  %-10s %s\n", command_table[c].name,
-            command_table[c].brief);
-  fprintf(out,
-          "\nGlobal options:\n  -h, --help     this text\n"
-          "  -V, --version  version, build and library information\n");
-}
-
-static void print_wrapped(FILE *out, const char *text, int indent, int width) {
-  int col = indent;
-  const char *p = text;
-  while (*p) {
-    const char *space = strchr(p, ' ');
-    int n = space ? (int)(space - p) : (int)strlen(p);
-    if (col + n > width && col > indent) {
-      fprintf(out, "\n%*s", indent, "");
-      col = indent;
-    }
-    fprintf(out, "%.*s", n, p);
-    col += n;
-    p += n;
-    if (*p == ' ') {
-      fputc(' ', out);
-      col++;
-      p++;
-    }
-  }
-}
-
-static void print_command_help(const command_entry_t *c, FILE *out) {
-  fprintf(out, "Usage: [mpirun -n P] hessrmt %s [options]%s%s\n\n", c->name,
-          c->positional ? " " : "", c->positional ? c->positional : "");
-  print_wrapped(out, c->summary, 0, 78);
-  fprintf(out, "\n");
-  const char *section = NULL;
-  for (int i = 0; i < N_OPTIONS; i++) {
-    const opt_entry_t *e = &option_table[i];
-    if (!(e->commands & c->command)) continue;
-    if (!section || strcmp(section, e->section) != 0) {
-      section = e->section;
-      fprintf(out, "\n%s:\n", section);
-    }
-    char head[64];
-    snprintf(head, sizeof head, "%c%c%c --%s%s%s", e->short_name ? '-' : ' ',
-             e->short_name ? e->short_name : ' ', e->short_name ? ',' : ' ',
-             e->name, e->metavar ? " " : "", e->metavar ? e->metavar : "");
-    fprintf(out, " %-26s ", head);
-    if (strlen(head) > 26) fprintf(out, "\n%28s", "");
-    print_wrapped(out, e->help, 28, 78);
-    if (e->default_text && e->default_text[0]) fprintf(out, " [%s]", e->default_text);
-    fprintf(out, "\n");
-  }
-  fprintf(out, "\n  -h, --help                 this text\n");
-}
+/* ---- version (help: options_help.c) ------------------------------------ */
 
 static void print_version(FILE *out) {
   fprintf(out, "hessrmt %s\n%s\n", HR_VERSION_STRING, HR_BUILD_INFO);
@@ -786,7 +697,7 @@ static int parse_command_options(int argc, char **argv, hr_options_t *opts,
   while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
     const opt_entry_t *e = NULL;
     if (ch == 'h') {
-      if (print) print_command_help(c, out);
+      if (print) hr_help_command(c, out);
       return HR_PARSE_EXIT_OK;
     } else if (ch == '?') {
       return usage_error(c->name, "unknown option '%s' for 'hessrmt %s'",
@@ -822,15 +733,16 @@ int hr_options_parse(int argc, char **argv, hr_options_t *opts, int print,
   memset(opts, 0, sizeof *opts);
   record_command_line(argc, argv, opts);
   if (argc < 2) {
-    if (print) print_program_help(out);
+    if (print) hr_help_program(out);
     return hr_error_set(HR_ERR_USAGE, __FILE__, __LINE__, __func__,
                         "no command given (see 'hessrmt --help')");
   }
   const char *word = argv[1];
-  if (!strcmp(word, "-h") || !strcmp(word, "--help") || !strcmp(word, "help")) {
-    if (print) print_program_help(out);
+  if (!strcmp(word, "-h") || !strcmp(word, "--help")) {
+    if (print) hr_help_program(out);
     return HR_PARSE_EXIT_OK;
   }
+  if (!strcmp(word, "help")) return hr_help_main(argc - 2, argv + 2, out, print);
   if (!strcmp(word, "-V") || !strcmp(word, "--version")) {
     if (print) print_version(out);
     opts->version_shown = 1;

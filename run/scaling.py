@@ -25,6 +25,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -36,14 +37,26 @@ ROOT = os.path.dirname(HERE)
 PHASES = ["read", "generate", "assemble", "check", "solve", "write", "total"]
 
 
+def default_program():
+    """$HESSRMT, else the source tree's build/hessrmt, else the installed one
+    (this file in PREFIX/share/hessrmt, the program in PREFIX/bin), else
+    hessrmt on PATH."""
+    if os.environ.get("HESSRMT"):
+        return os.environ["HESSRMT"]
+    for path in (os.path.join(ROOT, "build", "hessrmt"),
+                 os.path.join(ROOT, "..", "bin", "hessrmt")):
+        if os.access(path, os.X_OK):
+            return os.path.normpath(path)
+    return shutil.which("hessrmt") or "hessrmt"
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ranks", default="1,2,4", help="rank counts P (comma list)")
     p.add_argument("--mode", choices=["strong", "weak", "both"], default="both")
     p.add_argument("--launcher", choices=["mpirun", "slurm"], default="mpirun")
-    p.add_argument("--hessrmt", default=os.environ.get("HESSRMT",
-                   os.path.join(ROOT, "build", "hessrmt")), help="the program")
+    p.add_argument("--hessrmt", default=default_program(), help="the program")
     p.add_argument("--out", default="scaling", help="folder for files, CSV, figures")
     p.add_argument("--repeat", type=int, default=1,
                    help="runs per point; the fastest is kept (timing noise)")

@@ -1,23 +1,11 @@
 #!/usr/bin/env bash
-# The quick start: install the Debian packages, build, and run the main job
-# on an embedded default (no download), the paper's workflow in small:
-#   1. train an MLP on synthetic Gaussian-class data (data-parallel SGD);
-#   2. take the exact Hessian spectra of the trained model over 8
-#      mini-batches, on 2 ranks in 2 groups;
-#   3. the random-matrix statistics of those spectra (printed at the end of
-#      step 2; figures in quickstart-figures/, JSON in quickstart-stats.json).
+# The quick start: install the Debian packages, build into build/, and run
+# the main job on an embedded default (no download): run/quickstart.sh,
+# the paper's workflow in small (train an MLP, take the exact Hessian
+# spectra of 8 of its mini-batches, test them against random matrix
+# theory), writing quickstart* files into the source tree's root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash run/install-deps.sh
 bash run/build.sh
-source run/env.sh
-RANKS="${HR_RANKS:-2}"
-DATA=(--data synthetic --n 4096 --dim 20 --classes 4 --model mlp:20-64-4)
-echo "== 1. mpirun -n $RANKS build/hessrmt train ..."
-mpirun --oversubscribe -n "$RANKS" build/hessrmt train "${DATA[@]}" \
-  --epochs 5 --history quickstart-history.csv -o quickstart-weights.h5
-echo "== 2-3. mpirun -n $RANKS build/hessrmt hessian --weights quickstart-weights.h5 ..."
-mpirun --oversubscribe -n "$RANKS" build/hessrmt hessian "${DATA[@]}" \
-  --weights quickstart-weights.h5 --batch-size 64 --max-batches 8 \
-  --groups "$RANKS" -o quickstart.h5 \
-  --json quickstart-stats.json --plots quickstart-figures
+bash run/quickstart.sh

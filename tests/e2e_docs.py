@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The manual stays true to the program: the committed command reference is
 what `hessrmt help --markdown` prints, every --help fits an 80-column
-terminal and lists every option of its command, and the man pages render
-without warnings."""
+terminal and lists every option of its command, the man pages render
+without warnings, every command of README.md's front page runs, and an
+installed copy runs the quick start with no path into the source tree."""
 import os
 import re
 import shutil
@@ -93,6 +94,183 @@ def case_man(h):
                          f"man page of {name} lacks --{opt}")
 
 
+# ---- the front page ------------------------------------------------------
+
+def readme_blocks():
+    """README.md's ```sh blocks: (set-up, install, the quick start's)."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    blocks = re.findall(r"^```sh\n(.*?)^```", text, re.M | re.S)
+    setup = [b for b in blocks if "bash run/setup.sh" in b]
+    install = [b for b in blocks if "cmake --install" in b]
+    rest = [b for b in blocks if b not in setup + install]
+    return text, setup, install, rest
+
+
+def command_lines(block):
+    return [l.split("#")[0].strip() for l in block.splitlines()
+            if l.split("#")[0].strip()]
+
+
+def quiet_env(extra_path):
+    """No HESSRMT and no other hessrmt on PATH; Debian's python3 (with
+    torch) first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HESSRMT")}
+    path = [d for d in env.get("PATH", "").split(":")
+            if d and not os.path.exists(os.path.join(d, "hessrmt"))]
+    env["PATH"] = ":".join(extra_path + ["/usr/bin", "/bin"] + path)
+    return env
+
+
+def run_script(h, script, cwd, env, what):
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=900)
+    h.no_sanitizer_report(proc, [what])
+    h.expect(proc.returncode == 0, f"{what} failed ({proc.returncode}): "
+             f"{proc.stdout[-1500:]} {proc.stderr[-2500:]}")
+    return proc
+
+
+def check_quick_start_outputs(h, cwd, proc, what):
+    for name in ["mlp.h5", "mlp-stats.json", "mlp-figures/ratios.png",
+                 "my_model.h5", "mine.h5", "mine-stats.json",
+                 "mine-figures/ratios.png"]:
+        h.expect(os.path.exists(os.path.join(cwd, name)),
+                 f"{what}: the quick start wrote no {name}")
+    h.expect(proc.stdout.count("verdict") >= 3,
+             f"{what}: fewer than three verdicts: {proc.stdout[-800:]}")
+
+
+def torch_missing():
+    return subprocess.run(["/usr/bin/python3", "-c", "import torch"],
+                          capture_output=True).returncode != 0
+
+
+def case_readme(h):
+    """The front page: at most 250 lines; its set-up block is the two
+    commands, CI runs exactly the test command and run/setup.sh ends in
+    run/quickstart.sh, which runs here; every other ```sh block runs, in
+    order, from a directory where run/ and build/ are the tree's."""
+    text, setup, install, rest = readme_blocks()
+    h.expect(text.count("\n") <= 250, f"README.md has {text.count(chr(10))} lines")
+    h.expect(len(setup) == 1 and command_lines(setup[0]) ==
+             ["bash run/setup.sh", "bash run/test.sh"],
+             f"the set-up block is not the two commands: {setup}")
+    ci = command_lines(open(os.path.join(ROOT, ".ci", "run")).read())
+    h.expect(ci[-1] == "exec bash run/test.sh", f".ci/run: {ci}")
+    steps = command_lines(open(os.path.join(ROOT, "run", "setup.sh")).read())
+    h.expect(steps[-3:] == ["bash run/install-deps.sh", "bash run/build.sh",
+                            "bash run/quickstart.sh"], f"run/setup.sh: {steps}")
+    env = quiet_env([])
+    env["HESSRMT"] = os.path.abspath(h.args.hessrmt)
+    proc = run_script(h, f"bash {ROOT}/run/quickstart.sh", h.workdir, env,
+                      "run/quickstart.sh")
+    h.expect("verdict" in proc.stdout, "run/quickstart.sh gave no verdict")
+    if torch_missing():
+        print("skipped: the quick start needs python3-torch")
+        return
+    work = h.path("front")
+    os.makedirs(work)
+    os.symlink(os.path.join(ROOT, "run"), os.path.join(work, "run"))
+    os.symlink(os.path.dirname(os.path.abspath(h.args.hessrmt)),
+               os.path.join(work, "build"))
+    proc = run_script(h, "\n".join(rest), work, quiet_env([]),
+                      "the README's quick start")
+    check_quick_start_outputs(h, work, proc, "README")
+    print(proc.stdout[-3000:])
+
+
+# ---- the installed copy --------------------------------------------------
+
+INSTALLED = ["bin/hessrmt", "bin/hessrmt-mpirun", "bin/hessrmt-torch",
+             "share/hessrmt/env.sh", "share/hessrmt/scaling.py",
+             "share/hessrmt/slurm/hessrmt.sbatch",
+             "share/hessrmt/slurm/job-array.sbatch",
+             "share/hessrmt/pbs/hessrmt.pbs", "share/hessrmt/pbs/job-array.pbs",
+             "share/hessrmt/torch/hessrmt_torch.py", "share/man/man1/hessrmt.1",
+             "share/doc/hessrmt/reference.md"]
+
+
+def no_tree_paths(h, prefix, build):
+    """No installed text file names the source tree or the build."""
+    for dirpath, _, files in os.walk(prefix):
+        for f in files:
+            path = os.path.join(dirpath, f)
+            if os.path.islink(path):
+                continue
+            data = open(path, "rb").read()
+            if b"\0" in data[:4096]:
+                continue  # the program: its __FILE__ strings name sources
+            for tree in (ROOT, build):
+                h.expect(tree.encode() not in data,
+                         f"{os.path.relpath(path, prefix)} names {tree}")
+
+
+def installed_tools(h, prefix, env):
+    """The scaling driver and a PBS job array from share/hessrmt."""
+    work = h.path("tools")
+    os.makedirs(work)
+    share = os.path.join(prefix, "share", "hessrmt")
+    run_script(h, f"/usr/bin/python3 {share}/scaling.py --ranks 1,2 "
+               "--mode strong --out sc -- ensemble --n 120 --count 2", work,
+               env, "the installed scaling driver")
+    h.expect(os.path.exists(os.path.join(work, "sc", "scaling.csv")),
+             "the installed scaling driver wrote no scaling.csv")
+    import socket
+    with open(os.path.join(work, "nodes"), "w") as f:
+        f.write(f"{socket.gethostname()}\n" * 2)
+    pbs = dict(env, PBS_NODEFILE=os.path.join(work, "nodes"), PBS_O_WORKDIR=work,
+               PBS_JOBID="1.fake", PBS_ARRAY_INDEX="0",
+               HR_DATA="--data synthetic --n 256 --dim 10 --classes 3",
+               HR_MODEL="--model logistic", HR_BATCH_SIZE="32",
+               HR_BATCHES_PER_TASK="2", HR_GROUPS="1", HR_PARTS_DIR="parts")
+    proc = run_script(h, f"bash {share}/pbs/job-array.pbs", work, pbs,
+                      "the installed PBS job array")
+    h.expect(os.path.join(prefix, "bin", "hessrmt") in proc.stdout,
+             f"the PBS template ran another program: {proc.stdout[:600]}")
+    h.expect(os.path.exists(os.path.join(work, "parts", "part-0.h5")),
+             "the installed PBS job array wrote no part")
+
+
+def case_install(h):
+    """cmake --install into a temporary prefix; the quick start of the
+    front page, in the installed names, from a directory outside the tree
+    with only PREFIX/bin on PATH; the man pages, the scaling driver and a
+    batch template from there."""
+    build = os.path.dirname(os.path.abspath(h.args.hessrmt))
+    prefix = h.path("prefix")
+    _, _, install, rest = readme_blocks()
+    h.expect(len(install) == 1 and re.match(r"cmake --install build --prefix \S+$",
+             command_lines(install[0])[0]), f"the install block: {install}")
+    proc = subprocess.run(["cmake", "--install", build, "--prefix", prefix],
+                          capture_output=True, text=True, timeout=300)
+    h.expect(proc.returncode == 0, f"cmake --install: {proc.stderr[-1500:]}")
+    for f in INSTALLED:
+        h.expect(os.path.exists(os.path.join(prefix, f)), f"not installed: {f}")
+    names = program_text(h, "help", "--commands").split()
+    for name in names:
+        page = os.path.join(prefix, "share", "man", "man1", f"hessrmt-{name}.1")
+        h.expect(os.path.exists(page), f"no man page {page}")
+    no_tree_paths(h, prefix, build)
+    env = quiet_env([os.path.join(prefix, "bin")])
+    if shutil.which("man"):
+        proc = run_script(h, f"man -M {prefix}/share/man -P cat hessrmt-hessian",
+                          h.workdir, dict(env, MANWIDTH="80"), "man hessrmt-hessian")
+        h.expect("--batch-size" in proc.stdout.replace("\u2010", "-"),
+                 f"man hessrmt-hessian: {proc.stdout[:300]}")
+    installed_tools(h, prefix, env)
+    if torch_missing():
+        print("skipped: the quick start needs python3-torch")
+        return
+    script = "\n".join(rest).replace("run/hessrmt-mpirun", "hessrmt-mpirun") \
+        .replace("run/torch/hessrmt_torch.py", "hessrmt-torch") \
+        .replace("build/hessrmt", "hessrmt")
+    work = h.path("installed")
+    os.makedirs(work)
+    proc = run_script(h, script, work, env, "the installed quick start")
+    check_quick_start_outputs(h, work, proc, "installed")
+
+
 if __name__ == "__main__":
     sys.exit(Harness(__doc__, {"reference": case_reference, "help": case_help,
-                               "man": case_man}).main())
+                               "man": case_man, "readme": case_readme,
+                               "install": case_install}).main())

@@ -227,7 +227,7 @@ def installed_tools(h, prefix, env):
                       "the installed PBS job array")
     h.expect(os.path.join(prefix, "bin", "hessrmt") in proc.stdout,
              f"the PBS template ran another program: {proc.stdout[:600]}")
-    h.expect(os.path.exists(os.path.join(work, "parts", "part-0.h5")),
+    h.expect(os.path.exists(os.path.join(work, "parts", "part-0000.h5")),
              "the installed PBS job array wrote no part")
 
 

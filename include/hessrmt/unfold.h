@@ -53,9 +53,10 @@ double hr_spacing_cdf(hr_spacing_law_t law, double s);
  * q = 0 is Poisson, q = 1 the GOE surmise. */
 double hr_brody_fit(const double *spacings, int64_t n);
 
-/* Number variance Sigma^2(L) of unfolded levels: the variance of the count
- * of levels in windows (x, x + L] with x on a regular grid of `windows`
- * starts across the spectrum's span. */
+/* Number variance Sigma^2(L) of unfolded levels (ascending): the variance
+ * of the count of levels in windows (x, x + L], with `windows` starts x
+ * evenly spaced so that every window lies inside [x_0, x_(n-1)].  NaN
+ * when the span is shorter than L; never negative (Welford's update). */
 double hr_number_variance(const double *unfolded, int64_t n, double L,
                           int64_t windows);
 
@@ -64,13 +65,16 @@ double hr_number_variance(const double *unfolded, int64_t n, double L,
  * pi L + gamma + 1 - pi^2 / 8). */
 double hr_number_variance_goe(double L);
 
-/* Spectral rigidity Delta_3(L) (Dyson and Mehta): the least-squares
- * deviation of the staircase from its best straight line over a window
- * of length L, (1/L) min_{A,B} int (N(x) - A x - B)^2 dx, averaged over
- * `windows` starts; the integrals of the piecewise-constant staircase are
- * taken exactly.  References: Poisson L/15; GOE exact from Sigma^2 by
- * Pandey's integral, tending to (1/pi^2)(ln 2 pi L + gamma - 5/4 - pi^2/8)
- * for large L; a picket fence 1/12. */
+/* Spectral rigidity Delta_3(L) (Dyson and Mehta) of unfolded levels
+ * (ascending): the least-squares deviation of the staircase from its best
+ * straight line over a window of length L, (1/L) min_{A,B} int (N(x) - A x
+ * - B)^2 dx, averaged over `windows` starts placed as for Sigma^2.  The
+ * integral is taken exactly, segment by segment of the staircase, as a sum
+ * of squares in coordinates centred on the window: >= 0 by construction
+ * and free of cancellation however many levels the window holds.
+ * References: Poisson L/15; GOE exact from Sigma^2 by Pandey's integral,
+ * tending to (1/pi^2)(ln 2 pi L + gamma - 5/4 - pi^2/8) for large L; a
+ * picket fence 1/12 for L >> 1. */
 double hr_spectral_rigidity(const double *unfolded, int64_t n, double L,
                             int64_t windows);
 double hr_spectral_rigidity_goe(double L);

@@ -225,20 +225,35 @@ double hr_brody_fit(const double *spacings, int64_t n) {
 
 /* ---- long-range statistics ------------------------------------------------------ */
 
+/* Where the windows of length L start: `windows` points evenly spaced so
+ * that every window (x, x + L] lies inside [x_0, x_(n-1)]; none when the
+ * span is shorter than L. */
+static int window_starts(const double *x, int64_t n, double L, int64_t windows,
+                         double *lo, double *step) {
+  if (n < 2 || windows < 2 || !(L > 0.0)) return 0;
+  *lo = x[0];
+  double hi = x[n - 1] - L;
+  if (!(hi > *lo)) return 0;
+  *step = (hi - *lo) / (double)(windows - 1);
+  return 1;
+}
+
 double hr_number_variance(const double *unfolded, int64_t n, double L,
                           int64_t windows) {
-  double lo = unfolded[0], hi = unfolded[n - 1] - L;
-  if (windows < 2 || hi <= lo) return NAN;
-  double sum = 0.0, sq = 0.0;
+  double lo, step;
+  if (!window_starts(unfolded, n, L, windows, &lo, &step)) return NAN;
+  /* Welford's update adds (c - old mean)(c - new mean) >= 0 each step:
+   * the variance cannot come out negative, as sum c^2 / w - mean^2 can. */
+  double mean = 0.0, m2 = 0.0;
   for (int64_t w = 0; w < windows; w++) {
-    double x = lo + (hi - lo) * (double)w / (double)(windows - 1);
+    double x = lo + step * (double)w;
     double c = (double)(count_at_most(unfolded, n, x + L) -
                         count_at_most(unfolded, n, x));
-    sum += c;
-    sq += c * c;
+    double before = mean;
+    mean += (c - before) / (double)(w + 1);
+    m2 += (c - before) * (c - mean);
   }
-  double mean = sum / (double)windows;
-  return sq / (double)windows - mean * mean;
+  return m2 / (double)windows;
 }
 
 /* Mehta, Random Matrices (3rd ed.), (16.1.3)-(16.1.4): with x = 2 pi L,
@@ -254,33 +269,46 @@ double hr_number_variance_goe(double L) {
   return 2.0 * gue + si * si - si;
 }
 
-/* Delta_3 of one window [a, a + L]: with y_j the levels inside relative to
- * a (ascending) and N(x) = #{y_j <= x} (a constant offset is absorbed by
- * B), the integrals are I0 = int N = sum (L - y_j), I1 = int x N =
- * sum (L^2 - y_j^2) / 2, I2 = int N^2 = sum (2j - 1)(L - y_j); the normal
- * equations give A, B and the residual I2 - A I1 - B I0. */
+/* The staircase of one window [a, a + L] holding the levels y[0..k)
+ * (ascending, all in (a, a + L]) is constant on k + 1 segments: j on
+ * [y_(j-1), y_j), with y_(-1) = a and y_k = a + L.  In the centred
+ * coordinate u = x - a - L/2 the functions 1 and u are orthogonal, so the
+ * best line is B + A u with B the staircase's mean and A = int u N du /
+ * (L^3 / 12).  The residual is then integrated segment by segment: on a
+ * segment of length d and midpoint m, int (c - A u)^2 du = d ((c - A m)^2 +
+ * A^2 d^2 / 12) with c = j - B, a sum of squares.  Delta_3 is thus >= 0 by
+ * construction, where the normal-equation form I2 - A I1 - B I0 loses
+ * every digit to cancellation once the counts are large. */
+static double segment_start(const double *y, int64_t k, int64_t j, double a,
+                            double L) {
+  return j == 0 ? -0.5 * L : (j > k ? 0.5 * L : y[j - 1] - a - 0.5 * L);
+}
+
 static double rigidity_window(const double *y, int64_t k, double a, double L) {
-  double i0 = 0.0, i1 = 0.0, i2 = 0.0;
-  for (int64_t j = 0; j < k; j++) {
-    double t = y[j] - a;
-    i0 += L - t;
-    i1 += 0.5 * (L * L - t * t);
-    i2 += (double)(2 * j + 1) * (L - t);
+  double mean = 0.0, moment = 0.0;
+  for (int64_t j = 0; j <= k; j++) {
+    double u0 = segment_start(y, k, j, a, L), u1 = segment_start(y, k, j + 1, a, L);
+    double d = u1 - u0, mid = 0.5 * (u0 + u1);
+    mean += (double)j * d;
+    moment += (double)j * d * mid;
   }
-  /* [L^3/3 L^2/2; L^2/2 L] [A; B] = [I1; I0] */
-  double det = L * L * L * L / 3.0 - L * L * L * L / 4.0;
-  double A = (L * i1 - 0.5 * L * L * i0) / det;
-  double B = (L * L * L / 3.0 * i0 - 0.5 * L * L * i1) / det;
-  return (i2 - A * i1 - B * i0) / L;
+  mean /= L;
+  double slope = moment / (L * L * L / 12.0), sum = 0.0;
+  for (int64_t j = 0; j <= k; j++) {
+    double u0 = segment_start(y, k, j, a, L), u1 = segment_start(y, k, j + 1, a, L);
+    double d = u1 - u0, c = (double)j - mean - slope * 0.5 * (u0 + u1);
+    sum += d * (c * c + slope * slope * d * d / 12.0);
+  }
+  return sum / L;
 }
 
 double hr_spectral_rigidity(const double *unfolded, int64_t n, double L,
                             int64_t windows) {
-  double lo = unfolded[0], hi = unfolded[n - 1] - L;
-  if (windows < 2 || hi <= lo) return NAN;
+  double lo, step;
+  if (!window_starts(unfolded, n, L, windows, &lo, &step)) return NAN;
   double sum = 0.0;
   for (int64_t w = 0; w < windows; w++) {
-    double a = lo + (hi - lo) * (double)w / (double)(windows - 1);
+    double a = lo + step * (double)w;
     int64_t first = count_at_most(unfolded, n, a);
     int64_t last = count_at_most(unfolded, n, a + L);
     sum += rigidity_window(unfolded + first, last - first, a, L);

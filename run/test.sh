@@ -26,7 +26,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # reproduction (commands the suite runs already), Fashion-MNIST, the
 # fuzzers, built with ASan already) -- about half of the first pass's time.
 SKIP='slurm|pbs_|scaling|paper_tiny|multinode|fuzz|fashion|bad_inputs_np[12]|errors_np1|errors_np2'
-SKIP+='|long_range|beta_ensembles|calibration|cluster_merge|relu_sim_errors'
+SKIP+='|long_range|beta_ensembles|calibration|cluster_merge|relu_sim_errors|suite_files'
 # the output locks run there in the stale-lock case; the races, the block
 # spectra's many runs and the disk-filling cases add time, not code paths
 SKIP+='|ownership_race_np1|ownership_race_np2|ownership_stale_np2|ownership_writers'

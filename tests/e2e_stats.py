@@ -4,7 +4,9 @@ in the paper's file format) and by `hessrmt ensemble`, checked against the
 known random-matrix constants, an independent GOE number-variance curve,
 the figure files, and bad inputs."""
 import json
+import math
 import os
+import re
 import sys
 
 import h5py
@@ -62,9 +64,36 @@ def make_file(h, law, n, count, seed, dtype=np.float64):
     return path
 
 
+IMPOSSIBLE_TEXT = re.compile(r"\b(nan|inf|infinity)\b", re.IGNORECASE)
+
+
+def possible_numbers(h, j, what):
+    """Every Sigma^2 and Delta_3 of a stats JSON (one object or a list) is
+    null (withheld) or finite and >= 0, as is every mean r~."""
+    for o in j if isinstance(j, list) else [j]:
+        values = list(o.get("sigma2", [])) + list(o.get("delta3", []))
+        for u in o.get("unfoldings", []):
+            values += [u.get("sigma2_L10"), u.get("delta3_L10")]
+        bad = [v for v in values if v is not None and not (math.isfinite(v) and v >= 0)]
+        h.expect(not bad, f"{what}: impossible Sigma^2 or Delta_3 {bad}")
+        r = o.get("mean_r_tilde")
+        h.expect(r is not None and 0 <= r <= 1, f"{what}: mean r~ {r}")
+
+
 def stats(h, *args, check=True):
-    """Run `hessrmt stats` directly, without mpirun."""
-    return h.serial("stats", *args, check=check)
+    """Run `hessrmt stats` directly, without mpirun.  Whatever it analyses,
+    a run that succeeds prints no NaN or infinity, and its JSON holds no
+    impossible number."""
+    proc = h.serial("stats", *args, check=check)
+    if proc.returncode == 0:
+        bad = IMPOSSIBLE_TEXT.search(proc.stdout)
+        h.expect(bad is None, f"stats {' '.join(map(str, args))} printed "
+                 f"{bad.group(0) if bad else ''}: {proc.stdout[-2000:]}")
+        if "--json" in args:
+            out = args[list(args).index("--json") + 1]
+            with open(out) as f:
+                possible_numbers(h, json.load(f), f"stats {args[0]}")
+    return proc
 
 
 def stats_json(h, path, *args):
@@ -157,7 +186,9 @@ def case_long_range(h):
     path = make_file(h, "goe", 600, 60, 7)
     for unfold in ["poly", "kde", "pool"]:
         j = stats_json(h, path, "--unfold", unfold)
-        h.expect(j["unfold"] == unfold, f"unfold {j['unfold']}")
+        h.expect(j["unfold_method"] == unfold and j["spacing_reliable"],
+                 f"unfold {j['unfold']}: reliable {j['spacing_reliable']} "
+                 f"({j['unfold_note']})")
         for L, s2, d3 in zip(j["L"], j["sigma2"], j["delta3"]):
             ref2, ref3 = sigma2_goe(L), delta3_goe(L)
             h.expect(abs(s2 / ref2 - 1) < 0.12, f"{unfold}: Sigma^2({L}) = "
@@ -266,17 +297,54 @@ def case_errors(h):
     stats_error(h, [one, "--unfold", "pool"], "pool unfolding needs", "pool, one spectrum")
     stats_error(h, [good, "--cut", "-1"], "--cut", "negative cut")
     stats_error(h, [], "needs FILE", "no file")
-    # Not errors, but warnings where the statistics cannot be trusted: a
-    # polynomial that bends back over a Hessian-like spike, a picket fence.
+    # Not errors, but statistics marked where they cannot be trusted: a
+    # polynomial that bends back over a spike inside the bulk is reported
+    # unreliable, with no number of the spacing half printed or in the
+    # JSON; auto passes it over for an unfolding that holds.
     rng = np.random.default_rng(4)
     spike = h.path("spike.h5")
-    write_spectra(spike, [np.sort(np.concatenate([0.01 + 1e-3 * rng.standard_normal(800),
-                                                  rng.uniform(0.02, 1.0, 200)]))])
+    write_spectra(spike, [np.sort(np.concatenate([rng.uniform(0.0, 1.0, 600),
+                                                  0.5 + 1e-3 * rng.standard_normal(400)]))])
     proc = stats(h, spike, "--unfold", "poly", "--json", spike + ".json")
     with open(spike + ".json") as f:
-        bad = json.load(f)["nonpositive_spacings"]
-    h.expect(bad > 0 and "WARNING" in proc.stdout and "not\n" in proc.stdout,
-             f"non-monotone poly unfolding not reported ({bad})")
+        j = json.load(f)
+    numbers = [j["brody_q"], j["mean_spacing"], *j["ks_spacing"].values(),
+               *j["sigma2"], *j["delta3"]]
+    h.expect(j["backward_spacings"] > 0 and not j["spacing_reliable"]
+             and all(v is None for v in numbers)
+             and "UNRELIABLE: the poly 9 unfolding is not monotone" in proc.stdout
+             and "Delta_3" not in proc.stdout and "unreliable" in j["verdict_text"],
+             f"non-monotone poly unfolding not marked ({j['backward_spacings']}, "
+             f"{j['spacing_reliable']}): {proc.stdout[-900:]}")
+    # auto on it: every unfolding is tried, each rejection said, and what
+    # is printed is either a passing unfolding's non-negative numbers or
+    # the unreliable mark, never numbers from one that failed
+    proc = stats(h, spike, "--json", spike + ".json")
+    with open(spike + ".json") as f:
+        j = json.load(f)
+    tried = j["unfoldings_tried"]
+    if j["spacing_reliable"]:
+        good = (tried[-1]["passed"] and tried[-1]["name"] == j["unfold"]
+                and all(v is not None and v >= 0 for v in j["delta3"] + j["sigma2"]))
+    else:
+        good = (len(tried) == 6 and not any(u.get("passed") for u in tried)
+                and j["unfold"] is None and all(v is None for v in j["delta3"])
+                and all(u["name"] in j["unfold_note"] for u in tried))
+    h.expect(good, f"auto on the spike: {j['unfold']} reliable "
+             f"{j['spacing_reliable']} ({j['unfold_note']})")
+    # a Hessian-like spectrum (a sharp peak and a tail of outliers): auto
+    # unfolds the bulk inside the fences and finds one that holds
+    hess = h.path("hessian_like.h5")
+    write_spectra(hess, [np.sort(np.concatenate([0.01 + 1e-3 * rng.standard_normal(800),
+                                                 rng.uniform(0.02, 1.0, 200)]))])
+    proc = stats(h, hess, "--json", hess + ".json")
+    with open(hess + ".json") as f:
+        j = json.load(f)
+    h.expect(j["spacing_reliable"] and j["backward_spacings"] == 0
+             and j["n_beyond_bulk"] > 100 and j["flat_deviation"] <= j["flat_allowed"]
+             and all(v is not None and v >= 0 for v in j["delta3"] + j["sigma2"]),
+             f"auto on a Hessian-like spectrum: {j['unfold']} reliable "
+             f"{j['spacing_reliable']} ({j['unfold_note']})")
     picket = h.path("picket.h5")
     write_spectra(picket, [np.arange(200.0) + 1.0] * 8)
     proc = stats(h, picket, "--json", picket + ".json")
@@ -306,8 +374,17 @@ def case_errors(h):
         j = json.load(f)
     h.expect(j["rigidity"] == "more clustered than Poisson",
              f"bunched verdict: {j['rigidity']} {j['verdict_text']}")
-    stats_error(h, [few, "--cut", "1e-30"], "polynomial unfolding of degree 9 "
-                "needs at least", "too few levels to unfold")
+    stats_error(h, [few, "--cut", "1e-30", "--unfold", "poly"], "polynomial "
+                "unfolding of degree 9 needs at least", "too few levels to unfold")
+    # auto on the same few levels: nothing can be unfolded, which is no
+    # error: the ratios stand and the spacing half is marked unreliable
+    proc = stats(h, few, "--cut", "1e-30", "--json", few + ".json")
+    with open(few + ".json") as f:
+        j = json.load(f)
+    h.expect(not j["spacing_reliable"] and j["unfold"] is None
+             and all(v is None for v in j["delta3"])
+             and "UNRELIABLE: no unfolding is monotone and flat" in proc.stdout,
+             f"auto on too few levels: {j['unfold']} {j['unfold_note']}")
 
 
 # ---- --paper-conventions, recomputed in numpy -------------------------------
@@ -514,8 +591,9 @@ def case_unfolding_all(h):
     3/6/9/12, kde, spline) must find the ratio verdict's spacing law, with
     no warning; on GOE levels warped through exp (a strongly varying
     density: the local statistics are GOE's, the ratios say so) the
-    polynomial of degree 3 must be flagged and the warning given, while the
-    spline and the pool still find GOE."""
+    polynomial of degree 3 must fail its flatness check (and so is left
+    out of the spread and raises no warning), while the spline and the
+    pool pass and find GOE, and auto keeps a passing one."""
     for law in ("goe", "poisson"):
         path = make_file(h, law, 600, 12, 31)
         j = stats_json(h, path, "--unfold", "all")
@@ -550,16 +628,128 @@ def case_unfolding_all(h):
     h.expect(not by["spline"]["flagged"] and not by["pool"]["flagged"],
              f"warped: spline {by['spline'].get('nearest')}, pool "
              f"{by['pool'].get('nearest')}")
-    h.expect(j["unfolding_warning"] is not None and "poly 3" in
-             j["unfolding_warning"] and "WARNING" in proc.stdout,
+    h.expect(not by["poly 3"]["passed"] and not by["poly 3"]["flat"]
+             and by["spline"]["passed"] and by["pool"]["passed"],
+             f"warped: checks poly 3 {by['poly 3']['passed']}, spline "
+             f"{by['spline']['passed']}, pool {by['pool']['passed']}")
+    h.expect(j["unfolding_warning"] is None and "WARNING" not in proc.stdout,
              f"warped: warning {j['unfolding_warning']}")
+    h.expect(j["spacing_reliable"] and by[j["unfold"]]["passed"]
+             and by[j["unfold"]]["nearest"] == "goe",
+             f"warped: auto kept {j['unfold']}")
     print("warped: flagged " + ", ".join(n for n, u in by.items() if u.get("flagged")))
+
+
+def case_adversarial(h):
+    """Spectra built to break the statistics: GOE bulks with outliers 10^3
+    times the bulk's scale on both sides, 90% exact zeros, 80% of the
+    levels in five-fold clusters, and all three at once.  Each runs with auto and
+    with every unfolding side by side; the stats helper checks that nothing
+    impossible is printed or written.  Beyond that: the outliers are left
+    out by the bulk's fences and the ratios still say GOE; the zeros are
+    counted as exact zeros; of the degenerate levels, the spacing ratios
+    that touch a zero spacing are counted (as numpy counts them), left
+    out, and the verdict says it describes the rest; levels
+    that are all degenerate have no ratio at all and are a clear error,
+    not a number."""
+    rng = np.random.default_rng(27)
+    n, count = 600, 6
+    bulks = [goe(rng, n) for _ in range(count)]
+    scale = max(np.ptp(b) for b in bulks)
+
+    def with_outliers(b):
+        out = np.concatenate([b, 1e3 * scale * rng.uniform(0.5, 1.0, 6),
+                              -1e3 * scale * rng.uniform(0.5, 1.0, 3)])
+        return np.sort(out)
+
+    def with_zeros(b):
+        return np.sort(np.concatenate([b, np.zeros(9 * len(b))]))
+
+    def degenerate(b):  # 80% of the levels in five-fold clusters
+        k = 4 * len(b) // 5
+        return np.sort(np.concatenate([np.repeat(b[:k:5], 5), b[k:]]))
+
+    spectra = {"outliers": [with_outliers(b) for b in bulks],
+               "zeros": [with_zeros(b) for b in bulks],
+               "degenerate": [degenerate(b) for b in bulks],
+               "all": [with_zeros(with_outliers(degenerate(b))) for b in bulks]}
+    for name, rows in spectra.items():
+        path = h.path(f"adversarial_{name}.h5")
+        width = max(len(r) for r in rows)
+        write_spectra(path, [np.pad(r, (0, width - len(r))) for r in rows])
+        j = stats_json(h, path)
+        stats_json(h, path, "--unfold", "all")
+        if name == "outliers":
+            h.expect(j["verdict"] == "goe" and j["n_outliers"] >= 9 * count
+                     and j["spacing_reliable"],
+                     f"outliers: verdict {j['verdict']}, {j['n_outliers']} outliers, "
+                     f"unfolding {j['unfold']}")
+        if name == "zeros":
+            h.expect(j["exact_zeros"] == 9 * n * count and j["verdict"] == "goe",
+                     f"zeros: {j['exact_zeros']} exact zeros, verdict {j['verdict']}")
+        if name in ("degenerate", "all"):
+            # ratios touching a zero spacing, counted here from the levels
+            zero = 0
+            for r in rows:
+                v = np.sort(r)
+                v = v[np.abs(v) > j["cut"]]
+                sp = np.diff(v)
+                zero += int(np.sum((sp[:-1] <= 0) | (sp[1:] <= 0)))
+            h.expect(j["ratios_degenerate"] == zero and zero > 0.5 * (j["n_ratios"] + zero)
+                     and "touch a zero spacing (degenerate levels)" in j["verdict_text"],
+                     f"{name}: {j['ratios_degenerate']} degenerate ratios, expected "
+                     f"{zero}; {j['verdict_text']}")
+        print(f"{name}: verdict {j['verdict']}, rigidity {j['rigidity']}, unfolding "
+              f"{j['unfold']}, reliable {j['spacing_reliable']}")
+    every = h.path("adversarial_every.h5")
+    write_spectra(every, [np.repeat(b[::5], 5) for b in bulks])
+    stats_error(h, [every], "every spacing ratio touches a zero spacing",
+                "every level degenerate")
+
+
+def spectra_files(root):
+    """Every HDF5 file under root with a hessian_evals dataset."""
+    for d, _, names in os.walk(root):
+        for name in sorted(names):
+            path = os.path.join(d, name)
+            if not name.endswith(".h5") or os.path.getsize(path) > 2 ** 30:
+                continue
+            try:
+                with h5py.File(path, "r") as f:
+                    if isinstance(f.get("hessian_evals"), h5py.Dataset):
+                        yield path
+            except (OSError, KeyError):  # parts being torn, damaged on purpose
+                continue
+
+
+def case_suite_files(h):
+    """`stats` on every spectra file the suite has made so far (it runs
+    last): either a clean error (damaged, partial, too few levels: a
+    message and exit status 1-9, never a signal) or statistics with no NaN
+    printed and no negative Sigma^2 or Delta_3 -- the stats helper's
+    checks, on spectra of every command, model, method and fault case."""
+    root = os.path.dirname(h.workdir)
+    done = errors = 0
+    for path in spectra_files(root):
+        if path.startswith(h.workdir):
+            continue
+        out = h.path(f"{done + errors}.json")
+        proc = stats(h, path, "--json", out, check=False)
+        if proc.returncode == 0:
+            done += 1
+        else:
+            errors += 1
+            h.expect(0 < proc.returncode < 10 and "error" in proc.stderr,
+                     f"stats {path}: exit {proc.returncode}: {proc.stderr[-600:]}")
+    print(f"stats on {done} spectra files of the suite, {errors} clean errors")
+    h.expect(done > 0, f"no spectra file under {root}")
 
 
 CASES = {"paper_conventions": case_paper_conventions, "calibration": case_calibration, "beta_ensembles": case_beta_ensembles,
          "long_range": case_long_range, "figures": case_figures,
          "hessian": case_hessian, "rank_independence": case_rank_independence,
-         "errors": case_errors, "unfolding_all": case_unfolding_all}
+         "errors": case_errors, "unfolding_all": case_unfolding_all,
+         "adversarial": case_adversarial, "suite_files": case_suite_files}
 
 if __name__ == "__main__":
     sys.exit(Harness(__doc__, CASES).main())

@@ -9,6 +9,8 @@ torch.autograd.functional.hessian / jacobian: H, H0 = sum J^T Lambda J / n
 and H1 = H - H0, solved by numpy.linalg.eigvalsh.  hessrmt's spectra
 (every method and part, ce and mse, whole data and batches, at 1, 2 and
 4 ranks) must match to 1e-10 of the largest eigenvalue."""
+import json
+import math
 import os
 import subprocess
 import sys
@@ -385,6 +387,56 @@ def case_fashion_train(h):
     h.expect(err < 1e-10, f"1 and 2 ranks: weights differ by {err:.2e}")
 
 
+def case_fashion_cnn_stats(h):
+    """A new user's run: a small PyTorch CNN exported by the converter, 4
+    batch-64 Hessians of Fashion-MNIST.  Its spectrum has a sharp peak at
+    zero, a bulk and outliers 10^2 times out, on which a degree-9
+    polynomial bends back (and once printed Delta_3 = -4.7e8).  auto must
+    keep an unfolding that passes its checks, every Sigma^2 and Delta_3 is
+    finite and >= 0 and near the GOE's at L = 1, and the polynomial named
+    explicitly is reported unreliable with its numbers withheld."""
+    if not os.path.exists(f"{FM}/train-images-idx3-ubyte.gz"):
+        print("skipped: dataset-fashion-mnist not installed")
+        return
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(),
+                                torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+                                torch.nn.Linear(676, 10))
+    torch.save(model, h.path("cnn.pt"))
+    tool = os.path.join(os.path.dirname(HERE), "run", "torch", "hessrmt_torch.py")
+    subprocess.run([sys.executable, tool, "to-hessrmt", h.path("cnn.pt"), "-o",
+                    h.path("cnn_w.h5"), "--input", "1x28x28"], check=True)
+    out, js = h.path("cnn.h5"), h.path("cnn.json")
+    h.run(2, "hessian", "--data", f"{FM}/train-images-idx3-ubyte.gz", "--labels",
+          f"{FM}/train-labels-idx1-ubyte.gz", "--scale-pixels", "--weights",
+          h.path("cnn_w.h5"), "--batch-size", 64, "--max-batches", 4, "--json", js,
+          "--plots", h.path("cnn_figs"), "-q", "-o", out, timeout=600)
+    with open(js) as f:
+        j = json.load(f)
+    j = j[0] if isinstance(j, list) else j
+    kept = [t for t in j["unfoldings_tried"] if t["passed"]]
+    h.expect(j["spacing_reliable"] and j["unfold"] and len(kept) == 1
+             and kept[0]["monotone"] and kept[0]["flat"]
+             and kept[0]["backward_spacings"] == 0,
+             f"auto kept {j['unfold']}: {j['unfoldings_tried']}")
+    long_range = j["sigma2"] + j["delta3"]
+    h.expect(all(v is not None and math.isfinite(v) and v >= 0 for v in long_range),
+             f"Sigma^2 {j['sigma2']} Delta_3 {j['delta3']}")
+    d3 = dict(zip(j["L"], j["delta3"]))
+    h.expect(0.03 < d3[1.0] < 0.1, f"Delta_3(1) = {d3[1.0]} (GOE 0.0605, Poisson 0.0667)")
+    h.expect(j["verdict"] == "goe" and 0.5 < j["brody_q"] <= 1.0,
+             f"verdict {j['verdict']}, Brody q {j['brody_q']}")
+    h.expect(os.path.getsize(h.path("cnn_figs/rigidity.png")) > 0, "rigidity figure")
+    p = h.run(1, "stats", out, "--unfold", "poly", "--poly-degree", 9, "--json",
+              h.path("poly.json"))
+    with open(h.path("poly.json")) as f:
+        jp = json.load(f)
+    jp = jp[0] if isinstance(jp, list) else jp
+    h.expect(not jp["spacing_reliable"] and all(v is None for v in jp["delta3"])
+             and jp["brody_q"] is None and "UNRELIABLE" in p.stdout,
+             f"poly 9: reliable {jp['spacing_reliable']}, Delta_3 {jp['delta3']}")
+
+
 def case_errors(h):
     """Bad models: each a clear error naming what is wrong, on every rank,
     nothing written."""
@@ -518,7 +570,8 @@ def case_eigenvectors(h):
 
 CASES = {"eigenvectors": case_eigenvectors, "blocks": case_blocks, "spectra": case_spectra, "methods": case_methods, "convert": case_convert,
          "train_roundtrip": case_train_roundtrip, "fashion_lenet": case_fashion_lenet,
-         "fashion_train": case_fashion_train, "errors": case_errors}
+         "fashion_train": case_fashion_train, "errors": case_errors,
+         "fashion_cnn_stats": case_fashion_cnn_stats}
 
 if __name__ == "__main__":
     if torch is None:

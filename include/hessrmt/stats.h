@@ -11,13 +11,17 @@
  *             honest standard error (block means: neighbouring ratios
  *             share a spacing and are correlated), KS against each law,
  *             and higher orders k = 2, 3;
- *   unfold    pool, poly or kde (unfold.h); the unfolded levels of the
- *             central part (--trim dropped at each end), scaled to mean
- *             spacing 1, give spacings (KS against the surmises, Brody q),
- *             Sigma^2(L) and Delta_3(L);
  *   verdict   the law whose ratio distribution is nearest (KS distance),
  *             and whether the mean r~ is within 3 standard errors of its
- *             large-N value. */
+ *             large-N value: the ratios need no unfolding, so the verdict
+ *             never rests on one;
+ *   unfold    each spectrum's bulk unfolded (unfold.h) by the method asked
+ *             for, or with auto by the first of pool (6 or more spectra),
+ *             spline, poly 3, 6, 9, 12, kde, pool (2 to 5 spectra) that is
+ *             monotone and flat; the central part, scaled to mean spacing 1,
+ *             gives spacings (KS against the surmises, Brody q), Sigma^2(L)
+ *             and Delta_3(L) -- or, when the unfolding fails those checks,
+ *             "unreliable" and no numbers. */
 #ifndef HESSRMT_STATS_H
 #define HESSRMT_STATS_H
 
@@ -42,7 +46,7 @@ typedef struct {
   const char *path;      /* the spectra file */
   const char *dataset;   /* "hessian_evals" */
   double cut;            /* |l| <= cut is zero; < 0 = auto */
-  int unfold;            /* hr_unfold_t; auto = pool with >= 6 spectra, else poly */
+  int unfold;            /* hr_unfold_t; auto = the first that passes its checks */
   int poly_degree;       /* poly unfolding */
   double trim;           /* fraction of kept levels dropped at each end after unfolding */
   int paper_conventions; /* also compute hr_stats_paper_t (the paper's notebooks) */
@@ -109,18 +113,31 @@ typedef struct {
       overlap_gradient[HR_EVEC_SHOWN], overlap_classes[HR_EVEC_SHOWN];
 } hr_stats_evecs_t;
 
-/* --unfold all: one unfolding's spacing and long-range statistics.  pool,
- * poly of degrees 3, 6, 9 and 12, kde and spline. */
-enum { HR_STATS_UNFOLDINGS = 7 };
+/* One unfolding tried on the data (stats_unfold.c): pool, poly of degree
+ * 3, 6, 9 or 12, kde or spline.  It passes when it leaves at least
+ * HR_STATS_MIN_SPACINGS spacings (fewer cannot tell one law from
+ * another), is monotone (no unfolded spacing < 0) and is flat: the density of unfolded levels in each
+ * tenth of the unfolded range, pooled over the spectra, is within
+ * flat_tol of 1, where flat_tol = 0.05 plus four standard deviations of
+ * a tenth's count under the law the ratios found (Poisson: the count;
+ * otherwise the GOE's number variance).  `--unfold auto` keeps the first
+ * that passes; `--unfold all` computes every one in full. */
+enum { HR_STATS_UNFOLDINGS = 7, HR_STATS_MIN_SPACINGS = 50 };
 typedef struct {
   char name[16];          /* "pool", "poly 3", "kde", "spline" */
   int ok;                 /* 0: it could not be done; why in note */
   char note[160];
+  int enough, monotone, flat, passed;  /* enough: >= HR_STATS_MIN_SPACINGS */
+  double flat_dev;        /* largest |density - 1| over the tenths */
+  double flat_tol;        /* what flat allows */
+  double flat_density;    /* the density in that tenth (1 + or - flat_dev) */
+  int flat_worst;         /* the tenth (0..9) of flat_dev */
   double mean_spacing;    /* before scaling to 1: how well it unfolded */
-  int64_t n_spacings, n_nonpositive;
+  int64_t n_spacings, n_backward;
+  /* computed for --unfold all (NaN for an auto candidate not kept) */
   double ks_spacing[3];   /* by hr_spacing_law_t */
   double brody_q;
-  double sigma2, delta3;  /* at L = 10 (HR_STATS_NL - 1) */
+  double sigma2, delta3;  /* at L = 10 (HR_STATS_NL - 1); NaN if not monotone */
   hr_spacing_law_t nearest;  /* the spacing law with the smallest KS */
   int flagged;            /* its nearest law is not the ratio verdict's */
 } hr_stats_unfolding_t;
@@ -229,18 +246,34 @@ typedef struct {
   /* spacing ratios (kept levels), pooled and sorted */
   double *ratios;
   int64_t n_ratios;
+  int64_t n_ratios_degenerate;  /* left out: a zero spacing on either side */
   double mean_r_tilde, mean_r_tilde_err;  /* r~ = min(r, 1/r) */
   double ks_ratio[HR_LAW_COUNT], p_ratio[HR_LAW_COUNT];
   hr_stats_order_t order[HR_STATS_ORDERS];
 
-  /* unfolded spacings of the central kept levels, each spectrum's scaled
-   * to mean 1, pooled, sorted */
-  int unfold;             /* the method used (never auto) */
+  /* Unfolding (stats_unfold.c).  Each spectrum's bulk (its kept levels
+   * within its own Tukey fences, 3 IQR) is unfolded; the central part
+   * (--trim dropped at each end) is scaled to mean spacing 1 and gives
+   * the spacings, pooled and sorted, and Sigma^2 and Delta_3, averaged
+   * over spectra.  spacing_reliable = 0 when the unfolding used is not
+   * monotone and flat: then every number below is NaN (kept out of the
+   * summary, the JSON and the figures) and unfold_note says why. */
+  int unfold;             /* the method used (never auto or all) */
+  int unfold_degree;      /* poly: its degree */
+  int unfold_auto;        /* 1: chosen by --unfold auto */
+  int spacing_reliable;
+  char unfold_note[512];  /* what was kept and why, or why none was */
+  int n_tried;            /* auto: the unfoldings tried, in order */
+  hr_stats_unfolding_t tried[HR_STATS_UNFOLDINGS];
+  int64_t n_unfolded;     /* levels unfolded (the bulks) */
+  int64_t n_beyond_bulk;  /* kept levels outside their spectrum's fences */
   double *spacings;
   int64_t n_spacings;
   double mean_spacing;    /* before that scaling: how well the unfolding did */
-  int64_t n_nonpositive;  /* unfolded spacings <= 0 (a fit that runs
-                             backwards), left out of the spacing statistics */
+  int64_t n_backward;     /* unfolded spacings < 0 (a fit that runs
+                             backwards), left out of the spacing statistics;
+                             spacings of exactly 0 (equal levels) stay in */
+  double flat_dev, flat_tol;              /* of the unfolding used */
   double ks_spacing[3], p_spacing[3];     /* indexed by hr_spacing_law_t */
   double brody_q;
 
@@ -301,6 +334,7 @@ typedef struct {
   const char *dir;
   int width, height;
   int log_density;
+  int strict_layout;  /* tests: labels that overlap fail the figure */
 } hr_figures_config_t;
 
 int hr_stats_figures(const hr_stats_t *st, const hr_figures_config_t *cfg);

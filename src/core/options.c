@@ -251,9 +251,12 @@ static const opt_entry_t option_table[] = {
    "M", "Statistics", "unfolding: pool (every third spectrum against the "
    "pooled levels of the rest), poly (polynomial fit of the counting "
    "function), kde (integrated Gaussian kernel density), spline (cubic "
-   "B-spline of the counting function, knots at quantiles); auto = pool "
-   "with 6 or more spectra, else poly; all = auto, and every unfolding side "
-   "by side with a warning when the spacing verdict depends on it",
+   "B-spline of the counting function, knots at quantiles); auto = try, on "
+   "each spectrum's bulk, pool (6 or more spectra), spline, poly 3, 6, 9, "
+   "12, kde and keep the first that is monotone and flat (mean spacing 1 in "
+   "each tenth of the range), else report the spacing and long-range "
+   "statistics as unreliable; all = auto, and every unfolding side by side "
+   "with a warning when the spacing verdict depends on it",
    STATS_COMMANDS, 0},
   {"poly-degree", 0, OPT_INT, FIELD(poly_degree), "9", NULL, 1, 30, "D",
    "Statistics", "degree of the polynomial of --unfold poly", STATS_COMMANDS, 0},

@@ -8,21 +8,17 @@
 #include <gsl/gsl_spline.h>
 #include <math.h>
 #include <stdlib.h>
-#include <stddef.h>
 #include <string.h>
 
 #include "hessrmt/error.h"
 #include "hessrmt/spectra_read.h"
+#include "stats_levels.h"
 
 /* Ratios are averaged in blocks of this many consecutive values of one
  * spectrum for the standard error: neighbouring ratios share a spacing, so
  * their correlation is short-ranged, and block means of 32 are nearly
  * independent (the naive s / sqrt(n) is about 15% too small for GOE). */
 enum { RATIO_BLOCK = 32 };
-
-/* Sigma^2 and Delta_3 use at most this many spectra (their average
- * changes little beyond) and at most this many windows per spectrum. */
-enum { LONG_RANGE_SPECTRA = 200, LONG_RANGE_WINDOWS = 2000 };
 
 static const double ladder_exponents[HR_STATS_LADDER] = {
     -100, -80, -60, -40, -30, -20, -16, -14, -12, -10, -8, -6, -4, -3, -2};
@@ -38,24 +34,6 @@ void hr_stats_config_default(hr_stats_config_t *cfg) {
 
 
 /* ---- the spectra, their cut and the kept levels ------------------------------ */
-
-/* The kept levels of every spectrum, concatenated: spectrum s owns
- * level[start[s] .. start[s+1]). */
-typedef struct {
-  int64_t count;
-  int64_t *start;
-  double *level;
-} kept_t;
-
-static void kept_free(kept_t *k) {
-  free(k->start);
-  free(k->level);
-}
-
-static const double *kept_row(const kept_t *k, int64_t s, int64_t *n) {
-  *n = k->start[s + 1] - k->start[s];
-  return k->level + k->start[s];
-}
 
 /* Finished rows only, each checked for NaN/Inf and put in ascending order
  * (the paper's files are; a file from elsewhere may not be). */
@@ -123,8 +101,9 @@ static void degeneracy_ladder(const double *rows, hr_stats_t *st) {
 }
 
 static int keep_levels(const char *path, const double *rows, hr_stats_t *st,
-                       kept_t *k) {
+                       hr_levels_t *k) {
   int64_t S = st->n_spectra, n = st->n_levels;
+  k->spectra = S;
   k->start = calloc((size_t)S + 1, sizeof *k->start);
   k->level = malloc((size_t)st->n_total * sizeof *k->level);
   if (!k->start || !k->level) HR_FAIL(HR_ERR_MEMORY, "out of memory for the kept levels");
@@ -152,7 +131,7 @@ static int keep_levels(const char *path, const double *rows, hr_stats_t *st,
 
 /* The pooled kept levels, sorted, and Tukey's outer fences (3 IQR beyond
  * the quartiles): a Hessian's few large outliers sit far outside them. */
-static int pool_kept(const kept_t *k, hr_stats_t *st) {
+static int pool_kept(const hr_levels_t *k, hr_stats_t *st) {
   st->kept = malloc((size_t)k->count * sizeof *st->kept);
   if (!st->kept) HR_FAIL(HR_ERR_MEMORY, "out of memory for the kept levels");
   memcpy(st->kept, k->level, (size_t)k->count * sizeof *st->kept);
@@ -279,17 +258,18 @@ static int ratio_ks(hr_stats_t *st) {
   return HR_OK;
 }
 
-static int nearest_neighbour_ratios(const kept_t *k, hr_stats_t *st) {
+static int nearest_neighbour_ratios(const hr_levels_t *k, hr_stats_t *st) {
   st->ratios = malloc((size_t)k->count * sizeof *st->ratios);
   if (!st->ratios) HR_FAIL(HR_ERR_MEMORY, "out of memory for the spacing ratios");
   block_mean_t b;
   HR_CHECK(block_init(&b, k->count, st->n_spectra));
   for (int64_t s = 0; s < st->n_spectra; s++) {
     int64_t n;
-    const double *v = kept_row(k, s, &n);
+    const double *v = hr_levels_row(k, s, &n);
     int64_t m = hr_spacing_ratios(v, n, st->ratios + st->n_ratios);
     block_add(&b, st->ratios + st->n_ratios, m);
     st->n_ratios += m;
+    st->n_ratios_degenerate += (n >= 3 ? n - 2 : 0) - m;
   }
   block_result(&b, &st->mean_r_tilde, &st->mean_r_tilde_err);
   block_free(&b);
@@ -303,7 +283,7 @@ static int nearest_neighbour_ratios(const kept_t *k, hr_stats_t *st) {
 /* Mean r~^(k) and each law's expectation: the surmise of Tekur's
  * effective index for the Gaussian ensembles; for Poisson levels the two
  * k-th order spacings are independent Gamma(k) variables. */
-static int higher_order(const kept_t *k, int64_t spectra, int order,
+static int higher_order(const hr_levels_t *k, int64_t spectra, int order,
                         hr_stats_order_t *o) {
   memset(o, 0, sizeof *o);
   o->k = order;
@@ -315,7 +295,7 @@ static int higher_order(const kept_t *k, int64_t spectra, int order,
   }
   for (int64_t s = 0; s < spectra; s++) {
     int64_t n;
-    const double *v = kept_row(k, s, &n);
+    const double *v = hr_levels_row(k, s, &n);
     int64_t m = hr_higher_order_ratios(v, n, order, buf);
     block_add(&b, buf, m);
     o->count += m;
@@ -336,296 +316,6 @@ static int higher_order(const kept_t *k, int64_t spectra, int order,
     }
   }
   return HR_OK;
-}
-
-/* ---- unfolding and what follows it ------------------------------------------- */
-
-static hr_unfold_t unfold_method(const hr_stats_config_t *cfg, int64_t spectra) {
-  if (cfg->unfold != HR_UNFOLD_AUTO && cfg->unfold != HR_UNFOLD_ALL)
-    return (hr_unfold_t)cfg->unfold;
-  return spectra >= 6 ? HR_UNFOLD_POOL : HR_UNFOLD_POLY;
-}
-
-/* The spectra that are unfolded: all of them, except for pool unfolding,
- * where every third spectrum (0, 3, 6, ...) is unfolded against the pooled
- * levels of the others (the paper's split, after tscholak/unfoldr). */
-static int is_target(hr_unfold_t method, int64_t s) {
-  return method != HR_UNFOLD_POOL || s % 3 == 0;
-}
-
-typedef struct {
-  double *pool;          /* pool unfolding: sorted levels of non-targets */
-  int64_t pool_count, pool_spectra;
-} pool_t;
-
-static int build_pool(const kept_t *k, int64_t spectra, pool_t *p) {
-  memset(p, 0, sizeof *p);
-  p->pool = malloc((size_t)k->count * sizeof *p->pool);
-  if (!p->pool) HR_FAIL(HR_ERR_MEMORY, "out of memory for the unfolding pool");
-  for (int64_t s = 0; s < spectra; s++) {
-    if (is_target(HR_UNFOLD_POOL, s)) continue;
-    int64_t n;
-    const double *v = kept_row(k, s, &n);
-    memcpy(p->pool + p->pool_count, v, (size_t)n * sizeof *v);
-    p->pool_count += n;
-    p->pool_spectra++;
-  }
-  hr_sort_doubles(p->pool, p->pool_count);
-  return HR_OK;
-}
-
-/* Unfold one spectrum's kept levels into out. */
-static int unfold_one(const hr_stats_config_t *cfg, hr_unfold_t method,
-                      const pool_t *p, const double *v, int64_t n, double *out) {
-  switch (method) {
-    case HR_UNFOLD_POOL:
-      hr_unfold_pool(v, n, p->pool, p->pool_count, p->pool_spectra, out);
-      return HR_OK;
-    case HR_UNFOLD_KDE:
-      hr_unfold_kde(v, n, 0.0, out);
-      return HR_OK;
-    case HR_UNFOLD_SPLINE:
-      return hr_unfold_spline(v, n, out);
-    default:
-      return hr_unfold_poly(v, n, cfg->poly_degree, cfg->trim, out);
-  }
-}
-
-/* Sigma^2 and Delta_3 of one spectrum's central unfolded levels, added
- * into the sums of st (NaN where the span is shorter than L). */
-static void long_range_add(const double *x, int64_t n, double *sum2,
-                           double *sum3, int64_t *used, hr_stats_t *st) {
-  int64_t windows = n < LONG_RANGE_WINDOWS ? n : LONG_RANGE_WINDOWS;
-  for (int i = 0; i < HR_STATS_NL; i++) {
-    double s2 = hr_number_variance(x, n, st->L[i], windows);
-    double d3 = hr_spectral_rigidity(x, n, st->L[i], windows);
-    if (isnan(s2) || isnan(d3)) continue;
-    sum2[i] += s2;
-    sum3[i] += d3;
-    used[i]++;
-  }
-}
-
-typedef struct {
-  double sum2[HR_STATS_NL], sum3[HR_STATS_NL];
-  int64_t used[HR_STATS_NL];
-  int64_t targets, long_range_stride;
-  double raw_span;       /* unfolded length and spacings before scaling */
-  int64_t raw_spacings;
-} unfold_acc_t;
-
-/* Unfold spectrum s, keep its central part (trim at each end) and scale
- * it to mean spacing exactly 1: a smooth unfolding is right only up to a
- * few per cent in the centre (a KDE leaks density past the edges), and the
- * surmises, Sigma^2 and Delta_3 all assume unit density.  The scale is
- * kept (acc->raw_*) as a check on the unfolding.  Appends the spacings to
- * st and the long-range statistics to acc. */
-static int unfold_spectrum(const hr_stats_config_t *cfg, const kept_t *k,
-                           const pool_t *p, int64_t s, double *work,
-                           unfold_acc_t *acc, hr_stats_t *st) {
-  int64_t n;
-  const double *v = kept_row(k, s, &n);
-  int rc = unfold_one(cfg, (hr_unfold_t)st->unfold, p, v, n, work);
-  if (rc != HR_OK) {
-    char why[512];  /* the message buffer is about to be rewritten */
-    snprintf(why, sizeof why, "%s", hr_error_message());
-    HR_FAIL(rc, "'%s', spectrum %lld: %s", st->path, (long long)s, why);
-  }
-  int64_t drop = (int64_t)(cfg->trim * (double)n);
-  double *x = work + drop;
-  int64_t m = n - 2 * drop;
-  if (m < 2 || !(x[m - 1] > x[0])) return HR_OK;  /* nothing to scale */
-  double scale = (double)(m - 1) / (x[m - 1] - x[0]);
-  acc->raw_span += x[m - 1] - x[0];
-  acc->raw_spacings += m - 1;
-  for (int64_t i = 0; i < m; i++) x[i] *= scale;
-  /* A polynomial fit need not increase: a spacing <= 0 means the
-   * unfolding ran backwards there.  Such spacings are counted (and
-   * reported) and left out, as no spacing law can hold them. */
-  for (int64_t i = 0; i + 1 < m; i++) {
-    double gap = x[i + 1] - x[i];
-    if (gap > 0.0) st->spacings[st->n_spacings++] = gap;
-    else st->n_nonpositive++;
-  }
-  if (m >= 3 && acc->targets % acc->long_range_stride == 0)
-    long_range_add(x, m, acc->sum2, acc->sum3, acc->used, st);
-  acc->targets++;
-  return HR_OK;
-}
-
-static double spacing_cdf(double s, void *law) {
-  return hr_spacing_cdf(*(const hr_spacing_law_t *)law, s);
-}
-
-/* KS against the Poisson and Wigner laws, and the Brody fit. */
-static void spacing_tests(hr_stats_t *st) {
-  for (int law = 0; law < 3; law++) {
-    hr_spacing_law_t l = (hr_spacing_law_t)law;
-    st->ks_spacing[law] = hr_ks_distance(st->spacings, st->n_spacings, spacing_cdf, &l);
-    st->p_spacing[law] = hr_ks_pvalue(st->ks_spacing[law], st->n_spacings);
-  }
-  st->brody_q = hr_brody_fit(st->spacings, st->n_spacings);
-}
-
-/* Unfold with st->unfold and fill the spacing and long-range statistics
- * of st. */
-static int unfold_run(const hr_stats_config_t *cfg, const kept_t *k,
-                      hr_stats_t *st) {
-  if (st->unfold == HR_UNFOLD_POOL && st->n_spectra < 2)
-    HR_FAIL(HR_ERR_INPUT, "'%s' holds one spectrum: pool unfolding needs at "
-            "least 2 (use --unfold poly or kde)", st->path);
-  pool_t p = {NULL, 0, 0};
-  unfold_acc_t acc;
-  memset(&acc, 0, sizeof acc);
-  int64_t targets = st->unfold == HR_UNFOLD_POOL ? (st->n_spectra + 2) / 3 : st->n_spectra;
-  acc.long_range_stride = (targets + LONG_RANGE_SPECTRA - 1) / LONG_RANGE_SPECTRA;
-  for (int i = 0; i < HR_STATS_NL; i++) st->L[i] = 0.5 * (i + 1);
-
-  double *work = malloc((size_t)st->n_levels * sizeof *work);
-  st->spacings = malloc((size_t)k->count * sizeof *st->spacings);
-  int rc = work && st->spacings ? HR_OK
-      : hr_error_set(HR_ERR_MEMORY, __FILE__, __LINE__, __func__,
-                     "out of memory for unfolding");
-  if (rc == HR_OK && st->unfold == HR_UNFOLD_POOL) rc = build_pool(k, st->n_spectra, &p);
-  for (int64_t s = 0; rc == HR_OK && s < st->n_spectra; s++)
-    if (is_target((hr_unfold_t)st->unfold, s))
-      rc = unfold_spectrum(cfg, k, &p, s, work, &acc, st);
-  free(work);
-  free(p.pool);
-  HR_CHECK(rc);
-  if (st->n_spacings < 2)
-    HR_FAIL(HR_ERR_INPUT, "'%s': too few levels remain after unfolding and "
-            "trimming %.0f%% at each end; lower --trim", st->path, 100 * cfg->trim);
-  st->mean_spacing = acc.raw_span / (double)acc.raw_spacings;
-  spacing_tests(st);
-  for (int i = 0; i < HR_STATS_NL; i++) {
-    st->sigma2[i] = acc.used[i] ? acc.sum2[i] / (double)acc.used[i] : NAN;
-    st->delta3[i] = acc.used[i] ? acc.sum3[i] / (double)acc.used[i] : NAN;
-  }
-  return HR_OK;
-}
-
-/* ---- --unfold all: how much the unfolding matters ---------------------------- */
-
-static hr_spacing_law_t nearest_spacing_law(const double ks[3]) {
-  int best = 0;
-  for (int law = 1; law < 3; law++)
-    if (ks[law] < ks[best]) best = law;
-  return (hr_spacing_law_t)best;
-}
-
-/* One unfolding into u: the statistics unfold_run gives, on a scratch
- * copy of st's shape. */
-static void one_unfolding(const hr_stats_config_t *cfg, const kept_t *k,
-                          const hr_stats_t *st, hr_unfold_t method, int degree,
-                          hr_stats_unfolding_t *u) {
-  memset(u, 0, sizeof *u);
-  if (method == HR_UNFOLD_POLY) snprintf(u->name, sizeof u->name, "poly %d", degree);
-  else snprintf(u->name, sizeof u->name, "%s",
-                method == HR_UNFOLD_POOL ? "pool" : method == HR_UNFOLD_KDE ? "kde" : "spline");
-  hr_stats_config_t c = *cfg;
-  c.poly_degree = degree;
-  hr_stats_t *t = calloc(1, sizeof *t);
-  if (!t) { snprintf(u->note, sizeof u->note, "out of memory"); return; }
-  snprintf(t->path, sizeof t->path, "%s", st->path);
-  t->n_spectra = st->n_spectra;
-  t->n_levels = st->n_levels;
-  t->unfold = method;
-  int rc = unfold_run(&c, k, t);
-  if (rc == HR_OK) {
-    u->ok = 1;
-    u->mean_spacing = t->mean_spacing;
-    u->n_spacings = t->n_spacings;
-    u->n_nonpositive = t->n_nonpositive;
-    memcpy(u->ks_spacing, t->ks_spacing, sizeof u->ks_spacing);
-    u->brody_q = t->brody_q;
-    /* Levels that unfold backwards make the long-range statistics
-     * meaningless (a negative Delta_3, say). */
-    u->sigma2 = u->n_nonpositive ? NAN : t->sigma2[HR_STATS_NL - 1];
-    u->delta3 = u->n_nonpositive ? NAN : t->delta3[HR_STATS_NL - 1];
-    u->nearest = nearest_spacing_law(u->ks_spacing);
-  } else {
-    snprintf(u->note, sizeof u->note, "%s", hr_error_message());
-    hr_error_clear();
-  }
-  free(t->spacings);
-  free(t);
-}
-
-static double spread(const hr_stats_t *st, size_t offset) {
-  double lo = INFINITY, hi = -INFINITY;
-  for (int i = 0; i < st->n_unfoldings; i++) {
-    const hr_stats_unfolding_t *u = &st->unfoldings[i];
-    double v = *(const double *)((const char *)u + offset);
-    if (!u->ok || isnan(v)) continue;
-    lo = fmin(lo, v);
-    hi = fmax(hi, v);
-  }
-  return hi >= lo ? hi - lo : NAN;
-}
-
-/* The verdict of the ratios (they need no unfolding) as a spacing law;
- * GSE has no spacing surmise here and counts as GUE's side. */
-static hr_spacing_law_t ratio_side(const hr_stats_t *st) {
-  switch (st->verdict) {
-    case HR_LAW_POISSON: return HR_SPACING_POISSON;
-    case HR_LAW_GOE: return HR_SPACING_GOE;
-    default: return HR_SPACING_GUE;
-  }
-}
-
-static const char *spacing_name(hr_spacing_law_t law) {
-  return law == HR_SPACING_POISSON ? "Poisson" : law == HR_SPACING_GOE ? "GOE" : "GUE";
-}
-
-/* After the verdict: every unfolding, their spread, and a warning naming
- * the unfoldings whose spacing verdict differs from the ratios'. */
-static void unfolding_sensitivity(const hr_stats_config_t *cfg, const kept_t *k,
-                                  hr_stats_t *st) {
-  static const int degrees[] = {3, 6, 9, 12};
-  int n = 0;
-  if (st->n_spectra >= 2)
-    one_unfolding(cfg, k, st, HR_UNFOLD_POOL, 0, &st->unfoldings[n++]);
-  for (size_t d = 0; d < sizeof degrees / sizeof degrees[0]; d++)
-    one_unfolding(cfg, k, st, HR_UNFOLD_POLY, degrees[d], &st->unfoldings[n++]);
-  one_unfolding(cfg, k, st, HR_UNFOLD_KDE, 0, &st->unfoldings[n++]);
-  one_unfolding(cfg, k, st, HR_UNFOLD_SPLINE, 0, &st->unfoldings[n++]);
-  st->n_unfoldings = n;
-  st->spread_ks_poisson = spread(st, offsetof(hr_stats_unfolding_t, ks_spacing) +
-                                         HR_SPACING_POISSON * sizeof(double));
-  st->spread_ks_goe = spread(st, offsetof(hr_stats_unfolding_t, ks_spacing) +
-                                     HR_SPACING_GOE * sizeof(double));
-  st->spread_brody = spread(st, offsetof(hr_stats_unfolding_t, brody_q));
-  st->spread_sigma2 = spread(st, offsetof(hr_stats_unfolding_t, sigma2));
-  st->spread_delta3 = spread(st, offsetof(hr_stats_unfolding_t, delta3));
-  hr_spacing_law_t ref = ratio_side(st);
-  char list[400] = "";
-  size_t used = 0;
-  int flagged = 0;
-  for (int i = 0; i < n; i++) {
-    hr_stats_unfolding_t *u = &st->unfoldings[i];
-    if (!u->ok || u->nearest == ref) continue;
-    u->flagged = 1;
-    flagged++;
-    if (used < sizeof list)
-      used += (size_t)snprintf(list + used, sizeof list - used, "%s%s: %s",
-                               used ? ", " : "", u->name, spacing_name(u->nearest));
-  }
-  char backwards[200] = "";
-  size_t bused = 0;
-  for (int i = 0; i < n; i++) {
-    const hr_stats_unfolding_t *u = &st->unfoldings[i];
-    if (u->ok && u->n_nonpositive && bused < sizeof backwards)
-      bused += (size_t)snprintf(backwards + bused, sizeof backwards - bused,
-                                "%s%s", bused ? ", " : "", u->name);
-  }
-  st->unfolding_warning[0] = '\0';
-  if (flagged)
-    snprintf(st->unfolding_warning, sizeof st->unfolding_warning,
-             "the spacing verdict depends on the unfolding: %s, where the ratio "
-             "statistics (which need no unfolding) say %s%s%s", list,
-             spacing_name(ref), bused ? "; not monotone (spacings <= 0): " : "",
-             backwards);
 }
 
 /* ---- the verdict ------------------------------------------------------------- */
@@ -677,9 +367,13 @@ static void verdict(hr_stats_t *st) {
       used += (size_t)snprintf(others + used, sizeof others - used, "%s%s %.4f",
                                used ? ", " : "", law_label((hr_law_t)law),
                                st->ks_ratio[law]);
-  if (isnan(z))
+  if (isnan(st->mean_r_tilde_err))
     snprintf(judged, sizeof judged, "mean r~ %.4f (too few ratios for a "
              "standard error)", st->mean_r_tilde);
+  else if (!isfinite(z))  /* every block mean equal: equal spacings */
+    snprintf(judged, sizeof judged, "mean r~ %.4f with a standard error of 0 "
+             "(every block of ratios has the same mean), not its %.4f",
+             st->mean_r_tilde, ref);
   else
     snprintf(judged, sizeof judged, "mean r~ %.4f +/- %.4f is %.1f standard "
              "errors from its %.4f%s", st->mean_r_tilde, st->mean_r_tilde_err, z,
@@ -700,6 +394,30 @@ static void verdict(hr_stats_t *st) {
   snprintf(st->verdict_text, sizeof st->verdict_text,
            "%s%s: %s ratio law (KS distance %.4f; %s); %s", beyond,
            law_label(best), fit, st->ks_ratio[best], others, judged);
+}
+
+/* The verdict rests on the ratios alone; say so when the spacing half
+ * could not be trusted. */
+static void unreliable_note(hr_stats_t *st) {
+  size_t used = strlen(st->verdict_text);
+  char why[96];
+  hr_stats_unreliable_reason(st, why, sizeof why);
+  if (!st->spacing_reliable && used < sizeof st->verdict_text)
+    snprintf(st->verdict_text + used, sizeof st->verdict_text - used,
+             "; spacing and long-range statistics unreliable (%s)", why);
+}
+
+/* Ratios that touch a zero spacing have no value and are left out; when
+ * many are, the verdict describes only the levels that are not
+ * degenerate, and says so. */
+static void degenerate_note(hr_stats_t *st) {
+  int64_t all = st->n_ratios + st->n_ratios_degenerate;
+  double share = all ? (double)st->n_ratios_degenerate / (double)all : 0.0;
+  size_t used = strlen(st->verdict_text);
+  if (share > 0.1 && used < sizeof st->verdict_text)
+    snprintf(st->verdict_text + used, sizeof st->verdict_text - used,
+             "; %.0f%% of the ratios touch a zero spacing (degenerate levels) "
+             "and are left out: the verdict describes the rest", 100.0 * share);
 }
 
 /* ---- the whole computation --------------------------------------------------- */
@@ -732,7 +450,7 @@ static void describe(const hr_spectra_t *sp, hr_stats_t *st) {
 
 static int compute(const hr_stats_config_t *cfg, hr_spectra_t *sp, hr_stats_t *st) {
   double *rows = NULL;
-  kept_t k = {0, NULL, NULL};
+  hr_levels_t k = {0, 0, NULL, NULL};
   describe(sp, st);
   int rc = hr_stats_slq(sp, &st->slq);
   if (rc == HR_OK) rc = hr_stats_evecs(cfg->path, sp, &st->evecs);
@@ -750,13 +468,12 @@ static int compute(const hr_stats_config_t *cfg, hr_spectra_t *sp, hr_stats_t *s
   if (rc == HR_OK) rc = nearest_neighbour_ratios(&k, st);
   for (int i = 0; rc == HR_OK && i < HR_STATS_ORDERS; i++)
     rc = higher_order(&k, st->n_spectra, i + 2, &st->order[i]);
-  if (rc == HR_OK) {
-    st->unfold = unfold_method(cfg, st->n_spectra);
-    rc = unfold_run(cfg, &k, st);
-  }
   if (rc == HR_OK) verdict(st);
-  if (rc == HR_OK && cfg->unfold == HR_UNFOLD_ALL) unfolding_sensitivity(cfg, &k, st);
-  kept_free(&k);
+  if (rc == HR_OK) degenerate_note(st);
+  if (rc == HR_OK) rc = hr_stats_unfold(cfg, &k, st);
+  if (rc == HR_OK) unreliable_note(st);
+  if (rc == HR_OK && cfg->unfold == HR_UNFOLD_ALL) hr_stats_unfold_all(cfg, &k, st);
+  hr_levels_free(&k);
   return rc;
 }
 

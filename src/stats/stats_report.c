@@ -9,6 +9,7 @@
 #include "hessrmt/output.h"
 #include "hessrmt/stats.h"
 #include "hessrmt/version.h"
+#include "stats_levels.h"
 
 static const char *unfold_names[] = {"auto", "pool", "poly", "kde", "spline", "all"};
 static const char *law_labels[HR_LAW_COUNT] = {"Poisson", "GOE", "GUE", "GSE"};
@@ -51,39 +52,80 @@ static void print_levels(const hr_stats_t *st, FILE *out) {
           (long long)st->n_outliers);
 }
 
+/* "mean +/- err", or the mean alone where too few values gave no
+ * standard error (fewer than two blocks). */
+static const char *mean_err(char *buf, size_t len, double mean, double err) {
+  if (isfinite(err)) snprintf(buf, len, "%.5f +/- %.5f", mean, err);
+  else snprintf(buf, len, "%.5f (too few for a standard error)", mean);
+  return buf;
+}
+
 static void print_ratios(const hr_stats_t *st, FILE *out) {
-  fprintf(out, "  ratios      %lld values of r~ = min(r, 1/r): mean %.5f +/- %.5f "
-          "(block standard error)\n", (long long)st->n_ratios, st->mean_r_tilde,
-          st->mean_r_tilde_err);
+  char buf[64], sig[32];
+  fprintf(out, "  ratios      %lld values of r~ = min(r, 1/r): mean %s (block standard "
+          "error)\n", (long long)st->n_ratios,
+          mean_err(buf, sizeof buf, st->mean_r_tilde, st->mean_r_tilde_err));
+  if (st->n_ratios_degenerate)
+    fprintf(out, "              %lld more touch a zero spacing (degenerate levels) "
+            "and are left out\n", (long long)st->n_ratios_degenerate);
   fprintf(out, "              %-8s %10s %10s %12s %10s\n", "law", "mean r~",
           "(sigmas)", "KS distance", "p-value");
   for (int law = 0; law < HR_LAW_COUNT; law++) {
     double ref = hr_ratio_mean_reference((hr_law_t)law);
-    fprintf(out, "              %-8s %10.5f %10.1f %12.5f ", law_labels[law], ref,
-            (st->mean_r_tilde - ref) / st->mean_r_tilde_err, st->ks_ratio[law]);
+    double sigmas = (st->mean_r_tilde - ref) / st->mean_r_tilde_err;
+    /* a zero standard error (a picket fence) or none: no sigmas */
+    if (isfinite(sigmas)) snprintf(sig, sizeof sig, "%10.1f", sigmas);
+    else snprintf(sig, sizeof sig, "%10s", "-");
+    fprintf(out, "              %-8s %10.5f %s %12.5f ", law_labels[law], ref, sig,
+            st->ks_ratio[law]);
     print_p(out, st->p_ratio[law]);
     fprintf(out, "\n");
   }
   for (int i = 0; i < HR_STATS_ORDERS; i++) {
     const hr_stats_order_t *o = &st->order[i];
-    fprintf(out, "  order k=%d   mean r~ %.5f +/- %.5f over %lld; expected", o->k,
-            o->mean, o->err, (long long)o->count);
+    if (o->count == 0) {
+      fprintf(out, "  order k=%d   none: too few levels for ratios of order %d\n",
+              o->k, o->k);
+      continue;
+    }
+    fprintf(out, "  order k=%d   mean r~ %s over %lld; expected", o->k,
+            mean_err(buf, sizeof buf, o->mean, o->err), (long long)o->count);
     for (int law = 0; law < HR_LAW_COUNT; law++)
       fprintf(out, " %s %.4f", law_labels[law], o->expected[law]);
     fprintf(out, "; nearest %s\n", o->nearest < HR_LAW_COUNT ? law_labels[o->nearest] : "-");
   }
 }
 
+static void print_unfold_choice(const hr_stats_t *st, FILE *out) {
+  char name[32];
+  hr_stats_unfold_label(st, name, sizeof name);
+  fprintf(out, "  unfolding   %s%s, on each spectrum's bulk: %lld of %lld kept levels "
+          "(%lld beyond its 3 IQR fences left out)\n",
+          st->unfold_auto ? "auto: " : "", st->unfold_auto && st->unfold == HR_UNFOLD_AUTO
+              ? "no unfolding passed" : name,
+          (long long)st->n_unfolded, (long long)st->n_kept,
+          (long long)st->n_beyond_bulk);
+  if (st->spacing_reliable)
+    fprintf(out, "              monotone, and flat: density within 1 +/- %.3f in every "
+            "tenth (allowed %.3f);\n              %lld spacings, mean %.4f before "
+            "scaling to 1\n", st->flat_dev, st->flat_tol,
+            (long long)st->n_spacings, st->mean_spacing);
+  if (st->unfold_note[0])
+    fprintf(out, "              %s %s\n", st->spacing_reliable ? "rejected first:" :
+            st->unfold_auto ? "tried:" : "failed its checks:", st->unfold_note);
+}
+
 static void print_unfolded(const hr_stats_t *st, FILE *out) {
-  fprintf(out, "  unfolding   %s; %lld spacings; mean spacing %.4f before scaling "
-          "to 1\n", unfold_names[st->unfold], (long long)st->n_spacings,
-          st->mean_spacing);
-  if (st->n_nonpositive)
-    fprintf(out, "  WARNING     %lld unfolded spacings are <= 0 and were left out: the "
-            "unfolding is not\n              monotone on these levels (a polynomial "
-            "bending back); spacing statistics\n              are unreliable: try "
-            "--unfold kde or pool, or a lower --poly-degree\n",
-            (long long)st->n_nonpositive);
+  print_unfold_choice(st, out);
+  if (!st->spacing_reliable) {
+    char why[96];
+    hr_stats_unreliable_reason(st, why, sizeof why);
+    fprintf(out, "  spacings    UNRELIABLE: %s on these levels,\n"
+            "              so the spacing and long-range statistics are not given "
+            "(stats --unfold\n              all shows each unfolding's numbers, for "
+            "diagnosis); the ratios above\n              need no unfolding\n", why);
+    return;
+  }
   fprintf(out, "  spacings    KS distance (p-value):");
   for (int law = 0; law < 3; law++) {
     fprintf(out, " %s %.4f (", spacing_labels[law], st->ks_spacing[law]);
@@ -182,31 +224,51 @@ static void print_evecs(const hr_stats_t *st, FILE *out) {
             e->overlap_classes[i]);
 }
 
+/* v in a column of the given width, or "-" where it was not computed (a
+ * long-range statistic of an unfolding that runs backwards). */
+static const char *column(char *buf, size_t len, int width, double v) {
+  if (isfinite(v)) snprintf(buf, len, "%*.4f", width, v);
+  else snprintf(buf, len, "%*s", width, "-");
+  return buf;
+}
+
 /* --unfold all: the unfoldings side by side. */
+static void print_unfolding_row(const hr_stats_unfolding_t *u, FILE *out) {
+  char checks[24], sigma2[32], delta3[32];
+  snprintf(checks, sizeof checks, "%s", u->passed ? "pass" : !u->enough ? "too few"
+           : !u->monotone ? "backward" : "not flat");
+  fprintf(out, "              %-8s %-8s %6.3f %8.4f %6lld %10.4f %8.4f %8.4f %8.4f "
+          "%s %s  %s%s\n", u->name, checks, u->flat_dev, u->mean_spacing,
+          (long long)u->n_backward, u->ks_spacing[0], u->ks_spacing[1],
+          u->ks_spacing[2], u->brody_q, column(sigma2, sizeof sigma2, 10, u->sigma2),
+          column(delta3, sizeof delta3, 10, u->delta3),
+          spacing_labels[u->nearest], u->flagged ? " (flagged)" : "");
+}
+
 static void print_unfoldings(const hr_stats_t *st, FILE *out) {
   if (!st->n_unfoldings) return;
-  fprintf(out, "  unfoldings  %-8s %8s %6s %10s %8s %8s %8s %10s %10s  %s\n", "",
-          "mean s", "s <= 0", "KS Poisson", "KS GOE", "KS GUE", "Brody q",
-          "Sigma^2(10)", "Delta_3(10)", "nearest");
+  fprintf(out, "  unfoldings  %-8s %-8s %6s %8s %6s %10s %8s %8s %8s %10s %10s  %s\n",
+          "", "checks", "|d-1|", "mean s", "s < 0", "KS Poisson", "KS GOE", "KS GUE",
+          "Brody q", "Sigma^2(10)", "Delta_3(10)", "nearest");
   for (int i = 0; i < st->n_unfoldings; i++) {
     const hr_stats_unfolding_t *u = &st->unfoldings[i];
-    if (!u->ok) {
-      fprintf(out, "              %-8s not done: %s\n", u->name, u->note);
-      continue;
-    }
-    fprintf(out, "              %-8s %8.4f %6lld %10.4f %8.4f %8.4f %8.4f %10.4f %10.4f  %s%s\n",
-            u->name, u->mean_spacing, (long long)u->n_nonpositive,
-            u->ks_spacing[0], u->ks_spacing[1],
-            u->ks_spacing[2], u->brody_q, u->sigma2, u->delta3,
-            spacing_labels[u->nearest], u->flagged ? " (flagged)" : "");
+    if (u->ok) print_unfolding_row(u, out);
+    else fprintf(out, "              %-8s not done: %s\n", u->name, u->note);
   }
-  fprintf(out, "              %-8s %8s %6s %10.4f %8.4f %8s %8.4f %10.4f %10.4f\n",
-          "spread", "", "", st->spread_ks_poisson, st->spread_ks_goe, "",
-          st->spread_brody, st->spread_sigma2, st->spread_delta3);
+  char c[5][32];
+  fprintf(out, "              %-8s %-8s %6s %8s %6s %s %s %8s %s %s %s\n", "spread",
+          "(passed)", "", "", "", column(c[0], sizeof c[0], 10, st->spread_ks_poisson),
+          column(c[1], sizeof c[1], 8, st->spread_ks_goe), "",
+          column(c[2], sizeof c[2], 8, st->spread_brody),
+          column(c[3], sizeof c[3], 10, st->spread_sigma2),
+          column(c[4], sizeof c[4], 10, st->spread_delta3));
+  fprintf(out, "              (|d-1|: the largest deviation of a tenth's density from 1; "
+          "a row that\n              fails its checks is shown for diagnosis only)\n");
   if (st->unfolding_warning[0])
     fprintf(out, "  WARNING     %s\n", st->unfolding_warning);
   else
-    fprintf(out, "              every unfolding agrees with the ratio statistics\n");
+    fprintf(out, "              every unfolding that passes agrees with the ratio "
+            "statistics\n");
 }
 
 void hr_stats_print(const hr_stats_t *st, FILE *out) {
@@ -268,6 +330,7 @@ static void json_levels(const hr_stats_t *st, json_t *j) {
 
 static void json_ratios(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "n_ratios", json_integer(st->n_ratios));
+  json_object_set_new(j, "ratios_degenerate", json_integer(st->n_ratios_degenerate));
   json_object_set_new(j, "mean_r_tilde", hr_json_number(st->mean_r_tilde));
   json_object_set_new(j, "mean_r_tilde_err", hr_json_number(st->mean_r_tilde_err));
   char key[32];
@@ -292,6 +355,31 @@ static void json_ratios(const hr_stats_t *st, json_t *j) {
   json_object_set_new(j, "higher_order", orders);
 }
 
+/* An unfolding's checks, for both the tried and the --unfold all lists. */
+static void json_unfolding_checks(const hr_stats_unfolding_t *u, json_t *o) {
+  json_object_set_new(o, "mean_spacing", hr_json_number(u->mean_spacing));
+  json_object_set_new(o, "n_spacings", json_integer(u->n_spacings));
+  json_object_set_new(o, "backward_spacings", json_integer(u->n_backward));
+  json_object_set_new(o, "enough_spacings", json_boolean(u->enough));
+  json_object_set_new(o, "monotone", json_boolean(u->monotone));
+  json_object_set_new(o, "flat", json_boolean(u->flat));
+  json_object_set_new(o, "flat_deviation", hr_json_number(u->flat_dev));
+  json_object_set_new(o, "flat_allowed", hr_json_number(u->flat_tol));
+  json_object_set_new(o, "passed", json_boolean(u->passed));
+}
+
+static json_t *json_tried(const hr_stats_t *st) {
+  json_t *list = json_array();
+  for (int i = 0; i < st->n_tried; i++) {
+    const hr_stats_unfolding_t *u = &st->tried[i];
+    json_t *o = json_pack("{s:s, s:b}", "name", u->name, "ok", u->ok);
+    if (u->ok) json_unfolding_checks(u, o);
+    else json_object_set_new(o, "note", json_string(u->note));
+    json_array_append_new(list, o);
+  }
+  return list;
+}
+
 static void json_unfoldings(const hr_stats_t *st, json_t *j) {
   json_t *list = json_array();
   for (int i = 0; i < st->n_unfoldings; i++) {
@@ -302,9 +390,7 @@ static void json_unfoldings(const hr_stats_t *st, json_t *j) {
     if (!u->ok) {
       json_object_set_new(o, "note", json_string(u->note));
     } else {
-      json_object_set_new(o, "mean_spacing", hr_json_number(u->mean_spacing));
-      json_object_set_new(o, "n_spacings", json_integer(u->n_spacings));
-      json_object_set_new(o, "nonpositive_spacings", json_integer(u->n_nonpositive));
+      json_unfolding_checks(u, o);
       json_object_set_new(o, "ks_spacing", per_law(u->ks_spacing, 3, law_keys));
       json_object_set_new(o, "brody_q", hr_json_number(u->brody_q));
       json_object_set_new(o, "sigma2_L10", hr_json_number(u->sigma2));
@@ -358,10 +444,26 @@ static void json_evecs(const hr_stats_evecs_t *e, json_t *j) {
 }
 
 static void json_unfolded(const hr_stats_t *st, json_t *j) {
-  json_object_set_new(j, "unfold", json_string(unfold_names[st->unfold]));
+  char name[32];
+  hr_stats_unfold_label(st, name, sizeof name);
+  json_object_set_new(j, "unfold", st->unfold == HR_UNFOLD_AUTO ? json_null()
+                                                                : json_string(name));
+  json_object_set_new(j, "unfold_method", st->unfold == HR_UNFOLD_AUTO ? json_null()
+                          : json_string(unfold_names[st->unfold]));
+  json_object_set_new(j, "unfold_auto", json_boolean(st->unfold_auto));
+  json_object_set_new(j, "spacing_reliable", json_boolean(st->spacing_reliable));
+  json_object_set_new(j, "spacing_statistics", json_string(st->spacing_reliable
+                                                           ? "reliable" : "unreliable"));
+  json_object_set_new(j, "unfold_note", json_string(st->unfold_note));
+  json_object_set_new(j, "unfoldings_tried", json_tried(st));
+  json_object_set_new(j, "n_unfolded", json_integer(st->n_unfolded));
+  json_object_set_new(j, "n_beyond_bulk", json_integer(st->n_beyond_bulk));
   json_object_set_new(j, "n_spacings", json_integer(st->n_spacings));
-  json_object_set_new(j, "mean_spacing", hr_json_number(st->mean_spacing));
-  json_object_set_new(j, "nonpositive_spacings", json_integer(st->n_nonpositive));
+  json_object_set_new(j, "mean_spacing", hr_json_number(st->spacing_reliable
+                                                        ? st->mean_spacing : NAN));
+  json_object_set_new(j, "backward_spacings", json_integer(st->n_backward));
+  json_object_set_new(j, "flat_deviation", hr_json_number(st->flat_dev));
+  json_object_set_new(j, "flat_allowed", hr_json_number(st->flat_tol));
   json_object_set_new(j, "ks_spacing", per_law(st->ks_spacing, 3, law_keys));
   json_object_set_new(j, "p_spacing", per_law(st->p_spacing, 3, law_keys));
   json_object_set_new(j, "brody_q", hr_json_number(st->brody_q));

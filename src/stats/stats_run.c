@@ -34,7 +34,7 @@ static int one_file(const hr_stats_job_t *job, const char *path, int count,
     char dir[4096];
     figure_dir(job->plots, path, count, dir, sizeof dir);
     hr_figures_config_t fig = {dir, job->plot_width, job->plot_height,
-                               job->log_density};
+                               job->log_density, 0};
     rc = hr_stats_figures(st, &fig);
     if (rc == HR_OK) fprintf(out, "  figures     %s/{density,degeneracy,ratios,"
                              "spacings,number_variance,rigidity%s%s}.{png,svg}\n", dir,

@@ -6,8 +6,11 @@
  * (IHDR), image data and a size no blank image has; every SVG for its
  * <svg element; no .partial file may remain.  Degenerate statistics (no
  * ratios, no spacings, one repeated level, NaN everywhere) must still
- * draw, and an uncreatable directory must fail cleanly.  A build without
- * PLplot must fail with HR_ERR_USAGE. */
+ * draw, and so must statistics whose spacing half was withheld as
+ * unreliable; every figure is drawn with strict_layout, so a label that
+ * overlaps another fails it, and notes asked for at one spot must be
+ * moved apart.  An uncreatable directory must fail cleanly.  A build
+ * without PLplot must fail with HR_ERR_USAGE. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,8 +70,9 @@ static void fill_levels(hr_stats_t *st) {
   st->kept = malloc((size_t)(bulk + 6) * sizeof *st->kept);
   for (int64_t i = 0; i < bulk; i++)
     st->kept[n++] = semicircle_quantile((i + 0.5) / (double)bulk);
-  /* outliers: one near the bulk, five far above it (a Hessian's top) */
-  const double far[6] = {-3.1, 25.0, 31.0, 40.0, 44.5, 61.0};
+  /* outliers on both sides (each side's "beyond the axis" count must be
+   * legible): one far below the bulk, five far above it (a Hessian's top) */
+  const double far[6] = {-80.0, 25.0, 31.0, 40.0, 44.5, 61.0};
   for (int k = 0; k < 6; k++) st->kept[n++] = far[k];
   qsort(st->kept, (size_t)n, sizeof *st->kept, compare);
   st->n_kept = n;
@@ -109,6 +113,7 @@ static void fill_synthetic(hr_stats_t *st) {
   const double ks[HR_LAW_COUNT] = {0.1523, 0.0061, 0.0712, 0.16};
   memcpy(st->ks_ratio, ks, sizeof ks);
   st->unfold = HR_UNFOLD_POOL;
+  st->spacing_reliable = 1;
   st->n_spacings = 3000;
   st->spacings = malloc((size_t)st->n_spacings * sizeof *st->spacings);
   for (int64_t i = 0; i < st->n_spacings; i++)  /* Wigner surmise by inversion */
@@ -143,6 +148,53 @@ static void fill_degenerate(hr_stats_t *st) {
   for (int i = 0; i < HR_STATS_NL; i++)
     st->L[i] = 0.5 * (i + 1), st->sigma2[i] = st->delta3[i] = NAN;
   st->file_rank_mean = NAN;
+}
+
+/* As the synthetic statistics, but no unfolding passed its checks: the
+ * spacing half is withheld (NaN, no spacings), as hr_stats_compute
+ * leaves it; the spacing and long-range figures must say so and draw. */
+static void make_unreliable(hr_stats_t *st) {
+  st->spacing_reliable = 0;
+  st->unfold = HR_UNFOLD_AUTO;
+  free(st->spacings);
+  st->spacings = NULL;
+  st->n_spacings = 0;
+  st->mean_spacing = st->brody_q = NAN;
+  for (int law = 0; law < 3; law++) st->ks_spacing[law] = NAN;
+  for (int i = 0; i < HR_STATS_NL; i++) st->sigma2[i] = st->delta3[i] = NAN;
+}
+
+static void check_png(const char *dir, const char *name);
+
+/* Notes asked for at one spot, and one under the legend, must be moved
+ * apart: none may be left overlapping another label. */
+static void check_note_layout(const char *root) {
+  hr_plot_config_t cfg;
+  hr_plot_config_default(&cfg);
+  cfg.width = WIDTH, cfg.height = HEIGHT;
+  cfg.legend = HR_LEGEND_TOP_RIGHT;
+  cfg.title = "notes";
+  hr_plot_t *p = NULL;
+  EXPECT(hr_plot_create(&cfg, &p) == HR_OK, "create: %s", hr_error_message());
+  if (!p) return;
+  const double x[3] = {0, 1, 2}, y[3] = {0, 1, 4};
+  hr_style_t line = {HR_RGB_BLUE, HR_LINE_SOLID, 0, HR_MARK_NONE, 0};
+  EXPECT(hr_plot_series(p, x, y, 3, &line, "a curve with a long legend label")
+         == HR_OK, "series");
+  for (int k = 0; k < 3; k++)
+    EXPECT(hr_plot_note(p, 0.98, 0.95, 1.0, "12 levels beyond the axis") == HR_OK,
+           "note %d", k);
+  EXPECT(hr_plot_note(p, 0.02, 0.95, 0.0, "3 levels below the axis") == HR_OK,
+         "left note");
+  char base[300];
+  snprintf(base, sizeof base, "%s/notes", root);
+  int overlaps = -1;
+  EXPECT(hr_plot_save_checked(p, base, &overlaps) == HR_OK, "save: %s",
+         hr_error_message());
+  EXPECT(overlaps == 0, "%d notes left overlapping", overlaps);
+  check_png(root, "notes");
+  hr_plot_free(p);
+  hr_error_clear();
 }
 
 static unsigned char *read_file(const char *path, size_t *size) {
@@ -219,8 +271,9 @@ static void check_no_partial(const char *dir) {
   EXPECT(files == 12, "%s holds %d files, expected 12", dir, files);
 }
 
+/* strict_layout: a label that found no free place fails the figure. */
 static void check_figures(const hr_stats_t *st, const char *dir, int log_density) {
-  hr_figures_config_t cfg = {dir, WIDTH, HEIGHT, log_density};
+  hr_figures_config_t cfg = {dir, WIDTH, HEIGHT, log_density, 1};
   int rc = hr_stats_figures(st, &cfg);
   EXPECT(rc == HR_OK, "figures into %s: %s", dir, hr_error_message());
   hr_error_clear();
@@ -232,13 +285,13 @@ static void check_figures(const hr_stats_t *st, const char *dir, int log_density
 }
 
 static void check_failures(const hr_stats_t *st) {
-  hr_figures_config_t cfg = {"/proc/hessrmt-no/x", WIDTH, HEIGHT, 0};
+  hr_figures_config_t cfg = {"/proc/hessrmt-no/x", WIDTH, HEIGHT, 0, 0};
   int rc = hr_stats_figures(st, &cfg);
   EXPECT(rc != HR_OK, "an uncreatable directory must fail");
   EXPECT(strstr(hr_error_message(), "/proc/hessrmt-no/x") != NULL,
          "the message names the directory: %s", hr_error_message());
   hr_error_clear();
-  hr_figures_config_t tiny = {"/tmp", 10, 10, 0};
+  hr_figures_config_t tiny = {"/tmp", 10, 10, 0, 0};
   EXPECT(hr_stats_figures(st, &tiny) == HR_ERR_USAGE, "a 10 x 10 figure is refused");
   hr_error_clear();
 }
@@ -255,7 +308,7 @@ int main(int argc, char **argv) {
   hr_stats_t st;
   fill_synthetic(&st);
   if (!hr_plot_available()) {
-    hr_figures_config_t cfg = {"/tmp/hessrmt-figures-unused", WIDTH, HEIGHT, 0};
+    hr_figures_config_t cfg = {"/tmp/hessrmt-figures-unused", WIDTH, HEIGHT, 0, 0};
     EXPECT(hr_stats_figures(&st, &cfg) == HR_ERR_USAGE, "no PLplot: HR_ERR_USAGE");
     EXPECT(strstr(hr_error_message(), "PLplot") != NULL, "message: %s",
            hr_error_message());
@@ -269,7 +322,11 @@ int main(int argc, char **argv) {
   check_figures(&st, dir, 0);  /* again: overwrites, PLplot starts afresh */
   snprintf(dir, sizeof dir, "%s/log", root);
   check_figures(&st, dir, 1);
+  make_unreliable(&st);
+  snprintf(dir, sizeof dir, "%s/unreliable", root);
+  check_figures(&st, dir, 0);
   free_stats(&st);
+  check_note_layout(root);
   fill_degenerate(&st);
   snprintf(dir, sizeof dir, "%s/degenerate", root);
   check_figures(&st, dir, 1);

@@ -145,7 +145,12 @@ int hr_plot_note(hr_plot_t *plot, double fx, double fy, double just,
 /* A line of text in the legend, without a sample (a count, a fit). */
 int hr_plot_legend_text(hr_plot_t *plot, const char *text);
 
-/* Draw the figure into base.png and base.svg (base has no extension). */
+/* Draw the figure into base.png and base.svg (base has no extension).
+ * Labels never overlap: a note that would cover the legend or an earlier
+ * note moves to the nearest free height (in steps of its own height,
+ * down first, then up); hr_plot_save_checked also says how many notes
+ * found no free place and were drawn where asked (*overlaps). */
 int hr_plot_save(const hr_plot_t *plot, const char *base);
+int hr_plot_save_checked(const hr_plot_t *plot, const char *base, int *overlaps);
 
 #endif

@@ -291,8 +291,13 @@ int hr_plot_legend_text(hr_plot_t *plot, const char *text) {
 #ifndef HR_HAVE_PLPLOT
 
 int hr_plot_save(const hr_plot_t *plot, const char *base) {
+  return hr_plot_save_checked(plot, base, NULL);
+}
+
+int hr_plot_save_checked(const hr_plot_t *plot, const char *base, int *overlaps) {
   (void)plot;
   (void)base;
+  (void)overlaps;
   HR_FAIL(HR_ERR_USAGE, HR_PLOT_MISSING);
 }
 
@@ -402,6 +407,7 @@ enum { FILL_ALPHA_PERCENT = 40, BAND_ALPHA_PERCENT = 25 };
  * memory never happens inside a PLplot session. */
 typedef struct {
   double *x, *y;
+  double *note_y;  /* per layer: where its note is drawn (place_notes) */
 } scratch_t;
 
 typedef struct {
@@ -411,6 +417,7 @@ typedef struct {
   double text;   /* plschr factor for body text (set in the session) */
   scratch_t s;
   hr_legend_pos_t corner;
+  int overlaps;  /* notes that found no free place (place_notes) */
 } draw_t;
 
 /* A figure of any size looks like the 1000 x 700 one enlarged (as with
@@ -627,12 +634,13 @@ static void draw_note(const draw_t *d, int i) {
   double sx = d->f.x1 - d->f.x0, sy = d->f.y1 - d->f.y0;
   PLFLT bx[4] = {d->f.x0 + fx0 * sx, d->f.x0 + fx1 * sx, d->f.x0 + fx1 * sx,
                  d->f.x0 + fx0 * sx};
-  PLFLT by[4] = {d->f.y0 + (l->at_y - fh) * sy, d->f.y0 + (l->at_y - fh) * sy,
-                 d->f.y0 + (l->at_y + fh) * sy, d->f.y0 + (l->at_y + fh) * sy};
+  double at_y = d->s.note_y[i];
+  PLFLT by[4] = {d->f.y0 + (at_y - fh) * sy, d->f.y0 + (at_y - fh) * sy,
+                 d->f.y0 + (at_y + fh) * sy, d->f.y0 + (at_y + fh) * sy};
   plcol0(COL_VEIL);
   plfill(4, bx, by);
   plcol0(COL_FG);
-  plptex(d->f.x0 + l->at * sx, d->f.y0 + l->at_y * sy, 1.0, 0.0, l->just, l->text);
+  plptex(d->f.x0 + l->at * sx, d->f.y0 + at_y * sy, 1.0, 0.0, l->just, l->text);
 }
 
 /* Layers of one kind, in the order they were added. */
@@ -907,6 +915,64 @@ static void place_legend(draw_t *d) {
   plwind(d->f.x0, d->f.x1, d->f.y0, d->f.y1);
 }
 
+/* ---- where the notes go ---------------------------------------------------- */
+
+/* A note's box in frame fractions when drawn at height y (as draw_note
+ * veils it). */
+static box_t note_box(const layer_t *l, double y) {
+  double ht, vw, vh;
+  text_metrics(&ht, &vw, &vh);
+  double fw = text_chars(l->text) * CHAR_WIDTH_PERCENT / 100.0 * ht / vw;
+  double fh = 0.8 * ht / vh, pad = 0.4 * ht / vw, x0 = l->at - l->just * fw - pad;
+  box_t b = {x0, x0 + fw + 2 * pad, y - fh, y + fh};
+  return b;
+}
+
+static int boxes_meet(const box_t *a, const box_t *b) {
+  return a->x0 < b->x1 && b->x0 < a->x1 && a->y0 < b->y1 && b->y0 < a->y1;
+}
+
+/* A free height for note i near where it was asked for: the asked one,
+ * else one box height further down, up, down, ... (within the frame),
+ * clear of the legend and of the notes placed before it. */
+static int note_free(const draw_t *d, int i, const box_t *legend, double y) {
+  box_t b = note_box(&d->p->layer[i], y);
+  if (b.y0 < 0.0 || b.y1 > 1.0) return 0;
+  if (legend && boxes_meet(&b, legend)) return 0;
+  for (int j = 0; j < i; j++) {
+    const layer_t *o = &d->p->layer[j];
+    if (o->kind != LAYER_NOTE || !o->text) continue;
+    box_t ob = note_box(o, d->s.note_y[j]);
+    if (boxes_meet(&b, &ob)) return 0;
+  }
+  return 1;
+}
+
+/* Labels never overlap: each note moves, in the order added, to the
+ * nearest free height; one that finds none stays put and is counted. */
+static void place_notes(draw_t *d) {
+  double w, h;
+  legend_size(d, &w, &h);
+  int rows = 0;
+  for (int i = 0; i < d->p->n_layers; i++)
+    rows += d->p->layer[i].text && d->p->layer[i].kind != LAYER_NOTE;
+  box_t legend = corner_box(d->corner, w, h);
+  d->overlaps = 0;
+  for (int i = 0; i < d->p->n_layers; i++) {
+    const layer_t *l = &d->p->layer[i];
+    d->s.note_y[i] = l->at_y;
+    if (l->kind != LAYER_NOTE || !l->text) continue;
+    box_t b = note_box(l, l->at_y);
+    double step = 1.1 * (b.y1 - b.y0);
+    int placed = 0;
+    for (int k = 0; k <= 40 && !placed; k++) {
+      double y = l->at_y + (k % 2 ? -1.0 : 1.0) * step * (double)((k + 1) / 2);
+      if (note_free(d, i, rows ? &legend : NULL, y)) d->s.note_y[i] = y, placed = 1;
+    }
+    d->overlaps += !placed;
+  }
+}
+
 static PLINT legend_position(hr_legend_pos_t pos) {
   PLINT base = PL_POSITION_INSIDE | PL_POSITION_VIEWPORT;
   switch (pos) {
@@ -971,6 +1037,7 @@ static void draw_page(draw_t *d, legend_t *g) {
   plsyax(6, 0);
   set_viewport(d);
   place_legend(d);
+  place_notes(d);
   draw_grid(d);
   draw_kind(d, LAYER_HISTOGRAM);
   draw_kind(d, LAYER_BAND);
@@ -1079,17 +1146,28 @@ static int render(draw_t *d, legend_t *g, const char *dev,
   return rc;
 }
 
-int hr_plot_save(const hr_plot_t *plot, const char *base) {
-  draw_t d = {plot, plot_frame(plot), page_scale(&plot->cfg), 1.0, {NULL, NULL},
-              HR_LEGEND_TOP_RIGHT};
+int hr_plot_save_checked(const hr_plot_t *plot, const char *base, int *overlaps) {
+  draw_t d = {plot, plot_frame(plot), page_scale(&plot->cfg), 1.0,
+              {NULL, NULL, NULL}, HR_LEGEND_TOP_RIGHT, 0};
   legend_t g;
   void *mem = scratch_alloc(plot, &d.s, &g);
-  if (!mem) HR_FAIL(HR_ERR_MEMORY, "out of memory drawing figure '%s'", base);
+  d.s.note_y = malloc(((size_t)plot->n_layers + 1) * sizeof *d.s.note_y);
+  if (!mem || !d.s.note_y) {
+    free(mem);
+    free(d.s.note_y);
+    HR_FAIL(HR_ERR_MEMORY, "out of memory drawing figure '%s'", base);
+  }
   int rc = render(&d, &g, "pngcairo", base, "png");
   if (rc == HR_OK) rc = render(&d, &g, "svgcairo", base, "svg");
   free(mem);
+  free(d.s.note_y);
   HR_CHECK(rc);
+  if (overlaps) *overlaps = d.overlaps;
   return HR_OK;
+}
+
+int hr_plot_save(const hr_plot_t *plot, const char *base) {
+  return hr_plot_save_checked(plot, base, NULL);
 }
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "hessrmt/error.h"
 #include "hessrmt/plot.h"
+#include "stats_levels.h"
 
 /* Data are grey bars or black markers; the laws keep one colour and line
  * style in every figure. */
@@ -57,13 +58,24 @@ static const char *grouped(int64_t v, char *buf, size_t len) {
   return buf;
 }
 
-static const char *unfold_name(int unfold) {
-  switch (unfold) {
-    case HR_UNFOLD_POOL: return "pool";
-    case HR_UNFOLD_POLY: return "poly";
-    case HR_UNFOLD_KDE: return "kde";
-    default: return "auto";
-  }
+/* "spline unfolding", "poly 9 unfolding", "no unfolding passed". */
+static const char *unfold_name(const hr_stats_t *st, char *buf, size_t len) {
+  char name[32];
+  hr_stats_unfold_label(st, name, sizeof name);
+  if (st->unfold == HR_UNFOLD_AUTO || st->unfold == HR_UNFOLD_ALL)
+    snprintf(buf, len, "no unfolding passed");
+  else
+    snprintf(buf, len, "%s unfolding", name);
+  return buf;
+}
+
+/* What an unreliable spacing half draws instead of its data. */
+static int unreliable(const hr_stats_t *st, hr_plot_t *p) {
+  char why[96], note[128];
+  hr_stats_unreliable_reason(st, why, sizeof why);
+  snprintf(note, sizeof note, "unreliable: %s here", why);
+  HR_CHECK(hr_plot_note(p, 0.5, 0.55, 0.5, note));
+  return hr_plot_note(p, 0.5, 0.45, 0.5, "(see the summary; the ratios need no unfolding)");
 }
 
 /* What the data are, shared by every figure. */
@@ -178,15 +190,17 @@ static int density_outliers(const hr_stats_t *st, const density_view_t *v,
   int rc = m > 0 ? hr_plot_rug(p, out, m, &rug, label) : HR_OK;
   free(out);
   HR_CHECK(rc);
-  if (v->above > 0) {
-    snprintf(label, sizeof label, "%s beyond the axis, up to %.4g \xe2\x96\xb6",
-             grouped(v->above, n, sizeof n), v->max);
-    HR_CHECK(hr_plot_note(p, 0.99, 0.08, 1.0, label));
-  }
+  /* the counts go in the legend, whose rows never overlap (two notes at
+   * the frame's bottom corners ran into each other when both were long) */
   if (v->below > 0) {
-    snprintf(label, sizeof label, "\xe2\x97\x80 %s beyond the axis, down to %.4g",
-             grouped(v->below, n, sizeof n), v->min);
-    HR_CHECK(hr_plot_note(p, 0.01, 0.08, 0.0, label));
+    snprintf(label, sizeof label, "\xe2\x97\x80 %s beyond the axis on the left, "
+             "down to %.4g (drawn at its edge)", grouped(v->below, n, sizeof n), v->min);
+    HR_CHECK(hr_plot_legend_text(p, label));
+  }
+  if (v->above > 0) {
+    snprintf(label, sizeof label, "%s beyond the axis on the right, up to %.4g "
+             "(drawn at its edge) \xe2\x96\xb6", grouped(v->above, n, sizeof n), v->max);
+    HR_CHECK(hr_plot_legend_text(p, label));
   }
   return HR_OK;
 }
@@ -308,12 +322,15 @@ static void spacings_setup(const hr_stats_t *st, const hr_figures_config_t *cfg,
   fs->pc.xlabel = "unfolded nearest-neighbour spacing s (mean 1)";
   fs->pc.ylabel = "probability density P(s)";
   fs->pc.headroom = 0.15;
-  if (st->n_spacings > 0 && isfinite(st->brody_q))
-    snprintf(fs->title, sizeof fs->title, "Unfolded spacings (%s unfolding): "
-             "Brody q = %.3f", unfold_name(st->unfold), st->brody_q);
+  char how[64];
+  unfold_name(st, how, sizeof how);
+  if (!st->spacing_reliable)
+    snprintf(fs->title, sizeof fs->title, "Unfolded spacings (%s): unreliable", how);
+  else if (st->n_spacings > 0 && isfinite(st->brody_q))
+    snprintf(fs->title, sizeof fs->title, "Unfolded spacings (%s): "
+             "Brody q = %.3f", how, st->brody_q);
   else
-    snprintf(fs->title, sizeof fs->title, "Unfolded spacings (%s unfolding): none",
-             unfold_name(st->unfold));
+    snprintf(fs->title, sizeof fs->title, "Unfolded spacings (%s): none", how);
 }
 
 static int spacings_layers(const hr_stats_t *st, const hr_figures_config_t *cfg,
@@ -323,6 +340,7 @@ static int spacings_layers(const hr_stats_t *st, const hr_figures_config_t *cfg,
                                            HR_SPACING_GUE};
   static const char *forms[3] = {"e#u-s#d", "Wigner surmise", "surmise"};
   char label[200], n[32];
+  if (!st->spacing_reliable) return unreliable(st, p);
   snprintf(label, sizeof label, "data: %s spacings",
            grouped(st->n_spacings, n, sizeof n));
   if (st->n_spacings > 0)
@@ -405,14 +423,17 @@ static void long_range_setup(const hr_stats_t *st, figure_setup_t *fs, int rigid
   fs->pc.headroom = 0.1;
   double top = 1.4 * fmax(finite_max(lr.data, HR_STATS_NL), lr.goe_f(hi, NULL));
   if (isfinite(top) && top > 0 && top < lr.poisson_f(hi, NULL)) fs->pc.ymax = top;
-  snprintf(fs->title, sizeof fs->title, "%s %s of the unfolded levels (%s unfolding)",
-           lr.name, lr.symbol, unfold_name(st->unfold));
+  char how[64];
+  snprintf(fs->title, sizeof fs->title, "%s %s of the unfolded levels (%s)%s",
+           lr.name, lr.symbol, unfold_name(st, how, sizeof how),
+           st->spacing_reliable ? "" : ": unreliable");
 }
 
 static int long_range_layers(const hr_stats_t *st, hr_plot_t *p, int rigidity) {
   long_range_t lr = long_range(st, rigidity);
   double lo, hi;
   l_range(st, &lo, &hi);
+  if (!st->spacing_reliable) return unreliable(st, p);
   if (!isfinite(finite_max(lr.data, HR_STATS_NL)))
     return hr_plot_note(p, 0.5, 0.5, 0.5, "no data: too few unfolded levels");
   HR_CHECK(hr_plot_function(p, lr.poisson_f, NULL, lo, hi, CURVE_POINTS,
@@ -608,10 +629,16 @@ static int make_figure(const figure_t *f, const hr_stats_t *st,
     HR_FAIL(HR_ERR_USAGE, "figure directory '%s' is too long", cfg->dir);
   hr_plot_t *p;
   HR_CHECK(hr_plot_create(&fs.pc, &p));
-  int rc = f->layers(st, cfg, p);
-  if (rc == HR_OK) rc = hr_plot_save(p, base);
+  int overlaps = 0, rc = f->layers(st, cfg, p);
+  if (rc == HR_OK) rc = hr_plot_save_checked(p, base, &overlaps);
   hr_plot_free(p);
   HR_CHECK(rc);
+  if (overlaps && cfg->strict_layout)
+    HR_FAIL(HR_ERR_INTERNAL, "figure '%s': %d label%s found no free place and "
+            "overlap", base, overlaps, overlaps == 1 ? "" : "s");
+  if (overlaps)
+    fprintf(stderr, "hessrmt: warning: figure '%s': %d label%s overlap\n", base,
+            overlaps, overlaps == 1 ? "" : "s");
   return HR_OK;
 }
 

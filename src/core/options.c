@@ -252,7 +252,7 @@ static const opt_entry_t option_table[] = {
    "pooled levels of the rest), poly (polynomial fit of the counting "
    "function), kde (integrated Gaussian kernel density), spline (cubic "
    "B-spline of the counting function, knots at quantiles); auto = try, on "
-   "each spectrum's bulk, pool (6 or more spectra), spline, poly 3, 6, 9, "
+   "each spectrum's bulk, spline, pool (6 or more spectra), poly 3, 6, 9, "
    "12, kde and keep the first that is monotone and flat (mean spacing 1 in "
    "each tenth of the range), else report the spacing and long-range "
    "statistics as unreliable; all = auto, and every unfolding side by side "

@@ -5,8 +5,18 @@
 # Sanitizer and rerun the suite there, less its slowest numerical cases.
 #   HR_SKIP_INSTALL=1   skip the package step on a machine already set up
 #   HR_SKIP_SANITIZE=1  skip the sanitizer build and its run
+#   --quick             the developers' loop: build with -Werror and run only
+#                       the tests labelled quick (every subsystem once, about
+#                       five minutes on 2 cores); no package step unless
+#                       HR_SKIP_INSTALL=0, no sanitizer pass
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --quick ]; then
+  if [ "${HR_SKIP_INSTALL:-1}" != 1 ]; then bash run/install-deps.sh; fi
+  HR_BUILD_DIR="${HR_BUILD_DIR:-build}" bash run/build.sh -DHR_WERROR=ON
+  source run/env.sh
+  cd "${HR_BUILD_DIR:-build}" && exec ctest -L quick --output-on-failure --timeout 900
+fi
 if [ "${HR_SKIP_INSTALL:-0}" != 1 ]; then bash run/install-deps.sh; fi
 HR_BUILD_DIR="${HR_BUILD_DIR:-build}" bash run/build.sh -DHR_WERROR=ON
 source run/env.sh

@@ -50,6 +50,16 @@ static void problem_init(problem_t *p, const char *spec, int64_t D, int64_t C,
     p->targets = malloc((size_t)(S * out) * sizeof *p->targets);
     for (int64_t i = 0; i < S * out; i++) p->targets[i] = normal(seed + 2, i, 2);
   }
+  /* BatchNorm statistics away from PyTorch's initial 0 and 1 */
+  for (int l = 0; l < p->m.nlayers; l++) {
+    const hr_layer_t *L = &p->m.layer[l];
+    if (L->kind != HR_LAYER_BATCHNORM) continue;
+    for (int64_t c = 0; c < L->in.c; c++) {
+      double u = normal(seed + 3, l, c);
+      p->m.buffer[L->offset_buf + c] = 0.3 * u;
+      p->m.buffer[L->offset_buf + L->in.c + c] = 0.4 + u * u;
+    }
+  }
   p->s = (hr_samples_t){S, p->x, p->labels, p->targets};
   if (hr_model_work_create(&p->m, S, N, &p->w) != HR_OK) abort();
 }
@@ -287,7 +297,7 @@ static void check_maxpool_ties(void) {
   static const int32_t want[4] = {0, 3, 10, 17};
   for (int o = 0; o < 4; o++)
     EXPECT(arg[o] == want[o], "tie window %d routes to %d, want %d", o, arg[o], want[o]);
-  hr_pool_back(L, g, 1, 1, arg, dx);
+  hr_pool_back(L, g, 1, 1, arg, dx, 0);
   double total = 0;
   for (int i = 0; i < 20; i++) total += dx[i];
   EXPECT(dx[0] == 1 && dx[3] == 2 && dx[10] == 3 && dx[17] == 4 && total == 10,
@@ -310,6 +320,62 @@ static void check_conv_models(void) {
       check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_CE, 0);
       check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_MSE, 1);
     }
+}
+
+/* Graphs: residual adds (a value read two and three times, a projection
+ * branch, a branch from the input), BatchNorm on images and on vectors
+ * with non-trivial statistics, LayerNorm with and without affine (on
+ * vectors, and on the last axis of an image), every activation, scalar
+ * multiply, dropout, global average pooling, pooling with padding. */
+static void check_graph_models(void) {
+  static const char *specs[] = {
+      "input 6, linear 5 as a, gelu, linear 5, silu, add a, layernorm, linear 3",
+      "input 6, linear 5, layernorm noaffine, sigmoid as s, mul 0.5, softplus, "
+      "add s, elu 0.7, linear 4, leaky_relu 0.1, linear 3",
+      "input 2x6x6, conv 3 3 pad 1 as c1, batchnorm, relu as r1, conv 3 3 pad 1, "
+      "batchnorm, add r1, relu as r2, conv 4 1 stride 2 from r2 as p, batchnorm as pb, "
+      "conv 4 3 stride 2 pad 1 from r2, batchnorm eps 0.01, add pb, tanh, gap, linear 3",
+      "input 2x5x5, maxpool 3 stride 2 pad 1, avgpool 2 stride 1 pad 1, flatten, "
+      "batchnorm, dropout 0.5, linear 3",
+      "input 4, linear 4 as a, tanh, add a, add a, elu, linear 3",
+      "input 4, linear 3 as a, tanh as t, linear 3 from input, add t, gelu, linear 3",
+      "input 2x3x4, layernorm eps 0.1, conv 2 2, silu, flatten, linear 3",
+  };
+  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+    for (int bias = 0; bias <= 1; bias++) {
+      check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_CE, 0);
+      check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_MSE, 1);
+    }
+}
+
+/* The text form: the canonical spec parses back to itself; the presets'
+ * sizes; the refusals name the item. */
+static void check_graph_text(void) {
+  hr_model_t *m = malloc(sizeof *m), *again = malloc(sizeof *again);
+  if (hr_model_init(m, "resnet-mini", 0, 10, 1, HR_ACT_RELU, HR_LOSS_CE) != HR_OK)
+    abort();
+  EXPECT(m->nparams == 19954, "resnet-mini: N = %lld", (long long)m->nparams);
+  EXPECT(hr_model_first_linear(m) < 0, "resnet-mini does not reduce");
+  if (hr_model_init(again, m->spec, 0, 10, 1, HR_ACT_RELU, HR_LOSS_CE) != HR_OK)
+    abort();
+  EXPECT(!strcmp(m->spec, again->spec) && again->nparams == m->nparams,
+         "canonical spec round trip:\n%s\n%s", m->spec, again->spec);
+  static const char *bad[] = {
+      "input 4, linear 3, add nowhere, linear 2",       /* unknown name */
+      "input 4, linear 3 as a, linear 2 as a",          /* name taken */
+      "input 4, linear 3 as a, linear 5, add a, linear 2", /* shapes differ */
+      "input 4, linear 3 as a, linear 3 from input, linear 2", /* a unread */
+      "input 4, relu nobias, linear 2",                 /* nobias on relu */
+      "input 1x4x4, maxpool 2 pad 2, flatten, linear 2", /* pad > K/2 */
+      "input 4, cumsum, linear 2",                      /* unknown op */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int rc = hr_model_init(again, bad[i], 0, 0, 1, HR_ACT_RELU, HR_LOSS_CE);
+    EXPECT(rc != HR_OK, "spec '%s' was accepted", bad[i]);
+    hr_error_clear();
+  }
+  free(m);
+  free(again);
 }
 
 /* The whole Hessian (part) of a problem, N x N column-major. */
@@ -431,5 +497,7 @@ int main(int argc, char **argv) {
   check_relu_split();
   check_maxpool_ties();
   check_conv_models();
+  check_graph_models();
+  check_graph_text();
   return test_finish_serial("test_model");
 }

@@ -1,16 +1,22 @@
-/* Models and their exact derivatives: sequential networks of PyTorch's
- * common layers (nn.Sequential), and a per-sample loss l(f, y): softmax
- * cross-entropy, or squared error 1/2 |f - t|^2 with t the one-hot label or
- * a real-valued target.
+/* Models and their exact derivatives: directed acyclic graphs of PyTorch's
+ * common operations (a sequential stack is the special case), and a
+ * per-sample loss l(f, y): softmax cross-entropy, or squared error
+ * 1/2 |f - t|^2 with t the one-hot label or a real-valued target.
  *
- * Layers: linear, conv2d (square kernel, stride, zero padding), max and
- * average pooling, flatten, and the activations relu, tanh and identity.
- * A sample is a vector in PyTorch's C x H x W order (what x.reshape(n, -1)
- * of an NCHW batch gives).  Parameters theta are laid out as PyTorch's
- * model.parameters(): for each layer with parameters its weight ((out, in)
- * for linear, (out, in, kh, kw) for conv, row-major), then its bias.
- * Every routine works on a chunk of S samples and SUMS over them; the
- * caller applies the loss reduction (1/n for mean).
+ * Operations (nodes): linear, conv2d (square kernel, stride, zero
+ * padding), max and average pooling (with padding), global average
+ * pooling, flatten, residual add, scalar multiply, BatchNorm in eval mode
+ * (running statistics frozen), LayerNorm over the last dimension, and the
+ * activations relu, tanh, gelu (erf form), silu, sigmoid, softplus, elu,
+ * leaky_relu and identity (dropout is the identity in eval mode).  Each
+ * node reads one value (two for add) made by an earlier node and makes one
+ * value; a value read twice gets its gradients summed.  A sample is a
+ * vector in PyTorch's C x H x W order (what x.reshape(n, -1) of an NCHW
+ * batch gives).  Parameters theta are laid out as PyTorch's
+ * model.parameters(): for each node with parameters its weight ((out, in)
+ * for linear, (out, in, kh, kw) for conv, the scale gamma for the norms,
+ * row-major), then its bias.  Every routine works on a chunk of S samples
+ * and SUMS over them; the caller applies the loss reduction (1/n for mean).
  *
  * Second derivatives come from Pearlmutter's R-operator (forward-over-
  * reverse), exact and about the cost of a gradient per direction, with k
@@ -21,19 +27,30 @@
  * add no second-derivative term of their own; max-pooling routes through
  * the first maximal element of its window, as PyTorch does.
  *
- * The code: src/model/ -- spec.c (the spec language and presets),
- * sequential.c (the passes over the stack), layer_affine.c (linear and
- * conv2d, one im2col + GEMM implementation), layer_pool.c, layer_act.c,
- * loss.c, reduce.c (the input-span reduction). */
+ * The code: src/model/ -- spec.c (the text form of graphs and the
+ * presets), graph.c (the one driver: the passes over the nodes),
+ * node.c (the table of operations: each kind's forward, Jacobian
+ * products, parameter gradients and second-order terms, one interface),
+ * layer_affine.c (linear and conv2d, one im2col + GEMM implementation),
+ * layer_pool.c, layer_act.c, layer_norm.c, loss.c, reduce.c (the
+ * input-span reduction). */
 #ifndef HESSRMT_MODEL_H
 #define HESSRMT_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-enum { HR_MAX_LAYERS = 48 };
+enum {
+  HR_MAX_LAYERS = 128,     /* nodes of a graph */
+  HR_MAX_BUFFER = 1 << 14, /* doubles of frozen state (BatchNorm statistics) */
+  HR_SPEC_MAX = 8192,      /* characters of a canonical spec */
+  HR_NAME_MAX = 64         /* characters of a node's name */
+};
 
-typedef enum { HR_ACT_RELU, HR_ACT_TANH, HR_ACT_LINEAR } hr_activation_t;
+typedef enum {
+  HR_ACT_RELU, HR_ACT_TANH, HR_ACT_LINEAR, HR_ACT_GELU, HR_ACT_SILU,
+  HR_ACT_SIGMOID, HR_ACT_SOFTPLUS, HR_ACT_ELU, HR_ACT_LEAKY_RELU
+} hr_activation_t;
 #define HR_ACTIVATION_CHOICES "relu|tanh|linear"
 typedef enum { HR_LOSS_CE, HR_LOSS_MSE } hr_loss_t;
 #define HR_LOSS_CHOICES "ce|mse"
@@ -46,7 +63,12 @@ typedef enum {
   HR_LAYER_MAXPOOL,
   HR_LAYER_AVGPOOL,
   HR_LAYER_FLATTEN,
-  HR_LAYER_ACT /* elementwise: act says which */
+  HR_LAYER_ACT,       /* elementwise: act says which */
+  HR_LAYER_ADD,       /* src[0] + src[1] */
+  HR_LAYER_MUL,       /* alpha * src[0] */
+  HR_LAYER_BATCHNORM, /* eval mode: per channel, statistics frozen */
+  HR_LAYER_LAYERNORM, /* over the last dimension */
+  HR_LAYER_GAP        /* global average pooling: C x H x W -> C */
 } hr_layer_kind_t;
 
 /* A sample's tensor: channels x height x width (a flat vector is D x 1 x 1). */
@@ -54,14 +76,23 @@ typedef struct {
   int64_t c, h, w;
 } hr_shape_t;
 
+/* A node.  Values are numbered as the nodes that make them: value 0 is the
+ * input, value i + 1 the output of node i; a node reads values made
+ * before it. */
 typedef struct {
   hr_layer_kind_t kind;
   hr_activation_t act;     /* HR_LAYER_ACT */
   hr_shape_t in, out;
+  int src[2];              /* values read (src[1]: add only, else -1) */
   int64_t kernel, stride, pad; /* conv and pooling (linear: 1, 1, 0) */
+  double alpha;            /* mul: the factor; elu, leaky_relu: the slope;
+                              batchnorm, layernorm: eps */
+  int affine;              /* layernorm: elementwise gamma and beta */
+  int64_t offset_buf;      /* batchnorm: running mean, then variance */
   int param_index;         /* l of layers/<l>/ in weights files, or -1 */
   int64_t offset_w, offset_b; /* where its weight and bias start in theta */
   int64_t nweight, nbias;
+  char name[HR_NAME_MAX];  /* "" or the name given with 'as' */
 } hr_layer_t;
 
 typedef struct {
@@ -74,7 +105,9 @@ typedef struct {
   int64_t nparams;         /* N */
   int64_t outputs;         /* C */
   int flat;                /* linear layers and activations only (an MLP) */
-  char spec[1024];         /* the canonical spec: what weights files store */
+  int64_t nbuffer;         /* doubles used in buffer */
+  double buffer[HR_MAX_BUFFER]; /* frozen state: BatchNorm statistics */
+  char spec[HR_SPEC_MAX];  /* the canonical spec: what weights files store */
 } hr_model_t;
 
 /* Build a model from a spec (see spec.c and README "Models"):

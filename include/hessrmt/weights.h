@@ -3,6 +3,9 @@
  *   layers/<l>/weight   (out, in) for linear, (out, in, kh, kw) for conv,
  *                       as PyTorch stores them
  *   layers/<l>/bias     (out), when the model has biases
+ *   (BatchNorm and LayerNorm nodes: weight = gamma, bias = beta, (features))
+ *   batchnorm/<b>/running_mean, running_var   the b-th BatchNorm node's
+ *                       frozen statistics (C), read into the model
  *   attributes model_spec (the canonical spec, model.h) and model_bias
  * or PyTorch's default initialisation, uniform on +-1/sqrt(fan_in), drawn
  * from a counter-based stream so every rank gets the same parameters. */
@@ -19,8 +22,9 @@
 
 /* Rank 0 reads path, checks every shape against the model (the error
  * names both shapes) and that all values are finite, and broadcasts
- * theta (length N).  Collective; agreed. */
-int hr_weights_read(MPI_Comm comm, const char *path, const hr_model_t *m,
+ * theta (length N) and the BatchNorm statistics (into m).  Collective;
+ * agreed. */
+int hr_weights_read(MPI_Comm comm, const char *path, hr_model_t *m,
                     double *theta);
 
 /* The model_spec and model_bias attributes of a weights file: spec "" and

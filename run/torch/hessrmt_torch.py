@@ -36,6 +36,10 @@ import numpy as np
 import torch
 from torch import nn
 
+# beside this file, also when it is run through the installed hessrmt-torch link
+sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.realpath(__file__)))
+import hessrmt_graph as hg  # noqa: E402
+
 PRESETS = {
     "lenet": "input 3x32x32, conv 6 5, relu, maxpool 2, conv 16 5, relu, maxpool 2, "
              "flatten, linear 35, relu, linear 50, relu, linear 10",
@@ -43,7 +47,35 @@ PRESETS = {
     "mnist-mlp-deep": "input 784, linear 10, relu, linear 100, relu, linear 100, "
                       "relu, linear 10",
     "bike-mlp": "input 13, linear 100, relu, linear 100, relu, linear 50, relu, linear 1",
+    # the same text as src/model/spec.c's preset (a test checks N on both sides)
+    "resnet-mini": (
+        "input 3x32x32, "
+        "conv 8 3 pad 1 nobias as conv1, batchnorm as bn1, relu as stem, "
+        "conv 8 3 pad 1 nobias as layer1.0.conv1, batchnorm as layer1.0.bn1, relu, "
+        "conv 8 3 pad 1 nobias as layer1.0.conv2, batchnorm as layer1.0.bn2, "
+        "add stem, relu as stage1, "
+        "conv 16 3 stride 2 pad 1 nobias as layer2.0.conv1, "
+        "batchnorm as layer2.0.bn1, relu, "
+        "conv 16 3 pad 1 nobias as layer2.0.conv2, batchnorm as layer2.0.bn2, "
+        "conv 16 1 stride 2 nobias from stage1 as layer2.0.shortcut.0, "
+        "batchnorm as layer2.0.shortcut.1, add layer2.0.bn2, relu as stage2, "
+        "conv 32 3 stride 2 pad 1 nobias as layer3.0.conv1, "
+        "batchnorm as layer3.0.bn1, relu, "
+        "conv 32 3 pad 1 nobias as layer3.0.conv2, batchnorm as layer3.0.bn2, "
+        "conv 32 1 stride 2 nobias from stage2 as layer3.0.shortcut.0, "
+        "batchnorm as layer3.0.shortcut.1, add layer3.0.bn2, relu, "
+        "gap, linear 10 as fc"),
 }
+SEQUENTIAL_WORDS = {"input", "linear", "conv", "maxpool", "avgpool", "flatten", "relu",
+                    "tanh", "identity", "stride", "pad"}
+
+
+def is_graph(spec):
+    """Whether a spec needs the graph form (hessrmt_graph.GraphModel):
+    anything beyond a sequential stack of the original layers."""
+    import re
+    words = {w for item in expand(spec).split(",") for w in item.split()}
+    return any(w not in SEQUENTIAL_WORDS and not re.fullmatch(r"[0-9x]+", w) for w in words)
 
 
 class SpecError(ValueError):
@@ -355,10 +387,17 @@ def to_hessrmt(checkpoint, out, spec=None, input_shape=None):
         load_params(build_sequential(spec), params)
     elif isinstance(obj, nn.Module):
         if input_shape is None and spec is None:
-            raise SpecError("a saved nn.Sequential does not record its input "
+            raise SpecError("a saved module does not record its input "
                             "shape: give --input CxHxW (or D)")
         shape = input_shape or _input_shape_of(spec)
-        spec, bias = spec_of_sequential(obj, shape)
+        try:
+            spec, bias = spec_of_sequential(obj, shape)
+        except SpecError:  # anything else: trace it
+            dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+            if dims[1:] == (1, 1):
+                dims = dims[:1]
+            example = torch.randn(2, *dims, dtype=torch.float64)
+            return hg.export(obj, example, out)
         params = [p.detach().double().numpy() for p in obj.parameters()]
     else:
         raise SpecError(f"'{checkpoint}' holds a {type(obj).__name__}, not a model "
@@ -368,6 +407,14 @@ def to_hessrmt(checkpoint, out, spec=None, input_shape=None):
 
 
 def to_torch(weights, out, state_dict=False):
+    with h5py.File(weights, "r") as f:
+        spec = f.attrs.get("model_spec")
+        spec = spec.decode() if isinstance(spec, bytes) else str(spec)
+        if spec and is_graph(spec):
+            model = hg.GraphModel(expand(spec), bias=bool(f.attrs.get("model_bias", 1)))
+            hg.load_graph_weights(model, f)
+            torch.save(model.state_dict() if state_dict else model, out)
+            return spec
     spec, bias, params = read_weights(weights)
     model = build_sequential(spec, bias=bias)
     load_params(model, params)
@@ -410,7 +457,7 @@ def main(argv=None):
             else:
                 obj = torch.load(args.file, map_location="cpu")
                 print(spec_of_sequential(obj, shape or 0)[0])
-    except (SpecError, OSError, KeyError, RuntimeError) as e:
+    except (SpecError, hg.ExportError, OSError, KeyError, RuntimeError) as e:
         print(f"hessrmt_torch: error: {e}", file=sys.stderr)
         return 1
     return 0

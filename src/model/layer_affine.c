@@ -225,3 +225,82 @@ void hr_affine_row_grad(const hr_layer_t *L, const double *dout_r,
     add_bias_grad(L, dout_r, 1, gb);
   }
 }
+
+/* ---- the node interface ---------------------------------------------------- */
+
+static const double *input_rows(const hr_node_ctx_t *c, int *patches) {
+  *patches = c->patches != NULL;
+  return *patches ? c->patches : c->in[0];
+}
+
+static void affine_forward(const hr_node_ctx_t *c, double *out) {
+  const hr_layer_t *L = c->L;
+  if (c->patches) hr_affine_patches(L, c->in[0], c->S, c->patches);
+  int pt;
+  const double *x = input_rows(c, &pt);
+  hr_affine_apply(L, c->theta + L->offset_w, x, pt, c->S, out, 0, c->scratch);
+  if (L->nbias) hr_affine_add_bias(L, c->theta + L->offset_b, c->S, out);
+}
+
+static void affine_jvp(const hr_node_ctx_t *c, int j, const double *rin,
+                       int64_t R, double *rout, int accumulate) {
+  (void)j;
+  hr_affine_apply(c->L, c->theta + c->L->offset_w, rin, 0, R, rout, accumulate,
+                  c->scratch);
+}
+
+static void affine_vjp(const hr_node_ctx_t *c, int j, const double *dout,
+                       int64_t R, double *din, int accumulate) {
+  (void)j;
+  hr_affine_back_input(c->L, c->theta + c->L->offset_w, dout, R, din,
+                       accumulate, c->scratch);
+}
+
+static void affine_jvp_param(const hr_node_ctx_t *c, const double *Vd,
+                             double *rout, int accumulate) {
+  const hr_layer_t *L = c->L;
+  int pt;
+  const double *x = input_rows(c, &pt);
+  hr_affine_apply(L, Vd + L->offset_w, x, pt, c->S, rout, accumulate, c->scratch);
+  if (L->nbias) hr_affine_add_bias(L, Vd + L->offset_b, c->S, rout);
+}
+
+static void affine_grad(const hr_node_ctx_t *c, const double *dout, double *g) {
+  const hr_layer_t *L = c->L;
+  int pt;
+  const double *x = input_rows(c, &pt);
+  hr_affine_grad(L, dout, x, pt, c->S, g + L->offset_w,
+                 L->nbias ? g + L->offset_b : NULL, c->scratch);
+}
+
+static void affine_row_grad(const hr_node_ctx_t *c, const double *dout_r,
+                            int64_t j, double *gw, double *gb) {
+  const hr_layer_t *L = c->L;
+  int pt;
+  const double *x = input_rows(c, &pt);
+  hr_affine_row_grad(L, dout_r,
+                     x + j * hr_affine_positions(L) * hr_affine_patch_width(L),
+                     gw, gb);
+}
+
+static void affine_cross_grad(const hr_node_ctx_t *c, const double *delta,
+                              const double *rin, double *g) {
+  hr_affine_grad(c->L, delta, rin, 0, c->S, g + c->L->offset_w, NULL, c->scratch);
+}
+
+static void affine_cross_back(const hr_node_ctx_t *c, const double *Vd,
+                              const double *delta, double *din) {
+  hr_affine_back_input(c->L, Vd + c->L->offset_w, delta, c->S, din, 1,
+                       c->scratch);
+}
+
+const hr_op_t hr_op_affine = {
+    .forward = affine_forward,
+    .jvp = affine_jvp,
+    .vjp = affine_vjp,
+    .jvp_param = affine_jvp_param,
+    .grad = affine_grad,
+    .row_grad = affine_row_grad,
+    .cross_grad = affine_cross_grad,
+    .cross_back = affine_cross_back,
+};

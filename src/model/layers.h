@@ -1,5 +1,6 @@
-/* Inside the model module (src/model/): the per-layer operations that
- * sequential.c chains.  Not a public interface.
+/* Inside the model module (src/model/): the node interface that every
+ * operation implements (node.c holds the table), the kernels behind it,
+ * and the losses.  graph.c drives the nodes.  Not a public interface.
  *
  * A block of R rows holds one tensor per row (row-major, R x size).  Rows
  * beyond the first S repeat the S samples: row r belongs to sample r mod S
@@ -64,31 +65,120 @@ void hr_affine_row_grad(const hr_layer_t *L, const double *dout_r,
 void hr_pool_forward(const hr_layer_t *L, const double *in, int64_t S,
                      double *out, int32_t *argmax);
 
-/* The pooling's linear map applied to R rows (a Jacobian-vector product;
- * for avg pooling the same as the forward pass). */
+/* The pooling's linear map applied to R rows [added into rout] (a
+ * Jacobian-vector product; for avg pooling the same as the forward pass). */
 void hr_pool_jvp(const hr_layer_t *L, const double *rin, int64_t R, int64_t S,
-                 const int32_t *argmax, double *rout);
+                 const int32_t *argmax, double *rout, int accumulate);
 
-/* Its transpose: din (R x in) from dout (R x out). */
+/* Its transpose: din (R x in) [+]= from dout (R x out). */
 void hr_pool_back(const hr_layer_t *L, const double *dout, int64_t R,
-                  int64_t S, const int32_t *argmax, double *din);
+                  int64_t S, const int32_t *argmax, double *din,
+                  int accumulate);
 
-/* ---- activations (layer_act.c) ------------------------------------------- */
+/* Global average pooling of R rows (C x H x W -> C), and its transpose. */
+void hr_gap_apply(const hr_layer_t *L, const double *in, int64_t R,
+                  double *out, int accumulate);
+void hr_gap_back(const hr_layer_t *L, const double *dout, int64_t R,
+                 double *din, int accumulate);
 
-void hr_act_forward(hr_activation_t a, const double *z, int64_t n, double *out);
+/* ---- activations (layer_act.c) -------------------------------------------
+ * alpha: the slope of elu and leaky_relu (unused by the others). */
 
-/* dst = s'(z) o src for R rows of width d (z: the S samples' inputs). */
-void hr_act_scale(hr_activation_t a, const double *z, const double *src,
-                  int64_t R, int64_t S, int64_t d, double *dst);
+void hr_act_forward(hr_activation_t a, double alpha, const double *z,
+                    int64_t n, double *out);
+
+/* dst [+]= s'(z) o src for R rows of width d (z: the S samples' inputs). */
+void hr_act_scale(hr_activation_t a, double alpha, const double *z,
+                  const double *src, int64_t R, int64_t S, int64_t d,
+                  double *dst, int accumulate);
 
 /* dst += s''(z) o rz o e: the activation's own second-order (residual)
  * term, R rows of rz, e per sample. */
-void hr_act_add_curvature(hr_activation_t a, const double *z, const double *rz,
-                          const double *e, int64_t R, int64_t S, int64_t d,
-                          double *dst);
+void hr_act_add_curvature(hr_activation_t a, double alpha, const double *z,
+                          const double *rz, const double *e, int64_t R,
+                          int64_t S, int64_t d, double *dst);
 
 /* s'(z) as PyTorch's autograd takes it (ReLU: 0 at z = 0). */
-double hr_act_d1(hr_activation_t a, double z);
+double hr_act_d1(hr_activation_t a, double alpha, double z);
+
+/* Whether s'' is zero almost everywhere (relu, leaky_relu, identity). */
+int hr_act_is_piecewise_linear(hr_activation_t a);
+
+
+/* ---- the node interface (node.c) -------------------------------------------
+ * What a node's passes see: the node, the parameters, and its forward
+ * values and caches for the S samples of the chunk. */
+typedef struct {
+  const hr_layer_t *L;
+  const double *theta;
+  const double *in[2];     /* the values it reads (S rows each) */
+  double *patches;         /* conv: the patches of in[0] (NULL: linear) */
+  int32_t *argmax;         /* max pooling: the routes */
+  double *xhat;            /* norms: their normalised input (S rows) */
+  const double *buffer;    /* the model's frozen state */
+  double *scratch;         /* blocked conv GEMMs */
+  int64_t S;
+} hr_node_ctx_t;
+
+/* One operation.  R rows (R a multiple of S) are directions or factor rows
+ * of the S samples; "accumulate" adds into the destination instead of
+ * writing it.  Entries a kind does not need are NULL. */
+typedef struct {
+  /* out (S rows) from in[], filling the node's caches. */
+  void (*forward)(const hr_node_ctx_t *c, double *out);
+  /* rout = the Jacobian in input j applied to rin (R rows each). */
+  void (*jvp)(const hr_node_ctx_t *c, int j, const double *rin, int64_t R,
+              double *rout, int accumulate);
+  /* din = its transpose applied to dout. */
+  void (*vjp)(const hr_node_ctx_t *c, int j, const double *dout, int64_t R,
+              double *din, int accumulate);
+  /* Nodes with parameters.  rout (S rows) = d out/d theta . Vd. */
+  void (*jvp_param)(const hr_node_ctx_t *c, const double *Vd, double *rout,
+                    int accumulate);
+  /* g (length N, the node's entries) += sum over S rows of
+   * dout . d out/d theta. */
+  void (*grad)(const hr_node_ctx_t *c, const double *dout, double *g);
+  /* One row's gradient, sample j: the node's weight entries into gw, its
+   * bias entries into gb (NULL: none). */
+  void (*row_grad)(const hr_node_ctx_t *c, const double *dout_r, int64_t j,
+                   double *gw, double *gb);
+  /* H1, the mixed term in parameters and input 0: g += sum over S rows of
+   * delta . d2 out/(d theta d in) rin. */
+  void (*cross_grad)(const hr_node_ctx_t *c, const double *delta,
+                     const double *rin, double *g);
+  /* H1, the same term seen from the input: din (S rows) +=
+   * d/d in (delta . d out/d theta . Vd). */
+  void (*cross_back)(const hr_node_ctx_t *c, const double *Vd,
+                     const double *delta, double *din);
+  /* H1, the node's own second-order term in its input: rdin (R rows) +=
+   * (d2 out / d in2 [rin])^T delta. */
+  void (*curvature)(const hr_node_ctx_t *c, const double *rin,
+                    const double *delta, int64_t R, double *rdin);
+} hr_op_t;
+
+const hr_op_t *hr_node_op(hr_layer_kind_t kind);
+
+/* How many node inputs read value t (graph.c). */
+int hr_graph_consumers(const hr_model_t *m, int t);
+
+/* Doubles of cache (xhat) the node needs per sample. */
+int64_t hr_node_cache_width(const hr_layer_t *L);
+
+/* ---- normalisation (layer_norm.c) ------------------------------------------
+ * BatchNorm in eval mode and LayerNorm; the formulas are in layer_norm.c. */
+
+/* Width of the groups LayerNorm normalises (the last dimension). */
+int64_t hr_norm_group(const hr_layer_t *L);
+
+/* The index of the gamma/beta entry of element e of a row. */
+int64_t hr_norm_param_index(const hr_layer_t *L, int64_t e);
+
+/* ---- the operations, one per file (node.c gives each kind its op) -------- */
+extern const hr_op_t hr_op_affine; /* linear, conv (layer_affine.c) */
+extern const hr_op_t hr_op_pool;   /* maxpool, avgpool (layer_pool.c) */
+extern const hr_op_t hr_op_gap;    /* global average pool (layer_pool.c) */
+extern const hr_op_t hr_op_act;    /* activations (layer_act.c) */
+extern const hr_op_t hr_op_norm;   /* batchnorm, layernorm (layer_norm.c) */
 
 /* ---- losses (loss.c) ------------------------------------------------------ */
 

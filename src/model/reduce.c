@@ -14,12 +14,19 @@
 
 #include "hessrmt/error.h"
 #include "hessrmt/model.h"
+#include "layers.h"
 
+/* The input must reach the first linear node through flattens only, with
+ * no other reader on the way (a residual branch from the input would see
+ * x itself, not W~ x~), and that node's parameters must come first. */
 int hr_model_first_linear(const hr_model_t *m) {
   for (int i = 0; i < m->nlayers; i++) {
-    if (m->layer[i].kind == HR_LAYER_LINEAR) return i;
+    const hr_layer_t *L = &m->layer[i];
+    if (L->src[0] != i || L->src[1] >= 0 || hr_graph_consumers(m, i) != 1)
+      return -1;
+    if (L->kind == HR_LAYER_LINEAR) return L->offset_w == 0 ? i : -1;
     /* a flatten before it changes no number; anything else does */
-    if (m->layer[i].kind != HR_LAYER_FLATTEN) return -1;
+    if (L->kind != HR_LAYER_FLATTEN) return -1;
   }
   return -1;
 }
@@ -71,7 +78,7 @@ int hr_model_reduce_input(const hr_model_t *m, const double *theta,
          (size_t)(m->nparams - tail) * sizeof *theta);
   for (int i = f + 1; i < out->nlayers; i++) {
     hr_layer_t *L = &out->layer[i];
-    if (L->nweight == 0) continue;
+    if (L->nweight + L->nbias == 0) continue;
     L->offset_w -= shift;
     L->offset_b -= shift;
   }

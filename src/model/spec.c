@@ -1,21 +1,34 @@
-/* The model spec language (see model.h and the README's "Models"):
+/* The model spec language, the text form of a graph (see model.h and
+ * docs/models.md):
  *
  *   spec    := preset | "logistic" | "mlp:" D "-" H1 "-" ... "-" C | items
  *   items   := item ("," item)*
- *   item    := "input" SHAPE | "linear" OUT | "conv" OUT K ["stride" S] ["pad" P]
- *            | "maxpool" K ["stride" S] | "avgpool" K ["stride" S]
- *            | "flatten" | "relu" | "tanh" | "identity"
+ *   item    := op ["nobias"] ["from" NAME] ["as" NAME]
+ *   op      := "input" SHAPE | "linear" OUT | "conv" OUT K ["stride" S] ["pad" P]
+ *            | "maxpool" K ["stride" S] ["pad" P] | "avgpool" K [...]
+ *            | "gap" | "flatten" | "add" NAME | "mul" X
+ *            | "batchnorm" ["eps" E] ["noaffine"]
+ *            | "layernorm" ["eps" E] ["noaffine"]
+ *            | "relu" | "tanh" | "gelu" | "silu" | "sigmoid" | "softplus"
+ *            | "elu" [ALPHA] | "leaky_relu" [SLOPE] | "identity" | "dropout" [P]
  *   SHAPE   := C "x" H "x" W | D
  *
- * Each spec is expanded to items, parsed into layers, and the layers'
- * shapes are chained from the input; every error names the item. */
+ * An item reads the value of the item before it, or of the item named
+ * with "from" ("input" is the input); "as" names its own value; "add NAME"
+ * adds the named value to the one it reads (a residual connection).  A
+ * name with parameters is also the PyTorch module path of the node
+ * ("layer1.0.conv1"), so its tensors are NAME.weight and NAME.bias.
+ * Each spec is expanded to items, parsed into nodes, and the nodes' shapes
+ * are chained from the input; every error names the item. */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hessrmt/error.h"
 #include "hessrmt/model.h"
+#include "layers.h"
 
 typedef struct {
   const char *name, *items, *note;
@@ -33,15 +46,59 @@ static const preset_t presets[] = {
     {"mnist-mlp-deep",
      "input 784, linear 10, relu, linear 100, relu, linear 100, relu, linear 10",
      "784-10-100-100-10 ReLU MLP, N = 20,060"},
+    {"resnet-mini",
+     "input 3x32x32, "
+     "conv 8 3 pad 1 nobias as conv1, batchnorm as bn1, relu as stem, "
+     "conv 8 3 pad 1 nobias as layer1.0.conv1, batchnorm as layer1.0.bn1, relu, "
+     "conv 8 3 pad 1 nobias as layer1.0.conv2, batchnorm as layer1.0.bn2, "
+     "add stem, relu as stage1, "
+     "conv 16 3 stride 2 pad 1 nobias as layer2.0.conv1, "
+     "batchnorm as layer2.0.bn1, relu, "
+     "conv 16 3 pad 1 nobias as layer2.0.conv2, batchnorm as layer2.0.bn2, "
+     "conv 16 1 stride 2 nobias from stage1 as layer2.0.shortcut.0, "
+     "batchnorm as layer2.0.shortcut.1, add layer2.0.bn2, relu as stage2, "
+     "conv 32 3 stride 2 pad 1 nobias as layer3.0.conv1, "
+     "batchnorm as layer3.0.bn1, relu, "
+     "conv 32 3 pad 1 nobias as layer3.0.conv2, batchnorm as layer3.0.bn2, "
+     "conv 32 1 stride 2 nobias from stage2 as layer3.0.shortcut.0, "
+     "batchnorm as layer3.0.shortcut.1, add layer3.0.bn2, relu, "
+     "gap, linear 10 as fc",
+     "CIFAR-style ResNet for 3x32x32 images: three stages of one basic block "
+     "(8, 16, 32 channels, stride 2 and 1x1 projection shortcuts between "
+     "stages), BatchNorm in eval mode, global average pool, linear 10; "
+     "N = 19,954"},
     {"bike-mlp",
      "input 13, linear 100, relu, linear 100, relu, linear 50, relu, linear 1",
      "13-100-100-50-1 ReLU MLP for the bike-sharing regression (--loss mse "
      "--targets), N = 16,601"},
 };
 
+static const struct {
+  const char *name;
+  hr_activation_t act;
+  double alpha; /* the default slope (elu, leaky_relu) */
+} activations[] = {
+    {"relu", HR_ACT_RELU, 0},       {"tanh", HR_ACT_TANH, 0},
+    {"identity", HR_ACT_LINEAR, 0}, {"gelu", HR_ACT_GELU, 0},
+    {"silu", HR_ACT_SILU, 0},       {"sigmoid", HR_ACT_SIGMOID, 0},
+    {"softplus", HR_ACT_SOFTPLUS, 0}, {"elu", HR_ACT_ELU, 1.0},
+    {"leaky_relu", HR_ACT_LEAKY_RELU, 0.01},
+};
+enum { NACT = sizeof activations / sizeof activations[0] };
+
 static const char *act_name(hr_activation_t a) {
-  return a == HR_ACT_RELU ? "relu" : a == HR_ACT_TANH ? "tanh" : "identity";
+  for (int i = 0; i < NACT; i++)
+    if (activations[i].act == a) return activations[i].name;
+  return "identity";
 }
+
+static double act_default_alpha(hr_activation_t a) {
+  for (int i = 0; i < NACT; i++)
+    if (activations[i].act == a) return activations[i].alpha;
+  return 0;
+}
+
+static const double default_eps = 1e-5;
 
 /* ---- expansion to items -------------------------------------------------- */
 
@@ -114,14 +171,54 @@ static int expand(const char *spec, int64_t inputs, int64_t outputs,
 
 /* ---- items to layers ------------------------------------------------------ */
 
-enum { MAX_WORDS = 8 };
+enum { MAX_WORDS = 16 };
 
 typedef struct {
-  char text[128];               /* the item, trimmed, for messages */
-  char buf[128];
+  char text[256];               /* the item, trimmed, for messages */
+  char buf[256];
   char *word[MAX_WORDS];
   int nwords, index;
+  const char *from, *as;        /* the names of "from" and "as", or NULL */
+  int nobias;
 } item_t;
+
+static int valid_name(const char *w) {
+  if (!*w || strlen(w) >= HR_NAME_MAX) return 0;
+  for (const char *c = w; *c; c++)
+    if (!isalnum((unsigned char)*c) && *c != '_' && *c != '.' && *c != '-')
+      return 0;
+  return 1;
+}
+
+/* Take "from NAME", "as NAME" and "nobias" out of the item's words. */
+static int take_modifiers(item_t *it) {
+  int kept = 0;
+  it->from = it->as = NULL;
+  it->nobias = 0;
+  for (int i = 0; i < it->nwords; i++) {
+    const char *w = it->word[i];
+    if (i > 0 && !strcmp(w, "nobias")) {
+      it->nobias = 1;
+      continue;
+    }
+    if (i > 0 && (!strcmp(w, "from") || !strcmp(w, "as"))) {
+      if (i + 1 >= it->nwords || !valid_name(it->word[i + 1]))
+        HR_FAIL(HR_ERR_USAGE, "bad model spec: '%s' in item %d '%s' needs a "
+                "name (letters, digits, '_', '.', '-'; under %d characters)",
+                w, it->index, it->text, HR_NAME_MAX);
+      if (w[0] == 'f') it->from = it->word[i + 1];
+      else it->as = it->word[i + 1];
+      i++;
+      continue;
+    }
+    it->word[kept++] = it->word[i];
+  }
+  it->nwords = kept;
+  if (it->as && !strcmp(it->as, "input"))
+    HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': 'input' names the "
+            "model's input and cannot be given to a node", it->index, it->text);
+  return HR_OK;
+}
 
 static int split_item(const char *start, size_t n, int index, item_t *it) {
   while (n && isspace((unsigned char)*start)) { start++; n--; }
@@ -140,7 +237,7 @@ static int split_item(const char *start, size_t n, int index, item_t *it) {
               index, it->text);
     it->word[it->nwords++] = tok;
   }
-  return HR_OK;
+  return take_modifiers(it);
 }
 
 static int parse_count(const item_t *it, const char *word, int64_t *v) {
@@ -153,8 +250,22 @@ static int parse_count(const item_t *it, const char *word, int64_t *v) {
   return HR_OK;
 }
 
+/* A real number in [lo, hi] (hi_open: strictly below hi). */
+static int parse_real(const item_t *it, const char *word, double lo, double hi,
+                      int hi_open, double *v) {
+  char *end;
+  double x = strtod(word, &end);
+  if (end == word || *end || !isfinite(x) || x < lo || x > hi ||
+      (hi_open && x == hi))
+    HR_FAIL(HR_ERR_USAGE, "bad model spec: '%s' in item %d '%s' is not a "
+            "number in [%g, %g%s", word, it->index, it->text, lo, hi,
+            hi_open ? ")" : "]");
+  *v = x;
+  return HR_OK;
+}
+
 static int parse_shape(const item_t *it, hr_shape_t *s) {
-  if (it->nwords != 2)
+  if (it->nwords != 2 || it->from || it->as || it->nobias)
     HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': expected 'input "
             "CxHxW' or 'input D'", it->index, it->text);
   int64_t v[3] = {1, 1, 1};
@@ -172,19 +283,18 @@ static int parse_shape(const item_t *it, hr_shape_t *s) {
   return HR_OK;
 }
 
-/* The optional "stride S" and (conv) "pad P" after word `first`. */
-static int parse_window(const item_t *it, int first, int allow_pad,
-                        int64_t default_stride, hr_layer_t *L) {
+/* The optional "stride S" and "pad P" after word `first`. */
+static int parse_window(const item_t *it, int first, int64_t default_stride,
+                        hr_layer_t *L) {
   L->stride = default_stride;
   L->pad = 0;
   for (int i = first; i < it->nwords; i += 2) {
     int is_stride = !strcmp(it->word[i], "stride");
-    int is_pad = allow_pad && !strcmp(it->word[i], "pad");
+    int is_pad = !strcmp(it->word[i], "pad");
     if ((!is_stride && !is_pad) || i + 1 >= it->nwords)
       HR_FAIL(HR_ERR_USAGE, "bad model spec: '%s' in item %d '%s' (expected "
-              "%s)", it->word[i], it->index, it->text,
-              allow_pad ? "conv OUT K [stride S] [pad P]"
-                        : "maxpool|avgpool K [stride S]");
+              "%s K [stride S] [pad P])", it->word[i], it->index, it->text,
+              L->kind == HR_LAYER_CONV ? "conv OUT" : it->word[0]);
     const char *v = it->word[i + 1];
     char *end;
     long long x = strtoll(v, &end, 10);
@@ -195,6 +305,65 @@ static int parse_window(const item_t *it, int first, int allow_pad,
     if (is_pad) L->pad = x;
     else L->stride = x;
   }
+  if (L->kind != HR_LAYER_CONV && 2 * L->pad > L->kernel)
+    HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': pad %lld is more "
+            "than half the kernel %lld (PyTorch refuses it too)", it->index,
+            it->text, (long long)L->pad, (long long)L->kernel);
+  return HR_OK;
+}
+
+/* batchnorm/layernorm [eps E] [noaffine] */
+static int parse_norm(const item_t *it, hr_layer_t *L) {
+  L->alpha = default_eps;
+  L->affine = 1;
+  for (int i = 1; i < it->nwords; i++) {
+    if (!strcmp(it->word[i], "noaffine")) {
+      L->affine = 0;
+    } else if (!strcmp(it->word[i], "eps") && i + 1 < it->nwords) {
+      HR_CHECK(parse_real(it, it->word[++i], 1e-300, 1, 0, &L->alpha));
+    } else {
+      HR_FAIL(HR_ERR_USAGE, "bad model spec: '%s' in item %d '%s' (expected "
+              "'%s [eps E] [noaffine]')", it->word[i], it->index, it->text,
+              it->word[0]);
+    }
+  }
+  return HR_OK;
+}
+
+static int no_arguments(const item_t *it) {
+  if (it->nwords != 1)
+    HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': '%s' takes no "
+            "arguments", it->index, it->text, it->word[0]);
+  return HR_OK;
+}
+
+static int parse_activation(const item_t *it, hr_layer_t *L) {
+  const char *w0 = it->word[0];
+  int dropout = !strcmp(w0, "dropout");
+  int i = 0;
+  while (i < NACT && strcmp(w0, activations[i].name)) i++;
+  if (!dropout && i == NACT)
+    HR_FAIL(HR_ERR_USAGE, "bad model spec: unknown operation '%s' in item %d "
+            "'%s' (operations: input, linear, conv, maxpool, avgpool, gap, "
+            "flatten, add, mul, batchnorm, layernorm, relu, tanh, gelu, silu, "
+            "sigmoid, softplus, elu, leaky_relu, identity, dropout; presets: "
+            "lenet, mnist-mlp, mnist-mlp-deep, bike-mlp, resnet-mini; or "
+            "logistic, mlp:D-H-...-C)", w0, it->index, it->text);
+  L->kind = HR_LAYER_ACT;
+  L->act = dropout ? HR_ACT_LINEAR : activations[i].act;
+  L->alpha = dropout ? 0 : activations[i].alpha;
+  int takes = dropout || L->act == HR_ACT_ELU || L->act == HR_ACT_LEAKY_RELU;
+  if (!takes) return no_arguments(it);
+  if (it->nwords > 2)
+    HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': expected '%s [%s]'",
+            it->index, it->text, w0, dropout ? "P" : "ALPHA");
+  if (it->nwords == 2) {
+    double v;
+    /* dropout in eval mode is the identity whatever its p */
+    HR_CHECK(parse_real(it, it->word[1], dropout ? 0 : -1e6, dropout ? 1 : 1e6,
+                        dropout, &v));
+    if (!dropout) L->alpha = v;
+  }
   return HR_OK;
 }
 
@@ -203,6 +372,10 @@ static int parse_layer(const item_t *it, hr_layer_t *L) {
   memset(L, 0, sizeof *L);
   L->param_index = -1;
   L->kernel = L->stride = 1;
+  L->src[0] = L->src[1] = -1;
+  if (it->nobias && strcmp(w0, "linear") && strcmp(w0, "conv"))
+    HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': only linear and conv "
+            "take 'nobias'", it->index, it->text);
   if (!strcmp(w0, "linear")) {
     if (it->nwords != 2)
       HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': expected 'linear "
@@ -217,34 +390,39 @@ static int parse_layer(const item_t *it, hr_layer_t *L) {
     L->kind = HR_LAYER_CONV;
     HR_CHECK(parse_count(it, it->word[1], &L->out.c));
     HR_CHECK(parse_count(it, it->word[2], &L->kernel));
-    return parse_window(it, 3, 1, 1, L); /* PyTorch: stride 1 */
+    return parse_window(it, 3, 1, L); /* PyTorch: stride 1 */
   }
   if (!strcmp(w0, "maxpool") || !strcmp(w0, "avgpool")) {
     if (it->nwords < 2)
       HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': expected '%s K "
-              "[stride S]'", it->index, it->text, w0);
+              "[stride S] [pad P]'", it->index, it->text, w0);
     L->kind = w0[0] == 'm' ? HR_LAYER_MAXPOOL : HR_LAYER_AVGPOOL;
     HR_CHECK(parse_count(it, it->word[1], &L->kernel));
-    return parse_window(it, 2, 0, L->kernel, L); /* PyTorch: stride = kernel */
+    return parse_window(it, 2, L->kernel, L); /* PyTorch: stride = kernel */
   }
-  static const struct { const char *name; hr_layer_kind_t kind; hr_activation_t act; }
-      simple[] = {{"flatten", HR_LAYER_FLATTEN, HR_ACT_LINEAR},
-                  {"relu", HR_LAYER_ACT, HR_ACT_RELU},
-                  {"tanh", HR_LAYER_ACT, HR_ACT_TANH},
-                  {"identity", HR_LAYER_ACT, HR_ACT_LINEAR}};
-  for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
-    if (!strcmp(w0, simple[i].name)) {
-      if (it->nwords != 1)
-        HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': '%s' takes no "
-                "arguments", it->index, it->text, w0);
-      L->kind = simple[i].kind;
-      L->act = simple[i].act;
-      return HR_OK;
-    }
-  HR_FAIL(HR_ERR_USAGE, "bad model spec: unknown layer '%s' in item %d '%s' "
-          "(layers: input, linear, conv, maxpool, avgpool, flatten, relu, "
-          "tanh, identity; presets: lenet, mnist-mlp, mnist-mlp-deep, "
-          "bike-mlp; or logistic, mlp:D-H-...-C)", w0, it->index, it->text);
+  if (!strcmp(w0, "add")) {
+    if (it->nwords != 2 || !valid_name(it->word[1]))
+      HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': expected 'add "
+              "NAME' (the value to add)", it->index, it->text);
+    L->kind = HR_LAYER_ADD;
+    return HR_OK;
+  }
+  if (!strcmp(w0, "mul")) {
+    if (it->nwords != 2)
+      HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': expected 'mul X'",
+              it->index, it->text);
+    L->kind = HR_LAYER_MUL;
+    return parse_real(it, it->word[1], -1e300, 1e300, 0, &L->alpha);
+  }
+  if (!strcmp(w0, "batchnorm") || !strcmp(w0, "layernorm")) {
+    L->kind = w0[0] == 'b' ? HR_LAYER_BATCHNORM : HR_LAYER_LAYERNORM;
+    return parse_norm(it, L);
+  }
+  if (!strcmp(w0, "flatten") || !strcmp(w0, "gap")) {
+    L->kind = w0[0] == 'f' ? HR_LAYER_FLATTEN : HR_LAYER_GAP;
+    return no_arguments(it);
+  }
+  return parse_activation(it, L);
 }
 
 /* ---- shapes --------------------------------------------------------------- */
@@ -273,8 +451,40 @@ static int window_out(const hr_layer_t *L, const char *text, int index,
   return HR_OK;
 }
 
-/* image: the input is an image (from 'input CxHxW' through conv and
- * pooling), not a vector (from 'input D', flatten or linear). */
+/* The parser's state: which values are images (C x H x W, from 'input
+ * CxHxW' through conv and pooling) rather than vectors. */
+typedef struct {
+  hr_model_t *m;
+  int image[HR_MAX_LAYERS + 1];
+  int cur;                      /* the value the next item reads by default */
+} parse_t;
+
+static hr_shape_t value_shape(const hr_model_t *m, int t) {
+  return t == 0 ? m->input : m->layer[t - 1].out;
+}
+
+static const char *value_name(const hr_model_t *m, int t) {
+  return t == 0 ? "input" : m->layer[t - 1].name;
+}
+
+/* The value called name, or -1. */
+static int find_value(const hr_model_t *m, const char *name) {
+  if (!strcmp(name, "input")) return 0;
+  for (int i = 0; i < m->nlayers; i++)
+    if (!strcmp(m->layer[i].name, name)) return i + 1;
+  return -1;
+}
+
+static int resolve(const hr_model_t *m, const item_t *it, const char *name,
+                   int *t) {
+  *t = find_value(m, name);
+  if (*t < 0)
+    HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s' reads '%s', which no "
+            "earlier item is named (name one with 'as %s')", it->index,
+            it->text, name, name);
+  return HR_OK;
+}
+
 static int chain_layer(hr_layer_t *L, hr_shape_t in, int *image, const item_t *it) {
   char a[48];
   L->in = in;
@@ -302,9 +512,24 @@ static int chain_layer(hr_layer_t *L, hr_shape_t in, int *image, const item_t *i
                 it->text, shape_text(in, a, sizeof a));
       HR_CHECK(window_out(L, it->text, it->index, in.h, &L->out.h));
       return window_out(L, it->text, it->index, in.w, &L->out.w);
+    case HR_LAYER_GAP:
+      if (!*image)
+        HR_FAIL(HR_ERR_INPUT, "layer %d '%s' needs an image (CxHxW) but gets "
+                "the flat %s", it->index, it->text, shape_text(in, a, sizeof a));
+      L->out = (hr_shape_t){in.c, 1, 1};
+      *image = 0;
+      return HR_OK;
     case HR_LAYER_FLATTEN:
       L->out = (hr_shape_t){shape_size(in), 1, 1};
       *image = 0;
+      return HR_OK;
+    case HR_LAYER_BATCHNORM:
+      L->out = in;
+      L->nweight = L->nbias = L->affine ? in.c : 0;
+      return HR_OK;
+    case HR_LAYER_LAYERNORM:
+      L->out = in;
+      L->nweight = L->nbias = L->affine ? hr_norm_group(L) : 0;
       return HR_OK;
     default:
       L->out = in;
@@ -312,80 +537,159 @@ static int chain_layer(hr_layer_t *L, hr_shape_t in, int *image, const item_t *i
   }
 }
 
-static int add_layer(hr_model_t *m, const item_t *it, hr_shape_t *cur,
-                     int *image) {
+/* Its inputs, for a node about to be parsed. */
+static int connect(parse_t *st, const item_t *it, hr_layer_t *L) {
+  hr_model_t *m = st->m;
+  L->src[0] = st->cur;
+  if (it->from) HR_CHECK(resolve(m, it, it->from, &L->src[0]));
+  if (L->kind != HR_LAYER_ADD) return HR_OK;
+  HR_CHECK(resolve(m, it, it->word[1], &L->src[1]));
+  hr_shape_t x = value_shape(m, L->src[0]), y = value_shape(m, L->src[1]);
+  if (x.c != y.c || x.h != y.h || x.w != y.w) {
+    char a[48], b[48];
+    HR_FAIL(HR_ERR_INPUT, "layer %d '%s' adds %s (of '%s') to %s: the shapes "
+            "must be equal", it->index, it->text, shape_text(y, b, sizeof b),
+            it->word[1], shape_text(x, a, sizeof a));
+  }
+  return HR_OK;
+}
+
+static int add_layer(parse_t *st, const item_t *it) {
+  hr_model_t *m = st->m;
   if (m->nlayers == HR_MAX_LAYERS)
     HR_FAIL(HR_ERR_USAGE, "bad model spec: more than %d layers", HR_MAX_LAYERS);
   hr_layer_t *L = &m->layer[m->nlayers];
   HR_CHECK(parse_layer(it, L));
-  HR_CHECK(chain_layer(L, *cur, image, it));
-  if (L->nweight) {
+  HR_CHECK(connect(st, it, L));
+  if (it->as) {
+    if (find_value(m, it->as) >= 0)
+      HR_FAIL(HR_ERR_USAGE, "bad model spec: item %d '%s': the name '%s' is "
+              "taken already", it->index, it->text, it->as);
+    snprintf(L->name, sizeof L->name, "%s", it->as);
+  }
+  int image = st->image[L->src[0]];
+  HR_CHECK(chain_layer(L, value_shape(m, L->src[0]), &image, it));
+  if (L->kind == HR_LAYER_LINEAR || L->kind == HR_LAYER_CONV)
+    L->nbias = m->bias && !it->nobias ? L->out.c : 0;
+  if (L->kind == HR_LAYER_BATCHNORM) { /* PyTorch's initial statistics */
+    if (m->nbuffer + 2 * L->in.c > HR_MAX_BUFFER)
+      HR_FAIL(HR_ERR_USAGE, "bad model spec: more than %d BatchNorm channels",
+              HR_MAX_BUFFER / 2);
+    L->offset_buf = m->nbuffer;
+    for (int64_t c = 0; c < L->in.c; c++) {
+      m->buffer[m->nbuffer + c] = 0.0;
+      m->buffer[m->nbuffer + L->in.c + c] = 1.0;
+    }
+    m->nbuffer += 2 * L->in.c;
+  }
+  if (L->nweight + L->nbias) {
     L->param_index = m->nparam_layers++;
     L->offset_w = m->nparams;
     m->nparams += L->nweight;
     L->offset_b = m->nparams;
-    L->nbias = m->bias ? L->out.c : 0;
     m->nparams += L->nbias;
   }
-  if (L->kind != HR_LAYER_LINEAR && L->kind != HR_LAYER_ACT) m->flat = 0;
-  *cur = L->out;
+  if ((L->kind != HR_LAYER_LINEAR && L->kind != HR_LAYER_ACT) ||
+      L->src[0] != m->nlayers)
+    m->flat = 0;
   m->nlayers++;
+  st->image[m->nlayers] = image;
+  st->cur = m->nlayers;
   return HR_OK;
+}
+
+/* The item of node i, without shapes: what parses back to it. */
+static void node_text(const hr_model_t *m, int i, char *buf, size_t len) {
+  const hr_layer_t *L = &m->layer[i];
+  hr_layer_describe(m, i, buf, len);
+  char *paren = strstr(buf, " (");
+  if (paren) *paren = '\0';
+  size_t n = strlen(buf);
+  if ((L->kind == HR_LAYER_LINEAR || L->kind == HR_LAYER_CONV) && m->bias &&
+      !L->nbias)
+    n += (size_t)snprintf(buf + n, len - n, " nobias");
+  if (L->src[0] != i)
+    n += (size_t)snprintf(buf + n, len - n, " from %s", value_name(m, L->src[0]));
+  if (L->name[0]) snprintf(buf + n, len - n, " as %s", L->name);
 }
 
 /* The canonical spec: what the weights file stores, and parses again to
  * the same model. */
-static void canonical(hr_model_t *m) {
-  char a[48];
+static int canonical(hr_model_t *m) {
+  char a[48], item[512];
   size_t used = (size_t)snprintf(m->spec, sizeof m->spec, "input %s",
                                  shape_text(m->input, a, sizeof a));
-  for (int i = 0; i < m->nlayers && used + 2 < sizeof m->spec; i++) {
-    used += (size_t)snprintf(m->spec + used, sizeof m->spec - used, ", ");
-    hr_layer_describe(m, i, m->spec + used, sizeof m->spec - used);
-    char *paren = strstr(m->spec + used, " (");
-    if (paren) *paren = '\0';
-    used = strlen(m->spec);
+  for (int i = 0; i < m->nlayers; i++) {
+    node_text(m, i, item, sizeof item);
+    if (used + strlen(item) + 3 > sizeof m->spec)
+      HR_FAIL(HR_ERR_USAGE, "the model's spec is longer than %d characters",
+              HR_SPEC_MAX);
+    used += (size_t)snprintf(m->spec + used, sizeof m->spec - used, ", %s", item);
   }
+  return HR_OK;
+}
+
+/* Every value but the last is read by some node. */
+static int check_all_read(const hr_model_t *m) {
+  for (int t = 1; t < m->nlayers; t++)
+    if (hr_graph_consumers(m, t) == 0) {
+      char d[256];
+      hr_layer_describe(m, t - 1, d, sizeof d);
+      HR_FAIL(HR_ERR_USAGE, "bad model spec: the value of node %d '%s' is "
+              "never read (a branch that goes nowhere): read it with 'add' or "
+              "'from', or drop it", t - 1, d);
+    }
+  return HR_OK;
+}
+
+static int parse_item(parse_t *st, const item_t *it, int64_t inputs) {
+  hr_model_t *m = st->m;
+  if (!strcmp(it->word[0], "input")) {
+    if (it->index != 0)
+      HR_FAIL(HR_ERR_USAGE, "bad model spec: 'input' must be the first item "
+              "(item %d '%s')", it->index, it->text);
+    HR_CHECK(parse_shape(it, &m->input));
+    st->image[0] = m->input.h > 1 || m->input.w > 1 ||
+                   strchr(it->word[1], 'x') != NULL;
+    return HR_OK;
+  }
+  if (it->index == 0 && inputs < 1)
+    HR_FAIL(HR_ERR_INPUT, "the model spec has no 'input' item and the data's "
+            "row width is not known");
+  return add_layer(st, it);
 }
 
 static int parse_items(hr_model_t *m, const char *text, int64_t inputs) {
   const char *p = text;
-  int index = 0, image = 0;
-  hr_shape_t cur = {inputs, 1, 1};
-  while (*p) {
+  int index = 0;
+  parse_t *st = calloc(1, sizeof *st);
+  if (!st) HR_FAIL(HR_ERR_MEMORY, "out of memory");
+  st->m = m;
+  m->input = (hr_shape_t){inputs, 1, 1};
+  int rc = HR_OK;
+  while (*p && rc == HR_OK) {
     const char *comma = strchr(p, ',');
     size_t n = comma ? (size_t)(comma - p) : strlen(p);
     item_t it;
-    HR_CHECK(split_item(p, n, index, &it));
-    if (!strcmp(it.word[0], "input")) {
-      if (index != 0)
-        HR_FAIL(HR_ERR_USAGE, "bad model spec: 'input' must be the first item "
-                "(item %d '%s')", index, it.text);
-      HR_CHECK(parse_shape(&it, &m->input));
-      cur = m->input;
-      image = m->input.h > 1 || m->input.w > 1 || strchr(it.word[1], 'x') != NULL;
-    } else {
-      if (index == 0) {
-        if (inputs < 1)
-          HR_FAIL(HR_ERR_INPUT, "the model spec has no 'input' item and the "
-                  "data's row width is not known");
-        m->input = cur;
-      }
-      HR_CHECK(add_layer(m, &it, &cur, &image));
-    }
+    rc = split_item(p, n, index, &it);
+    if (rc == HR_OK) rc = parse_item(st, &it, inputs);
     index++;
     p = comma ? comma + 1 : p + n;
   }
+  free(st);
+  HR_CHECK(rc);
   if (m->nlayers == 0 || m->nparams == 0)
     HR_FAIL(HR_ERR_USAGE, "bad model spec '%s': no layer with parameters "
             "(linear or conv)", text);
-  if (cur.h != 1 || cur.w != 1) {
+  HR_CHECK(check_all_read(m));
+  hr_shape_t out = m->layer[m->nlayers - 1].out;
+  if (out.h != 1 || out.w != 1) {
     char a[48];
     HR_FAIL(HR_ERR_INPUT, "the model's last layer gives %s, not a vector of "
             "outputs: end with 'flatten' (and a linear layer)",
-            shape_text(cur, a, sizeof a));
+            shape_text(out, a, sizeof a));
   }
-  m->outputs = shape_size(cur);
+  m->outputs = shape_size(out);
   return HR_OK;
 }
 
@@ -418,7 +722,7 @@ int hr_model_init(hr_model_t *m, const char *spec, int64_t inputs,
   m->bias = bias;
   m->loss = loss;
   m->flat = 1;
-  char items[2048];
+  char items[HR_SPEC_MAX];
   HR_CHECK(expand(spec, inputs, outputs, activation, items, sizeof items));
   HR_CHECK(parse_items(m, items, inputs));
   const char *shape;
@@ -427,8 +731,7 @@ int hr_model_init(hr_model_t *m, const char *spec, int64_t inputs,
     HR_FAIL(HR_ERR_USAGE, "model bike-mlp is a regression network: give "
             "--loss mse (and --targets)");
   HR_CHECK(check_against_data(m, spec, inputs, outputs));
-  canonical(m);
-  return HR_OK;
+  return canonical(m);
 }
 
 int hr_model_spec_outputs(const char *spec, int64_t inputs, hr_loss_t loss,
@@ -453,10 +756,19 @@ int hr_model_is_logistic(const hr_model_t *m) {
   return m->nlayers == 1 && m->layer[0].kind == HR_LAYER_LINEAR;
 }
 
+/* "batchnorm eps 0.001 noaffine": the options that differ from PyTorch's. */
+static void norm_head(const hr_layer_t *L, char *head, size_t len) {
+  size_t n = (size_t)snprintf(head, len, "%s",
+                              L->kind == HR_LAYER_BATCHNORM ? "batchnorm" : "layernorm");
+  if (L->alpha != default_eps)
+    n += (size_t)snprintf(head + n, len - n, " eps %.17g", L->alpha);
+  if (!L->affine) snprintf(head + n, len - n, " noaffine");
+}
+
 const char *hr_layer_describe(const hr_model_t *m, int i, char *buf,
                               size_t len) {
   const hr_layer_t *L = &m->layer[i];
-  char a[48], b[48], head[96];
+  char a[48], b[48], head[160];
   switch (L->kind) {
     case HR_LAYER_LINEAR:
       snprintf(head, sizeof head, "linear %lld", (long long)L->out.c);
@@ -479,7 +791,19 @@ const char *hr_layer_describe(const hr_model_t *m, int i, char *buf,
       break;
     }
     case HR_LAYER_FLATTEN: snprintf(head, sizeof head, "flatten"); break;
-    default: snprintf(head, sizeof head, "%s", act_name(L->act));
+    case HR_LAYER_GAP: snprintf(head, sizeof head, "gap"); break;
+    case HR_LAYER_ADD:
+      snprintf(head, sizeof head, "add %s", value_name(m, L->src[1]));
+      break;
+    case HR_LAYER_MUL: snprintf(head, sizeof head, "mul %.17g", L->alpha); break;
+    case HR_LAYER_BATCHNORM:
+    case HR_LAYER_LAYERNORM: norm_head(L, head, sizeof head); break;
+    case HR_LAYER_ACT:
+      if (L->alpha != act_default_alpha(L->act))
+        snprintf(head, sizeof head, "%s %.17g", act_name(L->act), L->alpha);
+      else
+        snprintf(head, sizeof head, "%s", act_name(L->act));
+      break;
   }
   snprintf(buf, len, "%s (%s -> %s, %lld parameters)", head,
            shape_text(L->in, a, sizeof a), shape_text(L->out, b, sizeof b),

@@ -103,11 +103,15 @@ static const opt_entry_t option_table[] = {
   {"model", 0, OPT_STRING, FIELD(model), "", NULL, 0, 0, "SPEC",
    "Model", "logistic (softmax regression); mlp:D-H1-...-C; a preset: lenet "
    "(3x32x32; lenet:1x28x28 for MNIST shapes), mnist-mlp, mnist-mlp-deep, "
-   "bike-mlp; or layers as PyTorch's nn.Sequential, comma-separated: 'input "
-   "CxHxW', 'conv OUT K [stride S] [pad P]', 'maxpool K [stride S]', "
-   "'avgpool K [stride S]', 'flatten', 'linear OUT', 'relu', 'tanh', "
-   "'identity'; e.g. \"input 1x28x28, conv 6 5, relu, maxpool 2, flatten, "
-   "linear 10\". Default: the spec stored in --weights, else logistic",
+   "bike-mlp, resnet-mini (3x32x32); or a graph of operations, "
+   "comma-separated items, each reading the one before it: 'input CxHxW', "
+   "'conv OUT K [stride S] [pad P]', 'maxpool|avgpool K [stride S] [pad P]', "
+   "'gap', 'flatten', 'linear OUT', 'batchnorm', 'layernorm', 'add NAME', "
+   "'mul X', 'relu', 'tanh', 'gelu', 'silu', 'sigmoid', 'softplus', 'elu', "
+   "'leaky_relu', 'identity', 'dropout'; any item may end with 'nobias', "
+   "'from NAME' and 'as NAME' (docs/models.md); e.g. \"input 1x28x28, conv 6 "
+   "5, relu, maxpool 2, flatten, linear 10\". Default: the spec stored in "
+   "--weights, else logistic",
    DATA_COMMANDS, 1},
   {"activation", 0, OPT_CHOICE, FIELD(activation), "relu",
    HR_ACTIVATION_CHOICES, 0, 0, "A", "Model",
@@ -414,9 +418,10 @@ static const command_entry_t command_table[] = {
    NULL, 0, 0},
   {"hessian", HR_CMD_HESSIAN,
    "exact Hessian spectra of a model over a dataset or its mini-batches",
-   "Exact eigenvalues of the loss Hessian of a model (any sequential network "
-   "of linear, conv2d, pooling and activation layers, logistic regression "
-   "and the paper's MLPs and LeNet among them) over a dataset or over each "
+   "Exact eigenvalues of the loss Hessian of a model (any graph of linear, "
+   "conv2d, pooling, BatchNorm (eval), LayerNorm, residual-add and "
+   "activation operations: logistic regression, the paper's MLPs and "
+   "LeNet, and ResNets among them) over a dataset or over each "
    "of its mini-batches: every rank "
    "reads its slice of the rows, partial Hessian blocks are summed into the "
    "2D block-cyclic matrix, and the whole spectrum is solved in parallel.",

@@ -304,6 +304,16 @@ static void check_maxpool_ties(void) {
          "tie back-routing");
 }
 
+/* check_derivatives on each spec (3 outputs), with and without biases,
+ * for cross-entropy and for squared error on real targets. */
+static void check_specs(const char *const *specs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    for (int bias = 0; bias <= 1; bias++) {
+      check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_CE, 0);
+      check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_MSE, 1);
+    }
+}
+
 /* Every layer kind and combination: stride, padding, odd sizes, windows
  * that do not tile, overlapping pools, conv after conv, pooling first. */
 static void check_conv_models(void) {
@@ -315,11 +325,7 @@ static void check_conv_models(void) {
       "input 1x6x6, avgpool 2, flatten, linear 3",
       "input 2x4x4, maxpool 3 stride 1, tanh, conv 3 2, identity, flatten, linear 3",
   };
-  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
-    for (int bias = 0; bias <= 1; bias++) {
-      check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_CE, 0);
-      check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_MSE, 1);
-    }
+  check_specs(specs, sizeof specs / sizeof specs[0]);
 }
 
 /* Graphs: residual adds (a value read two and three times, a projection
@@ -341,11 +347,7 @@ static void check_graph_models(void) {
       "input 4, linear 3 as a, tanh as t, linear 3 from input, add t, gelu, linear 3",
       "input 2x3x4, layernorm eps 0.1, conv 2 2, silu, flatten, linear 3",
   };
-  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
-    for (int bias = 0; bias <= 1; bias++) {
-      check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_CE, 0);
-      check_derivatives(specs[i], 0, 3, bias, HR_ACT_RELU, HR_LOSS_MSE, 1);
-    }
+  check_specs(specs, sizeof specs / sizeof specs[0]);
 }
 
 /* The text form: the canonical spec parses back to itself; the presets'

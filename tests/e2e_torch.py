@@ -447,7 +447,7 @@ def case_errors(h):
     data = ["hessian", "--data", h.path("e_x.npy"), "--labels", h.path("e_y.npy")]
     cases = [
         ("input 1x8x8, conv 4, relu, flatten, linear 3", "'conv 4'", "conv without K"),
-        ("input 1x8x8, conv 4 3, rleu, flatten, linear 3", "unknown layer 'rleu'", "typo"),
+        ("input 1x8x8, conv 4 3, rleu, flatten, linear 3", "unknown operation 'rleu'", "typo"),
         ("input 1x8x8, conv 4 3 stride 0, flatten, linear 3", "stride '0'", "stride 0"),
         ("input 1x8x8, conv 4 3, relu, linear 3", "add 'flatten'", "unflattened linear"),
         ("input 1x8x8, conv 4 9, flatten, linear 3", "kernel 9 is larger than its input",

@@ -313,9 +313,71 @@ def case_resnet_mini(h):
                  f"differ by {err:.2e}")
 
 
+def case_named_blocks(h):
+    """--block by PyTorch name: a tensor, a module, a dotted prefix (a
+    residual stage, a shortcut of two modules) and an index, in one run at
+    1 and 2 ranks; each spectrum against the principal sub-matrix of the
+    autograd Hessian at the offsets named_parameters() gives.  Unknown
+    names, a missing bias and a prefix whose layers are not consecutive are
+    refused with the reason."""
+    torch.manual_seed(11)
+    model = TinyResNet()
+    x, y = data(h, "named", model, (2, 6, 6), 8, seed=12)
+    randomise(model, x, 13)
+    hg.export(model, x, h.path("named.h5"))
+    f, th, n = functional(model), flat(model), len(x)
+    H = torch.autograd.functional.hessian(
+        lambda p: F.cross_entropy(f(p, x), y, reduction="sum") / n, th).numpy()
+    where, at = {}, 0
+    for name, p in model.named_parameters():
+        where[name] = (at, p.numel())
+        at += p.numel()
+
+    def span(prefix):
+        hits = [v for k, v in where.items() if k == prefix or k.startswith(prefix + ".")]
+        return hits[0][0], hits[-1][0] + hits[-1][1]
+    blocks = ["layer1.conv1.weight", "bn1", "layer2.shortcut", "layer2", "fc.bias", "0"]
+    ranges = [span(b) for b in blocks[:-1]] + [where["conv1.weight"]]
+    ranges[-1] = (ranges[-1][0], ranges[-1][0] + ranges[-1][1])
+    for np_ in (1, 2):
+        out = h.path(f"named_{np_}.h5")
+        h.run(np_, "hessian", "--data", h.path("named_x.npy"), "--labels",
+              h.path("named_y.npy"), "--weights", h.path("named.h5"), "--no-stats", "-q",
+              "--block", ",".join(blocks), "-o", out)
+        with h5py.File(out, "r") as fh:
+            got = [fh["hessian_evals"][0]] + [fh[f"blocks/{i}"][0] for i in range(1, 6)]
+            desc = fh.attrs["blocks"]
+        for b, (a, e), ev in zip(blocks, ranges, got):
+            want = np.linalg.eigvalsh(H[a:e, a:e])
+            h.expect(len(ev) == e - a, f"{b}: {len(ev)} eigenvalues, want {e - a}")
+            compare(h, ev, want, f"block {b} at {np_} ranks")
+        h.expect("block of layer2.shortcut" in str(desc), f"blocks attribute: {desc}")
+    data_args = ["hessian", "--data", h.path("named_x.npy"), "--labels", h.path("named_y.npy")]
+    for np_ in (1, 2):
+        for block, want in (("layer9", "no parameters are named 'layer9'"),
+                            ("layer1.conv1.bias", "has no bias"),
+                            ("layer", "no parameters are named 'layer'")):
+            h.error_case(np_, data_args + ["--weights", h.path("named.h5"), "--block", block],
+                         want, f"--block {block}")
+    # a sequential spec's unnamed layers answer to nn.Sequential's indices
+    seq = "input 2x6x6, conv 4 3, relu, flatten, linear 3"
+    evs = []
+    for how in (["--block", "3.weight"], ["--params", "2:2"], ["--block", "node3.weight"]):
+        out = h.path(f"seq_{how[1]}.h5")
+        h.run(1, *data_args, "--model", seq, "--seed", 3, "--no-stats", "-q", *how, "-o", out)
+        with h5py.File(out, "r") as fh:
+            evs.append(fh["hessian_evals"][0])
+    h.expect(len(evs[0]) == 3 * 64 and np.array_equal(evs[0], evs[1])
+             and np.array_equal(evs[0], evs[2]), "--block 3.weight is not tensor 2")
+    for np_ in (1, 2):
+        spec = "input 72, linear 3 as a.x, relu, linear 3 as b, relu, linear 3 as a.y"
+        h.error_case(np_, data_args + ["--model", spec, "--block", "a"],
+                     "not consecutive", "--block a (split)")
+
+
 CASES = {"spectra": case_spectra, "batches": case_batches,
          "export_errors": case_export_errors, "roundtrip": case_roundtrip,
-         "resnet_mini": case_resnet_mini}
+         "resnet_mini": case_resnet_mini, "named_blocks": case_named_blocks}
 
 if __name__ == "__main__":
     if torch is None:

@@ -137,6 +137,16 @@ int hr_model_is_logistic(const hr_model_t *m);
  * an MLP (logistic regression included), else the canonical spec. */
 const char *hr_model_describe(const hr_model_t *m, char *buf, size_t len);
 
+/* The parameters a PyTorch name selects, as one range [*first, *first +
+ * *count) of theta: "NAME.weight" or "NAME.bias" (one tensor), "NAME" (a
+ * node's tensors) or a dotted prefix ("layer1": every node named
+ * layer1.*).  A node without a name answers to "I" and "nodeI", I its
+ * position, as nn.Sequential and the converter name it.  HR_OK; a usage
+ * error naming the problem if nothing has parameters by that name or what
+ * it selects is not one contiguous range. */
+int hr_model_named_params(const hr_model_t *m, const char *name,
+                          int64_t *first, int64_t *count);
+
 /* "conv 6 5 (3x32x32 -> 6x28x28, 456 parameters)" for layer i. */
 const char *hr_layer_describe(const hr_model_t *m, int i, char *buf,
                               size_t len);

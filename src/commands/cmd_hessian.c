@@ -189,20 +189,11 @@ static int parse_index(const char *text, int64_t *v) {
   return end - text;
 }
 
-/* One item of --block (a layer) or --params (FIRST:LAST tensors) into
- * *blk; the characters it used, or 0 if it is not one. */
-static int parse_block(const hr_model_t *m, const char *text, int layer,
-                       hr_hessian_block_t *blk) {
+/* One item of --params (FIRST:LAST tensors) into *blk; the characters it
+ * used, or 0 if it is not one. */
+static int parse_tensor_range(const hr_model_t *m, const char *text,
+                              hr_hessian_block_t *blk) {
   int64_t a, b, n = tensor_count(m);
-  if (layer) {
-    int used = parse_index(text, &a);
-    if (!used || a >= m->nparam_layers) return 0;
-    const hr_layer_t *L = hr_model_param_layer(m, (int)a);
-    blk->first = L->offset_w;
-    blk->count = L->nweight + L->nbias;
-    snprintf(blk->desc, sizeof blk->desc, "block of layer %lld", (long long)a);
-    return used;
-  }
   int ua = parse_index(text, &a), ub = 0;
   if (ua && text[ua] == ':') ub = parse_index(text + ua + 1, &b);
   if (!ua || !ub || a > b || b >= n) return 0;
@@ -214,6 +205,33 @@ static int parse_block(const hr_model_t *m, const char *text, int layer,
   snprintf(blk->desc, sizeof blk->desc, "block of tensors %lld:%lld",
            (long long)a, (long long)b);
   return ua + 1 + ub;
+}
+
+/* One item of --block into *blk: a layer's index L, or a PyTorch name
+ * (layer1.0.conv1.weight, layer1.0.conv1, layer1).  *used: the characters
+ * it took, 0 if an index is out of range. */
+static int parse_block_item(const hr_model_t *m, const char *text,
+                            hr_hessian_block_t *blk, int *used) {
+  int64_t a = -1;
+  int len = (int)strcspn(text, ","), digits = parse_index(text, &a);
+  *used = 0;
+  if (digits == len) {
+    if (a >= m->nparam_layers) return HR_OK;
+    const hr_layer_t *L = hr_model_param_layer(m, (int)a);
+    blk->first = L->offset_w;
+    blk->count = L->nweight + L->nbias;
+    snprintf(blk->desc, sizeof blk->desc, "block of layer %lld", (long long)a);
+    *used = len;
+    return HR_OK;
+  }
+  char name[sizeof blk->desc - 16];
+  if (len >= (int)sizeof name)
+    HR_FAIL(HR_ERR_USAGE, "--block: the name '%.*s' is too long", len, text);
+  snprintf(name, sizeof name, "%.*s", len, text);
+  HR_CHECK(hr_model_named_params(m, name, &blk->first, &blk->count));
+  snprintf(blk->desc, sizeof blk->desc, "block of %s", name);
+  *used = len;
+  return HR_OK;
 }
 
 /* A block is formed by `dense` from its own columns, or, where G G^T stays
@@ -257,10 +275,15 @@ static int resolve_block(const hr_options_t *o, hr_hessian_t *h) {
     if (h->nblocks == HR_HESSIAN_MAX_BLOCKS)
       HR_FAIL(HR_ERR_USAGE, "%s %s: at most %d blocks in one run",
               layer ? "--block" : "--params", list, HR_HESSIAN_MAX_BLOCKS);
-    int used = parse_block(m, at, layer, &h->blocks[h->nblocks]);
+    hr_hessian_block_t *blk = &h->blocks[h->nblocks];
+    int used = 0;
+    if (layer)
+      HR_CHECK(parse_block_item(m, at, blk, &used));
+    else
+      used = parse_tensor_range(m, at, blk);
     if (!used || (at[used] && at[used] != ','))
       HR_FAIL(HR_ERR_USAGE, layer ? "--block %s: layers with parameters, 0 "
-              "to %lld, separated by commas" : "--params %s: FIRST:LAST of "
+              "to %lld, or their PyTorch names, separated by commas" : "--params %s: FIRST:LAST of "
               "the model's parameter tensors (0 to %lld, in "
               "model.parameters() order), separated by commas", list,
               (long long)(layer ? m->nparam_layers - 1 : tensor_count(m) - 1));

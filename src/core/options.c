@@ -140,9 +140,11 @@ static const opt_entry_t option_table[] = {
   {"first-batch", 0, OPT_INT, FIELD(first_batch), "0", NULL, 0, 9e15, "F",
    "Hessian", "start at batch F (job arrays split batch ranges)",
    HR_CMD_HESSIAN, 1},
-  {"block", 0, OPT_STRING, FIELD(block), "", NULL, 0, 0, "L", "Hessian",
+  {"block", 0, OPT_STRING, FIELD(block), "", NULL, 0, 0, "L|NAME", "Hessian",
    "only the diagonal block of parameterised layer L (0-based; its weight "
-   "and bias): the exact spectrum of that principal sub-matrix",
+   "and bias), or of the parameters a PyTorch name selects (conv1.weight, "
+   "a layer conv1, a prefix layer1): the exact spectrum of that principal "
+   "sub-matrix; several, comma-separated, are solved in turn",
    HR_CMD_HESSIAN, 1},
   {"params", 0, OPT_STRING, FIELD(params), "", NULL, 0, 0, "A:B", "Hessian",
    "only the block of parameter tensors A..B (inclusive) in "

@@ -375,9 +375,67 @@ def case_named_blocks(h):
                      "not consecutive", "--block a (split)")
 
 
+def file_params(path):
+    """A weights file's tensors, flat, in layers/<l>/ order (weight, bias)."""
+    with h5py.File(path, "r") as f:
+        n = len(f["layers"])
+        parts = [f[f"layers/{l}/{k}"][...].reshape(-1) for l in range(n)
+                 for k in ("weight", "bias") if k in f[f"layers/{l}"]]
+        stats = {k: f[f"batchnorm/{k}/running_var"][...] for k in f.get("batchnorm", {})}
+    return np.concatenate(parts), stats
+
+
+def case_train(h):
+    """train on exported graph models: full-batch SGD with momentum and
+    weight decay against torch.optim.SGD on the module itself (in eval
+    mode, so BatchNorm uses and keeps its frozen statistics), at 2 ranks;
+    mini-batches give the same weights at 1 and 2 ranks; the trained file
+    keeps the statistics and hessian reads it."""
+    for name, (cls, shape) in models().items():
+        torch.manual_seed(21)
+        model = cls()
+        x, y = data(h, f"tr_{name}", model, shape, 12, seed=22)
+        randomise(model, x, 23)
+        w0 = h.path(f"tr_{name}.h5")
+        hg.export(model, x, w0)
+        _, stats0 = file_params(w0)
+        out = h.path(f"tr_{name}_out.h5")
+        args = ["train", "--data", h.path(f"tr_{name}_x.npy"), "--labels",
+                h.path(f"tr_{name}_y.npy"), "--weights", w0, "--epochs", 5, "--lr", 0.1,
+                "--momentum", 0.9, "--weight-decay", 1e-3, "-q"]
+        h.run(2, *args, "--batch-size", 12, "-o", out)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+        for _ in range(5):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        got, stats = file_params(out)
+        want = flat(model).numpy()
+        err = np.max(np.abs(got - want)) / np.max(np.abs(want))
+        h.expect(err < 1e-10, f"{name}: trained weights differ from torch.optim.SGD by {err:.2e}")
+        h.expect(stats.keys() == stats0.keys() and all(np.array_equal(stats[k], stats0[k])
+                 for k in stats), f"{name}: BatchNorm statistics changed or lost")
+        minis = []
+        for np_ in (1, 2):
+            minis.append(h.path(f"tr_{name}_mini_{np_}.h5"))
+            h.run(np_, *args, "--batch-size", 4, "-o", minis[-1])
+        a, b = file_params(minis[0])[0], file_params(minis[1])[0]
+        err = np.max(np.abs(a - b)) / np.max(np.abs(a))
+        h.expect(err < 1e-12, f"{name}: mini-batch weights at 1 and 2 ranks differ by {err:.2e}")
+        spec_out = h.path(f"tr_{name}_spectra.h5")
+        h.run(1, "hessian", "--data", h.path(f"tr_{name}_x.npy"), "--labels",
+              h.path(f"tr_{name}_y.npy"), "--weights", out, "--no-stats", "-q", "-o", spec_out)
+        with h5py.File(spec_out, "r") as f:
+            loss = f["checks/loss"][0]
+        want = float(F.cross_entropy(model(x), y))
+        h.expect(abs(loss - want) < 1e-12 * want,
+                 f"{name}: hessian of the trained file: loss {loss} vs PyTorch {want}")
+
+
 CASES = {"spectra": case_spectra, "batches": case_batches,
          "export_errors": case_export_errors, "roundtrip": case_roundtrip,
-         "resnet_mini": case_resnet_mini, "named_blocks": case_named_blocks}
+         "resnet_mini": case_resnet_mini, "named_blocks": case_named_blocks,
+         "train": case_train}
 
 if __name__ == "__main__":
     if torch is None:

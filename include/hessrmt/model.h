@@ -44,6 +44,7 @@ enum {
   HR_MAX_LAYERS = 128,     /* nodes of a graph */
   HR_MAX_BUFFER = 1 << 14, /* doubles of frozen state (BatchNorm statistics) */
   HR_SPEC_MAX = 8192,      /* characters of a canonical spec */
+  HR_DESCRIBE_SPEC_MAX = 240, /* longer specs are summarised in plan lines */
   HR_NAME_MAX = 64         /* characters of a node's name */
 };
 
@@ -134,7 +135,10 @@ const hr_layer_t *hr_model_param_layer(const hr_model_t *m, int l);
 int hr_model_is_logistic(const hr_model_t *m);
 
 /* Short text for plans and provenance: "mlp:D-H-...-C" when the model is
- * an MLP (logistic regression included), else the canonical spec. */
+ * an MLP (logistic regression included), else the canonical spec, or for
+ * a spec longer than HR_DESCRIBE_SPEC_MAX its counted summary ("graph
+ * 3x32x32 -> 10, 40 nodes: 12 conv, ..."; the file's model_spec keeps the
+ * whole spec). */
 const char *hr_model_describe(const hr_model_t *m, char *buf, size_t len);
 
 /* The parameters a PyTorch name selects, as one range [*first, *first +

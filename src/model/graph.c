@@ -39,7 +39,7 @@ struct hr_model_work {
   double *patches[HR_MAX_LAYERS]; /* conv node i: patches of its input */
   double *cache[HR_MAX_LAYERS];   /* norm node i: x^ (and LayerNorm's s) */
   int32_t *argmax[HR_MAX_LAYERS]; /* max pooling node i */
-  double *scratch;          /* blocked conv GEMMs */
+  double *scratch;          /* blocked conv GEMMs, the norms' rows */
   double *p, *factor;       /* softmax probabilities (S x C); one M (C x C) */
   double *block;
   int32_t *iblock;
@@ -112,7 +112,10 @@ static int64_t layout(const hr_model_t *m, int64_t S, int64_t K,
       int64_t need = hr_affine_scratch(L, rows);
       scratch = need > scratch ? need : scratch;
     }
-    if (hr_node_cache_width(L)) TAKE(w->cache[i], S * hr_node_cache_width(L));
+    if (hr_node_cache_width(L)) {
+      TAKE(w->cache[i], S * hr_node_cache_width(L));
+      scratch = hr_norm_scratch(L) > scratch ? hr_norm_scratch(L) : scratch;
+    }
     if (L->kind == HR_LAYER_MAXPOOL) {
       if (ibase) w->argmax[i] = ibase + iused;
       iused += S * size_at(m, i + 1);

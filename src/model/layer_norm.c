@@ -12,7 +12,6 @@
  * with g the gradient at x^ (gamma times the output's).  A sample's cache
  * holds x^, then (LayerNorm) s of each group. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "layers.h"
@@ -31,6 +30,8 @@ int64_t hr_node_cache_width(const hr_layer_t *L) {
   if (is_layernorm(L)) return row_size(L) + groups(L);
   return 0;
 }
+
+int64_t hr_norm_scratch(const hr_layer_t *L) { return 3 * row_size(L); }
 
 int64_t hr_norm_param_index(const hr_layer_t *L, int64_t e) {
   if (is_layernorm(L)) return e % hr_norm_group(L);
@@ -118,8 +119,7 @@ static void norm_jvp(const hr_node_ctx_t *c, int j, const double *rin,
   const hr_layer_t *L = c->L;
   int64_t d = row_size(L), cw = hr_node_cache_width(L);
   const double *gamma = gamma_of(c);
-  double *t = malloc((size_t)d * sizeof *t);
-  if (!t) abort(); /* d doubles: the workspace is far larger */
+  double *t = c->scratch; /* hr_norm_scratch */
   for (int64_t r = 0; r < R; r++) {
     row_jacobian(L, c->buffer, c->xhat + (r % c->S) * cw, rin + r * d, NULL, t, 0);
     double *o = rout + r * d;
@@ -128,7 +128,6 @@ static void norm_jvp(const hr_node_ctx_t *c, int j, const double *rin,
       o[e] = accumulate ? o[e] + v : v;
     }
   }
-  free(t);
 }
 
 /* The per-element gamma as a row (pre of row_jacobian wants it per
@@ -197,14 +196,12 @@ static void norm_cross_grad(const hr_node_ctx_t *c, const double *delta,
   const hr_layer_t *L = c->L;
   if (!L->nweight) return;
   int64_t d = row_size(L), cw = hr_node_cache_width(L);
-  double *t = malloc((size_t)d * sizeof *t);
-  if (!t) abort();
+  double *t = c->scratch;
   for (int64_t i = 0; i < c->S; i++) {
     row_jacobian(L, c->buffer, c->xhat + i * cw, rin + i * d, NULL, t, 0);
     for (int64_t e = 0; e < d; e++)
       g[L->offset_w + hr_norm_param_index(L, e)] += delta[i * d + e] * t[e];
   }
-  free(t);
 }
 
 /* d/dx (delta . (V_gamma o x^)) = J (V_gamma o delta). */
@@ -225,8 +222,7 @@ static void norm_curvature(const hr_node_ctx_t *c, const double *rin,
   int64_t d = row_size(L), n = hr_norm_group(L), G = groups(L);
   int64_t cw = hr_node_cache_width(L);
   const double *gamma = gamma_of(c);
-  double *g = malloc((size_t)(3 * n) * sizeof *g), *Jg = g + n, *Ju = g + 2 * n;
-  if (!g) abort();
+  double *g = c->scratch, *Jg = g + n, *Ju = g + 2 * n;
   for (int64_t r = 0; r < R; r++) {
     int64_t i = r % c->S;
     const double *cache = c->xhat + i * cw, *s = cache + d;
@@ -253,7 +249,6 @@ static void norm_curvature(const hr_node_ctx_t *c, const double *rin,
         o[k] -= s[q] * (a * Jg[k] + b * Ju[k] + xh[k] * gju);
     }
   }
-  free(g);
 }
 
 const hr_op_t hr_op_norm = {

@@ -116,7 +116,7 @@ typedef struct {
   int32_t *argmax;         /* max pooling: the routes */
   double *xhat;            /* norms: their normalised input (S rows) */
   const double *buffer;    /* the model's frozen state */
-  double *scratch;         /* blocked conv GEMMs */
+  double *scratch;         /* blocked conv GEMMs, the norms' rows */
   int64_t S;
 } hr_node_ctx_t;
 
@@ -172,6 +172,10 @@ int64_t hr_norm_group(const hr_layer_t *L);
 
 /* The index of the gamma/beta entry of element e of a row. */
 int64_t hr_norm_param_index(const hr_layer_t *L, int64_t e);
+
+/* Scratch doubles (hr_node_ctx_t.scratch) its Jacobian products and
+ * curvature need. */
+int64_t hr_norm_scratch(const hr_layer_t *L);
 
 /* ---- the operations, one per file (node.c gives each kind its op) -------- */
 extern const hr_op_t hr_op_affine; /* linear, conv (layer_affine.c) */

@@ -811,6 +811,39 @@ const char *hr_layer_describe(const hr_model_t *m, int i, char *buf,
   return buf;
 }
 
+/* The word of a node's kind, as the spec writes it. */
+static const char *node_word(const hr_layer_t *L) {
+  static const char *const words[] = {
+      [HR_LAYER_LINEAR] = "linear", [HR_LAYER_CONV] = "conv",
+      [HR_LAYER_MAXPOOL] = "maxpool", [HR_LAYER_AVGPOOL] = "avgpool",
+      [HR_LAYER_FLATTEN] = "flatten", [HR_LAYER_ADD] = "add",
+      [HR_LAYER_MUL] = "mul", [HR_LAYER_BATCHNORM] = "batchnorm",
+      [HR_LAYER_LAYERNORM] = "layernorm", [HR_LAYER_GAP] = "gap"};
+  return L->kind == HR_LAYER_ACT ? act_name(L->act) : words[L->kind];
+}
+
+/* A spec too long for a plan line, counted: "graph 3x32x32 -> 10, 40
+ * nodes: 12 conv, 12 batchnorm, ..." (kinds in order of appearance). */
+static const char *graph_summary(const hr_model_t *m, char *buf, size_t len) {
+  char a[48];
+  size_t used = (size_t)snprintf(buf, len, "graph %s -> %lld, %d nodes:",
+                                 shape_text(m->input, a, sizeof a),
+                                 (long long)m->outputs, m->nlayers);
+  for (int i = 0; i < m->nlayers && used < len; i++) {
+    const char *word = node_word(&m->layer[i]);
+    int seen = 0, count = 0;
+    for (int j = 0; j < m->nlayers; j++) {
+      if (strcmp(node_word(&m->layer[j]), word)) continue;
+      seen |= j < i;
+      count++;
+    }
+    if (!seen)
+      used += (size_t)snprintf(buf + used, len - used, "%s %d %s",
+                               i ? "," : "", count, word);
+  }
+  return buf;
+}
+
 const char *hr_model_describe(const hr_model_t *m, char *buf, size_t len) {
   /* An MLP reads best as mlp:D-H-...-C (with its activation). */
   int mlp = m->flat && m->layer[0].kind == HR_LAYER_LINEAR;
@@ -826,6 +859,7 @@ const char *hr_model_describe(const hr_model_t *m, char *buf, size_t len) {
     }
   }
   if (mlp && m->layer[m->nlayers - 1].kind != HR_LAYER_LINEAR) mlp = 0;
+  if (!mlp && strlen(m->spec) > HR_DESCRIBE_SPEC_MAX) return graph_summary(m, buf, len);
   if (!mlp) {
     snprintf(buf, len, "%s", m->spec);
     return buf;

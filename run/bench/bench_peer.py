@@ -1,24 +1,36 @@
 #!/usr/bin/python3
-"""The paper's own algorithm as a peer: per-batch Hessian spectra with PyTorch
-autograd against hessrmt, on the same weights and the same batches.
+"""PyTorch peers against hessrmt: per-batch Hessian spectra of the same
+weights on the same batches.
 
-The peer (what GadamX/rmt/get_exact_hessian_spectra.py does) forms the loss of
-one batch in float64, takes the gradient with create_graph=True, then builds
-the Hessian one row at a time, row i being the gradient of gradient entry i,
-and calls eigvalsh on it.  hessrmt runs the same batches with its default
-method (gram for logistic regression, reduced for the MLPs, lowrank for
-LeNet) under mpirun.
+Two peers, both float64 on every core (--threads), then eigvalsh:
+- rowwise, the paper's algorithm (GadamX/rmt/get_exact_hessian_spectra.py):
+  the batch loss, its gradient with create_graph=True, then the Hessian one
+  row at a time, row i the gradient of gradient entry i;
+- vmap, what a user would reach for today (torch.func.hessian; on Debian's
+  torch 1.13 functorch): vmap of forward-over-reverse products jvp(grad(f))
+  over chunks of basis directions (reverse-over-reverse vjp(grad(f)) where
+  forward AD lacks an operation), the cross-entropy written as log_softmax
+  + gather (there as f - logsumexp(f): log_softmax's backward has no
+  forward AD in torch 1.13 either).
+hessrmt runs the same batches under mpirun with the method asked
+(default: auto).
 
-    run/bench/bench_peer.py [--models logistic,mlp:784-10-100-10,lenet,lenet:1x28x28]
+    run/bench/bench_peer.py [--models logistic,mlp:784-10-100-10,lenet,resnet-mini]
                             [--batches 2] [--layouts 1x1,2x1,2x2] [--threads 2]
-                            [--methods auto,reduced,lowrank]
+                            [--methods auto,reduced,lowrank] [--peers rowwise,vmap]
+                            [--cifar fashion|synthetic] [--chunk 64]
 
-Both sides read Fashion-MNIST (Debian's dataset-fashion-mnist) with pixels
-mapped to [-1, 1] and use one weights file written here (PyTorch's default
-uniform +-1/sqrt(fan_in) initialisation from --seed).  Reports seconds per
-spectrum (hessrmt: excluding the one-off read of the dataset; the peer:
-Hessian rows and eigvalsh, the data already in memory) and the largest
-eigenvalue difference relative to the largest |eigenvalue|.
+Models on 1x28x28 or flat 784 inputs read Fashion-MNIST (Debian's
+dataset-fashion-mnist), pixels mapped to [-1, 1]; 3x32x32 models read it
+padded to 32x32 and repeated over three channels, as run/paper/reproduce.sh
+stands it in for CIFAR-10 (--cifar synthetic: N(0, 1) pixels instead).
+Both sides use one weights file written here: PyTorch's default
+initialisation (--seed); a BatchNorm's running statistics are those of
+three training-mode passes over the batches, then eval mode, as a trained
+network's would be.  Reports seconds per spectrum (hessrmt: excluding the
+one-off read of the dataset; a peer: the Hessian and eigvalsh, the data
+already in memory) and the largest eigenvalue difference relative to the
+largest |eigenvalue|, against the first peer run.
 
 Needs python3-torch (Debian 12: 1.13): apt-get install python3-torch.
 """
@@ -40,8 +52,22 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="logistic,mlp:784-10-100-10",
-                   help="any hessrmt specs; lenet (3x32x32) runs on synthetic "
-                   "CIFAR-shaped data, the rest on Fashion-MNIST (lenet:1x28x28)")
+                   help="any hessrmt specs or presets; 3x32x32 models (lenet, "
+                   "resnet-mini) run on CIFAR-shaped data (--cifar), the rest "
+                   "on Fashion-MNIST; separate with ';' specs that hold commas")
+    p.add_argument("--peers", default="rowwise,vmap",
+                   help="the PyTorch peers to time: rowwise (the paper's "
+                   "algorithm), vmap (functorch's vectorised Hessian)")
+    p.add_argument("--cifar", default="fashion", choices=["fashion", "synthetic"],
+                   help="3x32x32 data: Fashion-MNIST padded as reproduce.sh "
+                   "does, or N(0, 1) pixels")
+    p.add_argument("--peer-rows", type=int, default=0,
+                   help="time a peer's Hessian on its first K rows only and "
+                   "scale by N/K (each row costs the same), and eigvalsh on a "
+                   "random symmetric matrix of order N: for models whose peer "
+                   "would take hours; their eigenvalues are then not compared")
+    p.add_argument("--chunk", type=int, default=64,
+                   help="basis directions per vmap call of the vmap peer")
     p.add_argument("--batches", type=int, default=2,
                    help="batches per model (the peer costs ~30-60 s each)")
     p.add_argument("--layouts", default="1x1,2x1,2x2",
@@ -70,71 +96,164 @@ sys.path.insert(0, os.path.join(ROOT, "run", "torch"))
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import functorch  # noqa: E402
+import hessrmt_graph as hg  # noqa: E402
 import hessrmt_torch as ht  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
 
 
-def write_weights(path, model, seed):
-    """PyTorch's default initialisation of the model (seed), in hessrmt's
-    weights layout; returns theta in model.parameters() order."""
-    torch.manual_seed(seed)
-    net = ht.build_sequential(ht.expand(model, 784, 10))
-    params = [p.detach().numpy() for p in net.parameters()]
-    ht.write_weights(path, params, ht.expand(model, 784, 10), True)
-    return np.concatenate([p.ravel() for p in params])
+def build_module(model):
+    """The PyTorch module of a hessrmt spec (float64, default
+    initialisation from --seed): nn.Sequential, or GraphModel for graphs."""
+    torch.manual_seed(ARGS.seed)
+    spec = ht.expand(model, 784, 10)
+    if ht.is_graph(spec):
+        return hg.GraphModel(spec), True
+    return ht.build_sequential(spec), False
 
 
-def cifar_shaped(count, work):
-    """Synthetic CIFAR-10-shaped batches (3x32x32, N(0, 1) pixels, 10
-    classes), written as npy for hessrmt."""
-    rng = np.random.default_rng(ARGS.seed)
-    x = rng.normal(size=(count * BATCH, 3 * 32 * 32))
-    y = rng.integers(0, 10, count * BATCH)
-    np.save(os.path.join(work, "cifar_x.npy"), x)
-    np.save(os.path.join(work, "cifar_y.npy"), y)
-    return x, y, ["--data", os.path.join(work, "cifar_x.npy"), "--labels",
-                  os.path.join(work, "cifar_y.npy")]
+def input_shape(model):
+    """A sample's shape as the module takes it: (C, H, W), or (D,)."""
+    spec = ht.expand(model, 784, 10)
+    c, h, w = hg.parse_graph(spec)[0] if ht.is_graph(spec) else ht.spec_items(spec)[1]
+    return (c,) if (h, w) == (1, 1) else (c, h, w)
 
 
-def read_batches(count):
-    """The first `count` batches of 64 rows, pixels mapped to [-1, 1]."""
-    rows = count * BATCH
+def write_weights(path, module, graph, model, x):
+    """The module's weights in hessrmt's layout (graphs: export(), with
+    BatchNorm statistics from three training-mode passes over x); returns
+    theta in model.parameters() order."""
+    if graph:
+        xt = torch.tensor(x).reshape(len(x), *input_shape(model))
+        with torch.no_grad():
+            module.train()
+            for _ in range(3):
+                module(xt)
+        module.eval()
+        hg.export(module, xt, path)
+    else:
+        params = [p.detach().numpy() for p in module.parameters()]
+        ht.write_weights(path, params, ht.expand(model, 784, 10), True)
+    return np.concatenate([p.detach().numpy().ravel() for p in module.parameters()])
+
+
+def read_fashion(rows):
+    """The first `rows` Fashion-MNIST training images (uint8, rows x 784)
+    and labels."""
     with gzip.open(f"{FM}/train-images-idx3-ubyte.gz") as f:
         raw = f.read(16 + rows * 784)
     with gzip.open(f"{FM}/train-labels-idx1-ubyte.gz") as f:
         lab = f.read(8 + rows)
     x = np.frombuffer(raw, np.uint8, offset=16).reshape(rows, 784)
-    y = np.frombuffer(lab, np.uint8, offset=8).astype(np.int64)
-    return x / 127.5 - 1.0, y
+    return x, np.frombuffer(lab, np.uint8, offset=8).astype(np.int64)
 
 
-def batch_loss(theta, x, y, model):
-    """Mean softmax cross-entropy of the model (float64, functional)."""
-    f = ht.functional_forward(ht.expand(model, 784, 10), theta, x)
-    return torch.nn.functional.cross_entropy(f, y, reduction="mean")
+def cifar_shaped(count, work):
+    """count batches of CIFAR-shaped rows (3x32x32, 10 classes): Fashion-
+    MNIST padded to 32x32 over three channels, pixels to [-1, 1] (padding
+    -1, as reproduce.sh), or N(0, 1) pixels; written as npy for hessrmt."""
+    rows = count * BATCH
+    if ARGS.cifar == "fashion":
+        raw, y = read_fashion(rows)
+        images = np.pad(raw.reshape(rows, 28, 28), ((0, 0), (2, 2), (2, 2)))
+        x = np.repeat(images[:, None], 3, axis=1).reshape(rows, -1) / 127.5 - 1.0
+        where = "Fashion-MNIST padded to 3x32x32"
+    else:
+        rng = np.random.default_rng(ARGS.seed)
+        x = rng.normal(size=(rows, 3 * 32 * 32))
+        y = rng.integers(0, 10, rows)
+        where = "synthetic CIFAR-shaped data"
+    np.save(os.path.join(work, "cifar_x.npy"), x)
+    np.save(os.path.join(work, "cifar_y.npy"), y)
+    return x, y, ["--data", os.path.join(work, "cifar_x.npy"), "--labels",
+                  os.path.join(work, "cifar_y.npy")], where
 
 
-def peer_spectrum(theta0, x, y, model):
-    """The paper's algorithm: Hessian row by row with autograd, eigvalsh.
-    Returns (eigenvalues, seconds for the rows, seconds for eigvalsh)."""
-    theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
-    xt = torch.tensor(x, dtype=torch.float64)
-    yt = torch.tensor(y)
-    start = time.perf_counter()
-    (grad,) = torch.autograd.grad(batch_loss(theta, xt, yt, model), theta,
-                                  create_graph=True)
-    n = theta.numel()
-    hess = torch.empty((n, n), dtype=torch.float64)
+def fashion(count):
+    """The first `count` batches of 64 rows, pixels mapped to [-1, 1]."""
+    x, y = read_fashion(count * BATCH)
+    return x / 127.5 - 1.0, y, ["--data", f"{FM}/train-images-idx3-ubyte.gz", "--labels",
+                                f"{FM}/train-labels-idx1-ubyte.gz", "--scale-pixels"], \
+        "Fashion-MNIST"
+
+
+def loss_of(module, x, y):
+    """theta -> the batch's mean cross-entropy, theta flat in
+    model.parameters() order; f - logsumexp(f) + gather, which forward AD
+    differentiates through the backward pass (nll_loss and log_softmax's
+    backward have no forward AD in torch 1.13)."""
+    fmodel, params, buffers = functorch.make_functional_with_buffers(module)
+    shapes = [p.shape for p in params]
+    sizes = [p.numel() for p in params]
+
+    def loss(theta):
+        ps = [t.reshape(s) for t, s in zip(torch.split(theta, sizes), shapes)]
+        f = fmodel(ps, buffers, x)
+        logp = f - torch.logsumexp(f, dim=1, keepdim=True)
+        return -logp.gather(1, y[:, None]).mean()
+    return loss
+
+
+def rowwise_hessian(loss, theta0, n):
+    """The paper's algorithm: the Hessian row by row with autograd (its
+    first n rows)."""
+    theta = theta0.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(loss(theta), theta, create_graph=True)
+    hess = torch.empty((n, theta.numel()), dtype=torch.float64)
     for i in range(n):
-        (hess[i],) = torch.autograd.grad(grad[i], theta, retain_graph=True)
-    rows = time.perf_counter() - start
+        (hess[i],) = torch.autograd.grad(g[i], theta, retain_graph=True)
+    return hess
+
+
+def vmap_hessian(loss, theta, n):
+    """functorch's vectorised Hessian: vmap of jvp(grad(loss)) over chunks
+    of basis directions (vjp(grad(loss)) if forward AD lacks an operation);
+    its first n rows."""
+    g = functorch.grad(loss)
+
+    def forward_over_reverse(v):
+        return functorch.jvp(g, (theta,), (v,))[1]
+
+    def reverse_over_reverse(v):
+        return functorch.vjp(g, theta)[1](v)[0]
+    hvp = forward_over_reverse
+    hess = torch.empty((n, theta.numel()), dtype=torch.float64)
+    for c0 in range(0, n, ARGS.chunk):
+        rows = torch.eye(theta.numel(), dtype=torch.float64)[c0:min(c0 + ARGS.chunk, n)]
+        try:
+            hess[c0:c0 + len(rows)] = functorch.vmap(hvp)(rows)
+        except RuntimeError as e:
+            if hvp is reverse_over_reverse or "forward AD" not in str(e):
+                raise
+            print(f"vmap peer: forward AD refused ({str(e).splitlines()[0][:100]}); "
+                  "using vjp(grad)", flush=True)
+            hvp = reverse_over_reverse
+            hess[c0:c0 + len(rows)] = functorch.vmap(hvp)(rows)
+    return hess
+
+
+def peer_spectrum(peer, module, theta0, x, y, model):
+    """(eigenvalues or None, seconds for the Hessian, seconds for eigvalsh);
+    with --peer-rows the seconds are scaled from part of the Hessian and
+    the eigenvalues are None."""
+    xt = torch.tensor(x, dtype=torch.float64).reshape(len(x), *input_shape(model))
+    loss = loss_of(module, xt, torch.tensor(y))
+    theta = torch.tensor(theta0, dtype=torch.float64)
+    n = theta.numel()
+    rows = min(ARGS.peer_rows, n) if ARGS.peer_rows else n
+    start = time.perf_counter()
+    hess = (rowwise_hessian if peer == "rowwise" else vmap_hessian)(loss, theta, rows)
+    form = (time.perf_counter() - start) * n / rows
+    if rows < n:
+        a = torch.randn(n, n, dtype=torch.float64)
+        hess = a + a.T
     start = time.perf_counter()
     evals = torch.linalg.eigvalsh(hess).numpy()
-    return evals, rows, time.perf_counter() - start
+    return evals if rows == n else None, form, time.perf_counter() - start
 
 
-def hessrmt_spectra(model, weights, data, batches, ranks, groups, method, work):
+def hessrmt_spectra(model, graph, weights, data, batches, ranks, groups, method, work):
     """hessrmt on the same batches; (eigenvalues per batch, s/spectrum,
     method, numerical ranks)."""
     out = os.path.join(work, "hessrmt.h5")
@@ -142,7 +261,8 @@ def hessrmt_spectra(model, weights, data, batches, ranks, groups, method, work):
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), ARGS.hessrmt,
-           "hessian", *data, "--model", model, "--weights", weights, "--batch-size", str(BATCH),
+           "hessian", *data, *([] if graph else ["--model", model]), "--weights", weights,
+           "--batch-size", str(BATCH),
            "--max-batches", str(batches), "--groups", str(groups),
            "--method", method, "--no-stats", "-q", "-o", out]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -158,44 +278,53 @@ def hessrmt_spectra(model, weights, data, batches, ranks, groups, method, work):
 
 def bench_model(model, work):
     weights = os.path.join(work, "weights.h5")
-    theta = write_weights(weights, model, ARGS.seed)
+    module, graph = build_module(model)
     count = max(ARGS.batches, ARGS.hessrmt_batches)
-    if ht.spec_items(ht.expand(model, 784, 10))[1] == (3, 32, 32):
-        x, y, data = cifar_shaped(count, work)
-        where = "synthetic CIFAR-shaped data"
-    else:
-        x, y = read_batches(ARGS.batches)
-        data = ["--data", f"{FM}/train-images-idx3-ubyte.gz", "--labels",
-                f"{FM}/train-labels-idx1-ubyte.gz", "--scale-pixels"]
-        where = "Fashion-MNIST"
-    peer, peer_rows, peer_eig = [], 0.0, 0.0
-    for b in range(ARGS.batches):
-        rows = slice(b * BATCH, (b + 1) * BATCH)
-        ev, t_rows, t_eig = peer_spectrum(theta, x[rows], y[rows], model)
-        peer.append(ev)
-        peer_rows += t_rows / ARGS.batches
-        peer_eig += t_eig / ARGS.batches
-    peer_s = peer_rows + peer_eig
-    print(f"\n### {model} on {where} (N = {theta.size:,}), batch {BATCH}: peer on "
-          f"{ARGS.batches} batches, hessrmt on "
-          f"{max(ARGS.batches, ARGS.hessrmt_batches)}\n")
-    print(f"peer (PyTorch {torch.__version__}, {ARGS.threads} threads): "
-          f"{peer_s:.2f} s per spectrum ({peer_rows:.2f} s Hessian rows, "
-          f"{peer_eig:.2f} s eigvalsh)\n")
-    print("| hessrmt ranks | groups | method | rank found | seconds per spectrum "
-          "| speed-up over peer | max abs eigenvalue difference / max abs eigenvalue |")
-    print("|---|---|---|---|---|---|---|")
+    x, y, data, where = (cifar_shaped(count, work) if tuple(input_shape(model)) == (3, 32, 32)
+                         else fashion(count))
+    theta = write_weights(weights, module, graph, model, x[:count * BATCH])
+    print(f"\n### {model} on {where} (N = {theta.size:,}), batch {BATCH}: peers on "
+          f"{ARGS.batches} batches, hessrmt on {count}\n")
+    peers = {}
+    for peer in ARGS.peers.split(","):
+        evs, t_form, t_eig = [], 0.0, 0.0
+        for b in range(ARGS.batches):
+            rows = slice(b * BATCH, (b + 1) * BATCH)
+            ev, tf, te = peer_spectrum(peer, module, theta, x[rows], y[rows], model)
+            evs.append(ev)
+            t_form += tf / ARGS.batches
+            t_eig += te / ARGS.batches
+        peers[peer] = (evs, t_form + t_eig)
+        agree = ""
+        if evs[0] is None:
+            agree = (f"; scaled from {ARGS.peer_rows} of {theta.size} rows, eigvalsh "
+                     "timed on a random matrix of the order")
+        elif len(peers) > 1:
+            first = next(iter(peers.values()))[0]
+            diff = max(np.max(np.abs(evs[b] - first[b])) / np.max(np.abs(first[b]))
+                       for b in range(ARGS.batches))
+            agree = f"; eigenvalues differ from the first peer's by {diff:.1e}"
+        print(f"peer {peer} (PyTorch {torch.__version__}, {ARGS.threads} threads): "
+              f"{t_form + t_eig:.2f} s per spectrum ({t_form:.2f} s Hessian, "
+              f"{t_eig:.2f} s eigvalsh){agree}\n", flush=True)
+    ref, _ = next(iter(peers.values()))
+    names = list(peers)
+    print("| hessrmt ranks | groups | method | rank found | seconds per spectrum | "
+          + " | ".join(f"speed-up over {p}" for p in names)
+          + " | max abs eigenvalue difference / max abs eigenvalue |")
+    print("|---" * (5 + len(names) + 1) + "|")
     runs = [(layout, m) for layout in ARGS.layouts.split(",")
             for m in ARGS.methods.split(",")]
     for layout, asked in runs:
         ranks, groups = (int(v) for v in layout.split("x"))
-        evals, seconds, method, found = hessrmt_spectra(model, weights, data, count,
+        evals, seconds, method, found = hessrmt_spectra(model, graph, weights, data, count,
                                                         ranks, groups, asked, work)
-        diff = max(np.max(np.abs(np.sort(evals[b]) - np.sort(peer[b])))
-                   / np.max(np.abs(peer[b])) for b in range(ARGS.batches))
+        diff = "not compared" if ref[0] is None else "%.1e" % max(
+            np.max(np.abs(np.sort(evals[b]) - np.sort(ref[b]))) / np.max(np.abs(ref[b]))
+            for b in range(ARGS.batches))
+        ups = " | ".join(f"{peers[p][1] / seconds:.1f}x" for p in names)
         print(f"| {ranks} | {groups} | {method} | {int(found[0])} | {seconds:.3f} s | "
-              f"{peer_s / seconds:.0f}x "
-              f"| {diff:.1e} |", flush=True)
+              f"{ups} | {diff} |", flush=True)
 
 
 def main():
@@ -204,7 +333,7 @@ def main():
     print(f"command: {' '.join(sys.argv)}")
     print(benchenv.machine_line(), flush=True)
     with tempfile.TemporaryDirectory() as work:
-        for model in ARGS.models.split(","):
+        for model in filter(None, ARGS.models.split(";" if ";" in ARGS.models else ",")):
             bench_model(model, work)
 
 

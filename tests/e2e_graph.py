@@ -356,7 +356,8 @@ def case_named_blocks(h):
     for np_ in (1, 2):
         for block, want in (("layer9", "no parameters are named 'layer9'"),
                             ("layer1.conv1.bias", "has no bias"),
-                            ("layer", "no parameters are named 'layer'")):
+                            ("layer", "no parameters are named 'layer'"),
+                            ("0,", "separated by commas")):
             h.error_case(np_, data_args + ["--weights", h.path("named.h5"), "--block", block],
                          want, f"--block {block}")
     # a sequential spec's unnamed layers answer to nn.Sequential's indices

@@ -215,6 +215,7 @@ static int parse_block_item(const hr_model_t *m, const char *text,
   int64_t a = -1;
   int len = (int)strcspn(text, ","), digits = parse_index(text, &a);
   *used = 0;
+  if (!len) return HR_OK; /* an empty item */
   if (digits == len) {
     if (a >= m->nparam_layers) return HR_OK;
     const hr_layer_t *L = hr_model_param_layer(m, (int)a);

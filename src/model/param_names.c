@@ -13,15 +13,19 @@
 #include "hessrmt/error.h"
 #include "hessrmt/model.h"
 
+/* Whether `word` is the first len characters of name, and all of them. */
+static int same(const char *word, const char *name, size_t len) {
+  return strlen(word) == len && !strncmp(word, name, len);
+}
+
 /* Whether node i answers to `name` exactly. */
 static int node_is(const hr_model_t *m, int i, const char *name, size_t len) {
-  char alias[32];
+  char index[32], alias[32];
   const char *own = m->layer[i].name;
-  if (own[0]) return strlen(own) == len && !strncmp(own, name, len);
-  snprintf(alias, sizeof alias, "%d", i);
-  if (strlen(alias) == len && !strncmp(alias, name, len)) return 1;
+  if (own[0]) return same(own, name, len);
+  snprintf(index, sizeof index, "%d", i);
   snprintf(alias, sizeof alias, "node%d", i);
-  return strlen(alias) == len && !strncmp(alias, name, len);
+  return same(index, name, len) || same(alias, name, len);
 }
 
 /* Whether node i's own name lies under the dotted prefix `name`. */

@@ -98,6 +98,21 @@ static int gram_exact(const hr_hessian_t *h) {
          (hr_model_is_logistic(&h->model) && h->part == HR_PART_FULL);
 }
 
+/* The low-rank path's rank, guessed as factor * B * C: B (C - 1) from
+ * the Gauss-Newton part, and for the residual part about B C per pair of
+ * parameter layers -- the blocks d^2 f / d theta_i d theta_j of two
+ * layers are what it is made of.  Measured batch-64 ranks (in units of
+ * B C = 640): the paper's MLP (3 layers, 3 pairs) 2.8; a 4-layer MLP
+ * (6 pairs) 6.0; LeNet (5 layers, 10 pairs) 11.4; resnet-mini (19
+ * layers with parameters, BatchNorm's included) passes N/2 already at
+ * B = 8, so auto gives it the dense path instead of a range finder that
+ * would fall back after half of dense's work.  At least 3, the old guess,
+ * which the paper's MLP bears out. */
+static double lowrank_rank_factor(const hr_model_t *m) {
+  double L = (double)m->nparam_layers;
+  return fmax(3.0, L * (L - 1.0) / 2.0);
+}
+
 static void method_costs(const hr_hessian_t *h, method_cost_t c[HR_N_METHODS]) {
   const hr_model_t *m = &h->model;
   double N = (double)m->nparams, n = (double)h->batch;
@@ -113,8 +128,8 @@ static void method_costs(const hr_hessian_t *h, method_cost_t c[HR_N_METHODS]) {
       hr_model_first_linear(m) >= 0 && reduced < N,
       hvp * reduced * reduced / N, 0, reduced};
   /* the rank the range finder meets: unknown ahead; bounded by the
-   * reduced order and N/2 (its fallback), guessed as 3 B C */
-  double r = fmin(fmin(3 * M, N / 2), reduced);
+   * reduced order and N/2 (its fallback) */
+  double r = fmin(fmin(lowrank_rank_factor(m) * M, N / 2), reduced);
   c[HR_METHOD_LOWRANK] = (method_cost_t){
       !h->all && !logistic && h->part != HR_PART_GN && 4 * M < N,
       2.0 * r * hvp + 6.0 * N * r * r, 0, r};
@@ -589,7 +604,9 @@ static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {
   if (ctx->rank != 0 || ctx->opts->quiet) return;
   method_cost_t c[HR_N_METHODS];
   method_costs(h, c);
-  char name[32];
+  char name[32], guess[64];
+  snprintf(guess, sizeof guess, " (rank guessed: %.0f B C)",
+           lowrank_rank_factor(&h->model));
   fprintf(stderr, "hessrmt hessian: per spectrum (%lld spectra), GFLOP to "
           "form + to solve ((4/3) order^3):\n", (long long)h->count);
   for (int k = HR_METHOD_DENSE; k < HR_N_METHODS; k++) {
@@ -597,7 +614,7 @@ static void print_flops(const hr_ctx_t *ctx, const hr_hessian_t *h) {
     fprintf(stderr, "  %-8s %10.3g + %-10.3g order %.0f%s%s\n",
             hr_choice_name(HR_METHOD_NAMES, k, name, sizeof name),
             c[k].form / 1e9, c[k].solve / 1e9, c[k].order,
-            k == HR_METHOD_LOWRANK ? " (rank guessed: 3 B C)" : "",
+            k == HR_METHOD_LOWRANK ? guess : "",
             k == (int)h->method ? "  <- used" : "");
   }
 }

@@ -13,6 +13,7 @@
 #include "hessrmt/eigensolver.h"
 #include "hessrmt/error.h"
 #include "hessrmt/hessian.h"
+#include "hessrmt/progress.h"
 #include "hessrmt/random.h"
 
 typedef struct {
@@ -29,6 +30,7 @@ typedef struct {
   hr_model_work_t *work;
   int64_t chunk;
   double *E, *HV;         /* N x width each */
+  hr_progress_t progress; /* columns done, for a long assembly */
 } panel_ctx_t;
 
 /* ---- the first layer's block: the Kronecker route ---------------------------
@@ -163,6 +165,7 @@ static int panel(void *vctx, int64_t col0, int64_t ncols, double *out) {
   int64_t first = col0 > split ? col0 : split;
   if (first < col0 + ncols)
     hvp_columns(p, first, col0 + ncols - first, out + (first - col0) * N);
+  hr_progress_step(&p->progress, col0 + ncols);
   return HR_OK;
 }
 
@@ -175,10 +178,11 @@ static void panel_free(panel_ctx_t *p) {
 /* ---- assemble, check, solve ------------------------------------------------- */
 
 static int assemble(hr_ctx_t *ctx, const hr_hessian_problem_t *pb,
-                    hr_dmat_t *H, int *kron) {
+                    int verbose, hr_dmat_t *H, int *kron) {
   panel_ctx_t p;
   memset(&p, 0, sizeof p);
   p.pb = pb;
+  hr_progress_begin(&p.progress, verbose, "assembling H, columns", H->n);
   p.width = H->nb * H->grid->npcol;
   p.kron = hr_model_first_linear(pb->model) >= 0;
   hr_timer_start(&ctx->timer, HR_PHASE_ASSEMBLE);
@@ -255,7 +259,7 @@ int hr_hessian_dense_problem(hr_ctx_t *ctx, hr_run_t *run,
                           run->set.precision, &H);
   HR_CHECK(hr_agree(run->grid.comm, rc));
   int kron = 0;
-  rc = assemble(ctx, pb, &H, &kron);
+  rc = assemble(ctx, pb, ctx->rank == 0 && !run->set.quiet, &H, &kron);
   if (rc == HR_OK) {
     hr_timer_start(&ctx->timer, HR_PHASE_CHECK);
     rc = hv_check(pb, &H, 0, 9000, &checks[HR_CHECK_HV]);

@@ -21,6 +21,7 @@
 #include "hessrmt/error.h"
 #include "hessrmt/hessian.h"
 #include "hessrmt/lapack.h"
+#include "hessrmt/progress.h"
 #include "hessrmt/random.h"
 
 enum { PROBE_BLOCK = 128 };
@@ -39,6 +40,9 @@ typedef struct {
   double *Y;              /* N x PROBE_BLOCK */
   hr_model_work_t *work;
   int64_t chunk;
+  int verbose;            /* progress lines (world rank 0, not --quiet) */
+  char label[96];
+  hr_progress_t progress;
 } lowrank_t;
 
 /* Y = (scaled) H V for b directions, summed over the group's samples. */
@@ -113,6 +117,9 @@ static int grow_basis(lowrank_t *L, int64_t k, int *captured) {
   HR_CHECK(hr_agree(L->comm, V && tmp ? HR_OK : HR_ERR_MEMORY));
   int rc = HR_OK;
   *captured = 0;
+  snprintf(L->label, sizeof L->label, "low-rank basis (falls back to dense "
+           "past %lld), rank so far", (long long)L->cap);
+  hr_progress_begin(&L->progress, L->verbose, L->label, 0);
   for (int64_t round = 0; rc == HR_OK; round++) {
     probes(k, round, L->N, V);
     rc = hvp(L, V, PROBE_BLOCK, L->Y);
@@ -137,6 +144,7 @@ static int grow_basis(lowrank_t *L, int64_t k, int *captured) {
       HR_MPI(MPI_Bcast(L->Q + L->r * L->N, (int)(state[1] * L->N), MPI_DOUBLE,
                        0, L->comm));
     L->r += state[1];
+    hr_progress_step(&L->progress, L->r);
     if (state[0]) { *captured = 1; break; }
     if (L->r >= L->cap || state[1] == 0) break;  /* too big, or stalled */
   }
@@ -151,6 +159,8 @@ static int projected_spectrum(lowrank_t *L, double *evals) {
   double *T = malloc((size_t)(r * r + 1) * sizeof *T);
   HR_CHECK(hr_agree(L->comm, T ? HR_OK : HR_ERR_MEMORY));
   int rc = HR_OK;
+  hr_progress_begin(&L->progress, L->verbose, "projecting H onto the basis, "
+                    "columns", r);
   for (int64_t j = 0; j < r && rc == HR_OK; j += PROBE_BLOCK) {
     int64_t b = r - j < PROBE_BLOCK ? r - j : PROBE_BLOCK;
     rc = hvp(L, L->Q + j * N, b, L->Y);
@@ -158,6 +168,7 @@ static int projected_spectrum(lowrank_t *L, double *evals) {
       cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)r, (int)b,
                   (int)N, 1.0, L->Q, (int)N, L->Y, (int)N, 0.0, T + j * r,
                   (int)r);
+    hr_progress_step(&L->progress, j + b);
   }
   rc = hr_agree(L->comm, rc);
   /* only the leader (rank 0 of the group) filled T */
@@ -175,7 +186,8 @@ static void lowrank_free(lowrank_t *L) {
 int hr_hessian_lowrank(hr_ctx_t *ctx, hr_run_t *run, hr_hessian_t *h,
                        int64_t k, double *evals, double *checks) {
   lowrank_t L = {.h = h, .comm = run->grid.comm, .leader = run->grid.rank == 0,
-                 .N = h->model.nparams};
+                 .N = h->model.nparams,
+                 .verbose = ctx->rank == 0 && !run->set.quiet};
   L.cap = L.N / 2;
   L.chunk = h->data.count < 64 ? (h->data.count ? h->data.count : 1) : 64;
   L.Q = malloc((size_t)(L.N * L.cap + 1) * sizeof *L.Q);

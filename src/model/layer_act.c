@@ -91,6 +91,10 @@ void hr_act_scale(hr_activation_t a, double alpha, const double *z,
   for (int64_t r = 0; r < R; r++) {
     const double *zi = z + (r % S) * d, *x = src + r * d;
     double *y = dst + r * d;
+    if (a == HR_ACT_RELU && !accumulate) {  /* the common case, branch-free */
+      for (int64_t j = 0; j < d; j++) y[j] = zi[j] > 0 ? x[j] : 0.0;
+      continue;
+    }
     for (int64_t j = 0; j < d; j++) {
       double v = a == HR_ACT_LINEAR ? x[j]
                  : a == HR_ACT_RELU ? (zi[j] > 0 ? x[j] : 0.0)

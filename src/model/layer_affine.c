@@ -1,10 +1,13 @@
 /* Linear and conv2d layers as im2col + GEMM (see layers.h).
  *
- * A row's tensor is channel-major (o*P + p, PyTorch's C x H x W); GEMMs
- * work position-major (p*Co + o), so outputs pass through a small
- * transpose.  Conv routines go in blocks of rows so the patch buffer stays
- * within SCRATCH_DOUBLES however many rows (samples x directions) come. */
+ * A row's tensor is channel-major (o*P + p, PyTorch's C x H x W), and so
+ * are its patches (Q x P, Caffe's layout): a GEMM per row reads and writes
+ * channel-major rows directly, and for stride 1 im2col and its transpose
+ * copy whole runs of a row.  Conv routines go in blocks of rows so the
+ * patch buffer stays within SCRATCH_DOUBLES however many rows (samples x
+ * directions) come. */
 #include <cblas.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "layers.h"
@@ -19,11 +22,10 @@ int64_t hr_affine_patch_width(const hr_layer_t *L) {
   return L->in.c * L->kernel * L->kernel;
 }
 
-/* Rows per conv block: patches (rb*P x Q) plus a position-major output
- * (rb*P x Co) within the budget. */
+/* Rows per conv block: their patch matrices (Q x P each) within the
+ * budget. */
 static int64_t block_rows(const hr_layer_t *L, int64_t R) {
-  int64_t per = hr_affine_positions(L) *
-                (hr_affine_patch_width(L) + L->out.c);
+  int64_t per = hr_affine_positions(L) * hr_affine_patch_width(L);
   int64_t rb = SCRATCH_DOUBLES / (per > 0 ? per : 1);
   if (rb < 1) rb = 1;
   return rb < R ? rb : R;
@@ -31,62 +33,73 @@ static int64_t block_rows(const hr_layer_t *L, int64_t R) {
 
 int64_t hr_affine_scratch(const hr_layer_t *L, int64_t R) {
   if (is_linear(L) || R < 1) return 0;
-  return block_rows(L, R) * hr_affine_positions(L) *
-         (hr_affine_patch_width(L) + L->out.c);
+  return block_rows(L, R) * hr_affine_positions(L) * hr_affine_patch_width(L);
 }
 
-/* im2col of R rows: patch (r, p) at row r*P + p, entries (c, kh, kw);
- * zero where the window reaches into the padding. */
-static void im2col(const hr_layer_t *L, const double *in, int64_t R,
-                   double *patches) {
+/* The output columns wo in [lo, hi) whose window column wo*st - pad + kw
+ * lies inside the input row of width W; the rest read padding. */
+static void inside(int64_t Wo, int64_t W, int64_t st, int64_t pad, int64_t kw,
+                   int64_t *lo, int64_t *hi) {
+  int64_t a = pad - kw;  /* wo * st >= a */
+  *lo = a > 0 ? (a + st - 1) / st : 0;
+  int64_t b = W + pad - kw;  /* wo * st < b */
+  *hi = b > 0 ? (b + st - 1) / st : 0;
+  if (*hi > Wo) *hi = Wo;
+  if (*lo > *hi) *lo = *hi;
+}
+
+/* im2col of R rows and its transpose, one walk: row r's patch matrix
+ * (Q x P) at r*Q*P has entry ((c, kh, kw), (ho, wo)) =
+ * x[c][ho*st - pad + kh][wo*st - pad + kw], zero in the padding.
+ * gather: patches = im2col(x); otherwise x += im2col^T(patches).  For
+ * stride 1 each (q, ho) run is one contiguous copy. */
+static void patch_walk(const hr_layer_t *L, double *x_all, double *patches,
+                       int64_t R, int gather) {
   int64_t C = L->in.c, H = L->in.h, W = L->in.w, K = L->kernel;
-  int64_t Ho = L->out.h, Wo = L->out.w, Q = C * K * K, st = L->stride;
+  int64_t Ho = L->out.h, Wo = L->out.w, P = Ho * Wo, st = L->stride;
   for (int64_t r = 0; r < R; r++) {
-    const double *x = in + r * C * H * W;
-    for (int64_t ho = 0; ho < Ho; ho++)
-      for (int64_t wo = 0; wo < Wo; wo++) {
-        double *q = patches + ((r * Ho + ho) * Wo + wo) * Q;
-        for (int64_t c = 0; c < C; c++)
-          for (int64_t kh = 0; kh < K; kh++) {
+    double *x = x_all + r * C * H * W;
+    double *q = patches + r * C * K * K * P;
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t kh = 0; kh < K; kh++)
+        for (int64_t kw = 0; kw < K; kw++, q += P) {
+          int64_t lo, hi, off = kw - L->pad;  /* input column wo*st + off */
+          inside(Wo, W, st, L->pad, kw, &lo, &hi);
+          for (int64_t ho = 0; ho < Ho; ho++) {
+            double *run = q + ho * Wo;
             int64_t h = ho * st - L->pad + kh;
-            double *dst = q + (c * K + kh) * K;
-            if (h < 0 || h >= H) {
-              memset(dst, 0, (size_t)K * sizeof *dst);
+            int outside = h < 0 || h >= H;
+            if (!gather) {
+              if (outside) continue;
+              double *row = x + (c * H + h) * W;
+              for (int64_t wo = lo; wo < hi; wo++) row[wo * st + off] += run[wo];
+              continue;
+            }
+            if (outside) {
+              memset(run, 0, (size_t)Wo * sizeof *run);
               continue;
             }
             const double *row = x + (c * H + h) * W;
-            for (int64_t kw = 0; kw < K; kw++) {
-              int64_t w = wo * st - L->pad + kw;
-              dst[kw] = w >= 0 && w < W ? row[w] : 0.0;
-            }
+            for (int64_t wo = 0; wo < lo; wo++) run[wo] = 0.0;
+            if (st == 1)
+              memcpy(run + lo, row + lo + off, (size_t)(hi - lo) * sizeof *run);
+            else
+              for (int64_t wo = lo; wo < hi; wo++) run[wo] = row[wo * st + off];
+            for (int64_t wo = hi; wo < Wo; wo++) run[wo] = 0.0;
           }
-      }
+        }
   }
 }
 
-/* The transpose of im2col, added into din. */
+static void im2col(const hr_layer_t *L, const double *in, int64_t R,
+                   double *patches) {
+  /* gather only reads x */
+  patch_walk(L, (double *)(uintptr_t)in, patches, R, 1);
+}
+
 static void col2im_add(const hr_layer_t *L, const double *patches, int64_t R,
                        double *din) {
-  int64_t C = L->in.c, H = L->in.h, W = L->in.w, K = L->kernel;
-  int64_t Ho = L->out.h, Wo = L->out.w, Q = C * K * K, st = L->stride;
-  for (int64_t r = 0; r < R; r++) {
-    double *x = din + r * C * H * W;
-    for (int64_t ho = 0; ho < Ho; ho++)
-      for (int64_t wo = 0; wo < Wo; wo++) {
-        const double *q = patches + ((r * Ho + ho) * Wo + wo) * Q;
-        for (int64_t c = 0; c < C; c++)
-          for (int64_t kh = 0; kh < K; kh++) {
-            int64_t h = ho * st - L->pad + kh;
-            if (h < 0 || h >= H) continue;
-            const double *src = q + (c * K + kh) * K;
-            double *row = x + (c * H + h) * W;
-            for (int64_t kw = 0; kw < K; kw++) {
-              int64_t w = wo * st - L->pad + kw;
-              if (w >= 0 && w < W) row[w] += src[kw];
-            }
-          }
-      }
-  }
+  patch_walk(L, din, (double *)(uintptr_t)patches, R, 0);
 }
 
 const double *hr_affine_patches(const hr_layer_t *L, const double *in,
@@ -96,33 +109,9 @@ const double *hr_affine_patches(const hr_layer_t *L, const double *in,
   return buf;
 }
 
-/* Position-major zt (R*P x Co) into channel-major rows of out. */
-static void scatter_out(const hr_layer_t *L, const double *zt, int64_t R,
-                        double *out, int accumulate) {
-  int64_t P = hr_affine_positions(L), Co = L->out.c;
-  for (int64_t r = 0; r < R; r++)
-    for (int64_t o = 0; o < Co; o++) {
-      double *dst = out + (r * Co + o) * P;
-      const double *src = zt + r * P * Co + o;
-      if (accumulate)
-        for (int64_t p = 0; p < P; p++) dst[p] += src[p * Co];
-      else
-        for (int64_t p = 0; p < P; p++) dst[p] = src[p * Co];
-    }
-}
-
-/* Channel-major rows of dout into position-major dzt (R*P x Co). */
-static void gather_out(const hr_layer_t *L, const double *dout, int64_t R,
-                       double *dzt) {
-  int64_t P = hr_affine_positions(L), Co = L->out.c;
-  for (int64_t r = 0; r < R; r++)
-    for (int64_t o = 0; o < Co; o++) {
-      const double *src = dout + (r * Co + o) * P;
-      double *dst = dzt + r * P * Co + o;
-      for (int64_t p = 0; p < P; p++) dst[p * Co] = src[p];
-    }
-}
-
+/* Conv GEMMs go one row at a time, each on that row's channel-major
+ * output (Co x P) = W (Co x Q) . patches (Q x P): no transposes around
+ * them. */
 void hr_affine_apply(const hr_layer_t *L, const double *W, const double *in,
                      int patches, int64_t R, double *out, int accumulate,
                      double *scratch) {
@@ -134,15 +123,15 @@ void hr_affine_apply(const hr_layer_t *L, const double *W, const double *in,
     return;
   }
   int64_t P = hr_affine_positions(L), din = L->in.c * L->in.h * L->in.w;
-  int64_t rb = block_rows(L, R), dout = Co * P;
-  double *pbuf = scratch, *zt = scratch + rb * P * Q;
+  int64_t rb = block_rows(L, R);
   for (int64_t r0 = 0; r0 < R; r0 += rb) {
     int64_t n = R - r0 < rb ? R - r0 : rb;
-    const double *pt = patches ? in + r0 * P * Q : pbuf;
-    if (!patches) im2col(L, in + r0 * din, n, pbuf);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n * P), (int)Co,
-                (int)Q, 1.0, pt, (int)Q, W, (int)Q, 0.0, zt, (int)Co);
-    scatter_out(L, zt, n, out + r0 * dout, accumulate);
+    const double *pt = patches ? in + r0 * P * Q : scratch;
+    if (!patches) im2col(L, in + r0 * din, n, scratch);
+    for (int64_t r = 0; r < n; r++)
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Co, (int)P,
+                  (int)Q, 1.0, W, (int)Q, pt + r * Q * P, (int)P,
+                  accumulate ? 1.0 : 0.0, out + (r0 + r) * Co * P, (int)P);
   }
 }
 
@@ -169,14 +158,14 @@ void hr_affine_back_input(const hr_layer_t *L, const double *W,
   int64_t P = hr_affine_positions(L), nin = L->in.c * L->in.h * L->in.w;
   if (!accumulate) memset(din, 0, (size_t)(R * nin) * sizeof *din);
   int64_t rb = block_rows(L, R);
-  double *dpatch = scratch, *dzt = scratch + rb * P * Q;
   for (int64_t r0 = 0; r0 < R; r0 += rb) {
     int64_t n = R - r0 < rb ? R - r0 : rb;
-    gather_out(L, dout + r0 * Co * P, n, dzt);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n * P),
-                (int)Q, (int)Co, 1.0, dzt, (int)Co, W, (int)Q, 0.0, dpatch,
-                (int)Q);
-    col2im_add(L, dpatch, n, din + r0 * nin);
+    /* d patches (Q x P) = W^T (Q x Co) . dout_r (Co x P) */
+    for (int64_t r = 0; r < n; r++)
+      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Q, (int)P,
+                  (int)Co, 1.0, W, (int)Q, dout + (r0 + r) * Co * P, (int)P,
+                  0.0, scratch + r * Q * P, (int)P);
+    col2im_add(L, scratch, n, din + r0 * nin);
   }
 }
 
@@ -192,6 +181,14 @@ static void add_bias_grad(const hr_layer_t *L, const double *dout, int64_t R,
     }
 }
 
+/* gW (Co x Q) [+]= dout_r (Co x P) . patches_r^T (P x Q), one row. */
+static void row_weight_grad(const hr_layer_t *L, const double *dout_r,
+                            const double *patches_r, double beta, double *gW) {
+  int64_t Q = hr_affine_patch_width(L), Co = L->out.c, P = hr_affine_positions(L);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Co, (int)Q, (int)P,
+              1.0, dout_r, (int)P, patches_r, (int)P, beta, gW, (int)Q);
+}
+
 void hr_affine_grad(const hr_layer_t *L, const double *dout, const double *in,
                     int patches, int64_t R, double *gW, double *gb,
                     double *scratch) {
@@ -203,25 +200,20 @@ void hr_affine_grad(const hr_layer_t *L, const double *dout, const double *in,
     return;
   }
   int64_t rb = block_rows(L, R), nin = L->in.c * L->in.h * L->in.w;
-  double *pbuf = scratch, *dzt = scratch + rb * P * Q;
   for (int64_t r0 = 0; r0 < R; r0 += rb) {
     int64_t n = R - r0 < rb ? R - r0 : rb;
-    const double *pt = patches ? in + r0 * P * Q : pbuf;
-    if (!patches) im2col(L, in + r0 * nin, n, pbuf);
-    gather_out(L, dout + r0 * Co * P, n, dzt);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Co, (int)Q,
-                (int)(n * P), 1.0, dzt, (int)Co, pt, (int)Q, 1.0, gW, (int)Q);
+    const double *pt = patches ? in + r0 * P * Q : scratch;
+    if (!patches) im2col(L, in + r0 * nin, n, scratch);
+    for (int64_t r = 0; r < n; r++)
+      row_weight_grad(L, dout + (r0 + r) * Co * P, pt + r * Q * P, 1.0, gW);
   }
 }
 
 void hr_affine_row_grad(const hr_layer_t *L, const double *dout_r,
                         const double *patches_r, double *gW, double *gb) {
-  int64_t Q = hr_affine_patch_width(L), Co = L->out.c, P = hr_affine_positions(L);
-  /* dout_r is (Co x P) channel-major: gW = dout_r . patches_r */
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Co, (int)Q,
-              (int)P, 1.0, dout_r, (int)P, patches_r, (int)Q, 0.0, gW, (int)Q);
+  row_weight_grad(L, dout_r, patches_r, 0.0, gW);
   if (gb) {
-    memset(gb, 0, (size_t)Co * sizeof *gb);
+    memset(gb, 0, (size_t)L->out.c * sizeof *gb);
     add_bias_grad(L, dout_r, 1, gb);
   }
 }

@@ -38,6 +38,19 @@ int64_t hr_norm_param_index(const hr_layer_t *L, int64_t e) {
   return e / (L->in.h * L->in.w);
 }
 
+/* A row as `outer` runs of `inner` elements, gamma's index being the run
+ * (BatchNorm: a channel of h w values) or the place in it (LayerNorm: a
+ * group of n), so that the per-element loops divide nothing. */
+typedef struct {
+  int64_t outer, inner;
+  int by_run;
+} norm_walk_t;
+
+static norm_walk_t walk_of(const hr_layer_t *L) {
+  if (is_layernorm(L)) return (norm_walk_t){groups(L), hr_norm_group(L), 0};
+  return (norm_walk_t){L->in.c, L->in.h * L->in.w, 1};
+}
+
 static const double *gamma_of(const hr_node_ctx_t *c) {
   return c->L->nweight ? c->theta + c->L->offset_w : NULL;
 }
@@ -52,11 +65,16 @@ static void row_jacobian(const hr_layer_t *L, const double *buffer,
                          const double *cache, const double *u,
                          const double *pre, double *out, int accumulate) {
   int64_t d = row_size(L);
-  if (!is_layernorm(L)) {
+  if (!is_layernorm(L)) {  /* channel by channel: one s_c for hw values */
     int64_t hw = L->in.h * L->in.w;
-    for (int64_t e = 0; e < d; e++) {
-      double v = bn_scale(L, buffer, e / hw) * u[e] * (pre ? pre[e / hw] : 1.0);
-      out[e] = accumulate ? out[e] + v : v;
+    for (int64_t ch = 0; ch < L->in.c; ch++) {
+      double f = bn_scale(L, buffer, ch) * (pre ? pre[ch] : 1.0);
+      const double *uc = u + ch * hw;
+      double *oc = out + ch * hw;
+      if (accumulate)
+        for (int64_t k = 0; k < hw; k++) oc[k] += f * uc[k];
+      else
+        for (int64_t k = 0; k < hw; k++) oc[k] = f * uc[k];
     }
     return;
   }
@@ -119,6 +137,12 @@ static void norm_jvp(const hr_node_ctx_t *c, int j, const double *rin,
   const hr_layer_t *L = c->L;
   int64_t d = row_size(L), cw = hr_node_cache_width(L);
   const double *gamma = gamma_of(c);
+  if (!is_layernorm(L)) {  /* J diagonal: gamma o (J u) = J (gamma o u) */
+    for (int64_t r = 0; r < R; r++)
+      row_jacobian(L, c->buffer, NULL, rin + r * d, gamma, rout + r * d,
+                   accumulate);
+    return;
+  }
   double *t = c->scratch; /* hr_norm_scratch */
   for (int64_t r = 0; r < R; r++) {
     row_jacobian(L, c->buffer, c->xhat + (r % c->S) * cw, rin + r * d, NULL, t, 0);
@@ -149,14 +173,16 @@ static void norm_jvp_param(const hr_node_ctx_t *c, const double *Vd,
   int64_t d = row_size(L), cw = hr_node_cache_width(L);
   const double *vg = L->nweight ? Vd + L->offset_w : NULL;
   const double *vb = L->nbias ? Vd + L->offset_b : NULL;
+  norm_walk_t wk = walk_of(L);
   for (int64_t i = 0; i < c->S; i++) {
     const double *xh = c->xhat + i * cw;
     double *o = rout + i * d;
-    for (int64_t e = 0; e < d; e++) {
-      int64_t p = hr_norm_param_index(L, e);
-      double v = (vg ? vg[p] * xh[e] : 0.0) + (vb ? vb[p] : 0.0);
-      o[e] = accumulate ? o[e] + v : v;
-    }
+    for (int64_t q = 0; q < wk.outer; q++)
+      for (int64_t k = 0; k < wk.inner; k++) {
+        int64_t p = wk.by_run ? q : k, e = q * wk.inner + k;
+        double v = (vg ? vg[p] * xh[e] : 0.0) + (vb ? vb[p] : 0.0);
+        o[e] = accumulate ? o[e] + v : v;
+      }
   }
 }
 
@@ -165,13 +191,15 @@ static void param_grad(const hr_layer_t *L, const double *xhat_rows,
                        int64_t cache_stride, const double *dout, int64_t rows,
                        double *gw, double *gb) {
   int64_t d = row_size(L);
+  norm_walk_t wk = walk_of(L);
   for (int64_t i = 0; i < rows; i++) {
     const double *xh = xhat_rows + i * cache_stride, *g = dout + i * d;
-    for (int64_t e = 0; e < d; e++) {
-      int64_t p = hr_norm_param_index(L, e);
-      if (gw) gw[p] += g[e] * xh[e];
-      if (gb) gb[p] += g[e];
-    }
+    for (int64_t q = 0; q < wk.outer; q++)
+      for (int64_t k = 0; k < wk.inner; k++) {
+        int64_t p = wk.by_run ? q : k, e = q * wk.inner + k;
+        if (gw) gw[p] += g[e] * xh[e];
+        if (gb) gb[p] += g[e];
+      }
   }
 }
 
@@ -197,10 +225,15 @@ static void norm_cross_grad(const hr_node_ctx_t *c, const double *delta,
   if (!L->nweight) return;
   int64_t d = row_size(L), cw = hr_node_cache_width(L);
   double *t = c->scratch;
+  norm_walk_t wk = walk_of(L);
   for (int64_t i = 0; i < c->S; i++) {
     row_jacobian(L, c->buffer, c->xhat + i * cw, rin + i * d, NULL, t, 0);
-    for (int64_t e = 0; e < d; e++)
-      g[L->offset_w + hr_norm_param_index(L, e)] += delta[i * d + e] * t[e];
+    const double *di = delta + i * d;
+    for (int64_t q = 0; q < wk.outer; q++)
+      for (int64_t k = 0; k < wk.inner; k++) {
+        int64_t e = q * wk.inner + k;
+        g[L->offset_w + (wk.by_run ? q : k)] += di[e] * t[e];
+      }
   }
 }
 

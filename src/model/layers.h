@@ -17,7 +17,7 @@
 /* ---- linear and conv2d (layer_affine.c) ----------------------------------
  * A linear layer is a 1x1 convolution of a 1x1 image, so one
  * implementation serves both: conv as im2col + GEMM, where the patches of
- * a row are a (P x Q) matrix, P = Ho*Wo output positions, Q = Cin*K*K in
+ * a row are a (Q x P) matrix, P = Ho*Wo output positions, Q = Cin*K*K in
  * PyTorch's (in, kh, kw) weight order.  For linear layers the patches are
  * the rows themselves and no copy is made. */
 
@@ -27,7 +27,7 @@ int64_t hr_affine_patch_width(const hr_layer_t *L); /* Q */
 /* Scratch doubles the blocked routines below need for up to R rows. */
 int64_t hr_affine_scratch(const hr_layer_t *L, int64_t R);
 
-/* The patches of R input rows (R*P x Q) into buf; returns buf, or `in`
+/* The patches of R input rows (R matrices of Q x P) into buf; returns buf, or `in`
  * itself for a linear layer (buf unused). */
 const double *hr_affine_patches(const hr_layer_t *L, const double *in,
                                 int64_t R, double *buf);

@@ -513,6 +513,17 @@ def case_dry_run(h):
              f"auto did not use reduced: {proc.stderr}")
     h.expect(not os.path.exists(out) and not os.path.exists(out + ".partial"),
              "dry run wrote a file")
+    # lowrank's rank guess: B C per pair of layers with parameters (at least
+    # 3 B C); the 4-layer MLP keeps the range finder, resnet-mini (19 layers
+    # with parameters: rank past N/2 at batch 8 already) gets dense
+    for model, dim, used, guess in (("mnist-mlp-deep", 784, "lowrank", "6 B C"),
+                                    ("resnet-mini", 3072, "dense", "171 B C")):
+        proc = h.run(1, "hessian", "--model", model, "--dim", dim, "--batch-size", 64,
+                     "--dry-run", "-o", out)
+        table = proc.stderr.split("GFLOP to form")[1]
+        h.expect(f"(rank guessed: {guess})" in table, f"{model}: {table}")
+        h.expect(used in table.split("<- used")[0].splitlines()[-1],
+                 f"{model}: auto did not use {used}: {table}")
 
 
 def slq_distance(ev, nodes, weights, probes):

@@ -222,7 +222,7 @@ typedef struct {
   char precision[16];     /* "double", "single" (file's /options), else
                              "float32 data" or "double" by the stored type;
                              only "single" makes the auto cut use float eps */
-  char title[256];        /* what the data are, for figure titles */
+  char title[320];        /* what the data are, for figure titles */
   int64_t n_spectra;      /* finished rows analysed */
   int64_t n_levels;       /* levels per spectrum */
   int64_t n_total;        /* n_spectra * n_levels */

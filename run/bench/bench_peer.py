@@ -273,12 +273,17 @@ def mpirun_env():
     return env
 
 
-def hessrmt_part(cmd, ranks, work):
-    """hessrmt's spectrum of order N from K of its columns: (seconds, method).
-    auto's choice comes from --dry-run's flop table; the assembly of a
-    principal sub-matrix of order K (K products over the whole model) is
-    scaled by N/K, and a GOE matrix of order N is solved on the same ranks."""
-    env, K = mpirun_env(), ARGS.hessrmt_columns
+def hessrmt_part(cmd, ranks, sizes, work):
+    """hessrmt's spectrum of order N from about K of its columns: (seconds,
+    method).  auto's choice comes from --dry-run's flop table; the assembly
+    of the principal sub-matrix of the first parameter tensors holding K or
+    more parameters (--params 0:T: that many products over the whole model)
+    is scaled by N/K, and a GOE matrix of order N is solved on the same
+    ranks.  sizes: the tensors' sizes in model.parameters() order."""
+    env = mpirun_env()
+    last = next((t for t in range(len(sizes)) if sum(sizes[:t + 1]) >= ARGS.hessrmt_columns),
+                len(sizes) - 1)
+    K = sum(sizes[:last + 1])
     plan = subprocess.run([c for c in cmd if c != "-q"] + ["--dry-run"], env=env,
                           capture_output=True,
                           text=True, check=True).stderr
@@ -287,7 +292,7 @@ def hessrmt_part(cmd, ranks, work):
         sys.exit(f"--hessrmt-columns: auto chose {method}, not dense")
     out = os.path.join(work, "part.h5")
     subprocess.run(cmd + ["--max-batches", "1", "--method", "dense", "--params",
-                          f"0:{K}", "-o", out], check=True, env=env,
+                          f"0:{last}", "-o", out], check=True, env=env,
                    stdout=subprocess.DEVNULL)
     with h5py.File(out, "r") as f:
         n = int(f.attrs["parameters"])
@@ -304,7 +309,8 @@ def hessrmt_part(cmd, ranks, work):
     return form + solve, f"{method} (auto)"
 
 
-def hessrmt_spectra(model, graph, weights, data, batches, ranks, groups, method, work):
+def hessrmt_spectra(model, graph, weights, data, batches, ranks, groups, method, sizes,
+                    work):
     """hessrmt on the same batches; (eigenvalues per batch, s/spectrum,
     method, numerical ranks)."""
     out = os.path.join(work, "hessrmt.h5")
@@ -313,7 +319,7 @@ def hessrmt_spectra(model, graph, weights, data, batches, ranks, groups, method,
            "hessian", *data, *([] if graph else ["--model", model]), "--weights", weights,
            "--batch-size", str(BATCH), "--groups", str(groups), "--no-stats", "-q"]
     if ARGS.hessrmt_columns:
-        seconds, method = hessrmt_part(cmd, ranks, work)
+        seconds, method = hessrmt_part(cmd, ranks, sizes, work)
         return None, seconds, method, [float("nan")]
     cmd += ["--max-batches", str(batches), "--method", method, "-o", out]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -336,6 +342,14 @@ def bench_model(model, work):
     theta = write_weights(weights, module, graph, model, x[:count * BATCH])
     print(f"\n### {model} on {where} (N = {theta.size:,}), batch {BATCH}: peers on "
           f"{ARGS.batches} batches, hessrmt on {count}\n")
+    # hessrmt first: a failure shows before the peers' hours
+    sizes = [p.numel() for p in module.parameters()]
+    runs = []
+    for layout in ARGS.layouts.split(","):
+        ranks, groups = (int(v) for v in layout.split("x"))
+        for asked in ARGS.methods.split(","):
+            runs.append((ranks, groups) + hessrmt_spectra(
+                model, graph, weights, data, count, ranks, groups, asked, sizes, work))
     peers = {}
     for peer in ARGS.peers.split(","):
         evs, t_form, t_eig = [], 0.0, 0.0
@@ -364,12 +378,7 @@ def bench_model(model, work):
           + " | ".join(f"speed-up over {p}" for p in names)
           + " | max abs eigenvalue difference / max abs eigenvalue |")
     print("|---" * (5 + len(names) + 1) + "|")
-    runs = [(layout, m) for layout in ARGS.layouts.split(",")
-            for m in ARGS.methods.split(",")]
-    for layout, asked in runs:
-        ranks, groups = (int(v) for v in layout.split("x"))
-        evals, seconds, method, found = hessrmt_spectra(model, graph, weights, data, count,
-                                                        ranks, groups, asked, work)
+    for ranks, groups, evals, seconds, method, found in runs:
         diff = "not compared" if ref[0] is None or evals is None else "%.1e" % max(
             np.max(np.abs(np.sort(evals[b]) - np.sort(ref[b]))) / np.max(np.abs(ref[b]))
             for b in range(ARGS.batches))

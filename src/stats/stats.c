@@ -426,7 +426,7 @@ static void describe(const hr_spectra_t *sp, hr_stats_t *st) {
   const char *base = strrchr(st->path, '/');
   base = base ? base + 1 : st->path;
   if (strcmp(sp->command, "hessian") == 0)
-    snprintf(st->title, sizeof st->title, "%.100s: Hessian of %.80s (%.16s, %.16s)", base,
+    snprintf(st->title, sizeof st->title, "%.100s: Hessian of %.127s (%.16s, %.16s)", base,
              sp->model, sp->part[0] ? sp->part : "full", sp->method);
   else if (strcmp(sp->command, "ensemble") == 0)
     snprintf(st->title, sizeof st->title, "%.200s: %s ensemble", base, sp->kind);

@@ -81,7 +81,7 @@ static int unreliable(const hr_stats_t *st, hr_plot_t *p) {
 /* What the data are, shared by every figure. */
 static void common_setup(const hr_stats_t *st, const hr_figures_config_t *cfg,
                          figure_setup_t *fs) {
-  char what[300], ns[32], nl[32];
+  char what[400], ns[32], nl[32];
   hr_plot_config_default(&fs->pc);
   fs->pc.width = cfg->width;
   fs->pc.height = cfg->height;

@@ -33,11 +33,6 @@ int64_t hr_node_cache_width(const hr_layer_t *L) {
 
 int64_t hr_norm_scratch(const hr_layer_t *L) { return 3 * row_size(L); }
 
-int64_t hr_norm_param_index(const hr_layer_t *L, int64_t e) {
-  if (is_layernorm(L)) return e % hr_norm_group(L);
-  return e / (L->in.h * L->in.w);
-}
-
 /* A row as `outer` runs of `inner` elements, gamma's index being the run
  * (BatchNorm: a channel of h w values) or the place in it (LayerNorm: a
  * group of n), so that the per-element loops divide nothing. */
@@ -103,6 +98,7 @@ static void norm_forward(const hr_node_ctx_t *c, double *out) {
   int64_t d = row_size(L), n = hr_norm_group(L), G = groups(L);
   int64_t cw = hr_node_cache_width(L), hw = L->in.h * L->in.w;
   const double *gamma = gamma_of(c), *beta = L->nbias ? c->theta + L->offset_b : NULL;
+  norm_walk_t wk = walk_of(L);
   for (int64_t i = 0; i < c->S; i++) {
     const double *x = c->in[0] + i * d;
     double *xh = c->xhat + i * cw, *y = out + i * d;
@@ -124,10 +120,11 @@ static void norm_forward(const hr_node_ctx_t *c, double *out) {
         xh[e] = (x[e] - c->buffer[L->offset_buf + e / hw]) *
                 bn_scale(L, c->buffer, e / hw);
     }
-    for (int64_t e = 0; e < d; e++) {
-      int64_t p = hr_norm_param_index(L, e);
-      y[e] = (gamma ? gamma[p] : 1.0) * xh[e] + (beta ? beta[p] : 0.0);
-    }
+    for (int64_t q = 0; q < wk.outer; q++)
+      for (int64_t k = 0; k < wk.inner; k++) {
+        int64_t p = wk.by_run ? q : k, e = q * wk.inner + k;
+        y[e] = (gamma ? gamma[p] : 1.0) * xh[e] + (beta ? beta[p] : 0.0);
+      }
   }
 }
 
@@ -144,13 +141,16 @@ static void norm_jvp(const hr_node_ctx_t *c, int j, const double *rin,
     return;
   }
   double *t = c->scratch; /* hr_norm_scratch */
+  norm_walk_t wk = walk_of(L);
   for (int64_t r = 0; r < R; r++) {
     row_jacobian(L, c->buffer, c->xhat + (r % c->S) * cw, rin + r * d, NULL, t, 0);
     double *o = rout + r * d;
-    for (int64_t e = 0; e < d; e++) {
-      double v = (gamma ? gamma[hr_norm_param_index(L, e)] : 1.0) * t[e];
-      o[e] = accumulate ? o[e] + v : v;
-    }
+    for (int64_t q = 0; q < wk.outer; q++)  /* LayerNorm: gamma per place */
+      for (int64_t k = 0; k < wk.inner; k++) {
+        int64_t e = q * wk.inner + k;
+        double v = (gamma ? gamma[k] : 1.0) * t[e];
+        o[e] = accumulate ? o[e] + v : v;
+      }
   }
 }
 

@@ -170,9 +170,6 @@ int64_t hr_node_cache_width(const hr_layer_t *L);
 /* Width of the groups LayerNorm normalises (the last dimension). */
 int64_t hr_norm_group(const hr_layer_t *L);
 
-/* The index of the gamma/beta entry of element e of a row. */
-int64_t hr_norm_param_index(const hr_layer_t *L, int64_t e);
-
 /* Scratch doubles (hr_node_ctx_t.scratch) its Jacobian products and
  * curvature need. */
 int64_t hr_norm_scratch(const hr_layer_t *L);
